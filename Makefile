@@ -1,0 +1,46 @@
+# Two commands matter: `make run` and `make test`. Everything else is what they call.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+HOST   ?= 127.0.0.1
+PORT   ?= 5000
+
+.PHONY: install run serve test lint browser bench clean
+
+install: $(VENV)/.installed
+
+# Re-installs only when the dependency list changes; safe to run any number of times.
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+run: install
+	$(BIN)/python -m app.bootstrap
+	$(BIN)/flask --app wsgi db upgrade
+	$(BIN)/flask --app wsgi demo seed
+	@echo ""
+	@echo "Demo tap links (each works once, as a real tap does; reload one to see a replay):"
+	@$(BIN)/flask --app wsgi demo links --base-url http://$(HOST):$(PORT)
+	@echo ""
+	@echo "More taps: http://$(HOST):$(PORT)/demo  or  $(BIN)/flask --app wsgi tags tap SERIAL"
+	@echo "Serving on http://$(HOST):$(PORT)  (Ctrl-C to stop)"
+	AFTERTAP_DEMO=true AFTERTAP_PUBLIC_BASE_URL=http://$(HOST):$(PORT) \
+		$(BIN)/gunicorn --workers 2 --bind $(HOST):$(PORT) wsgi:app
+
+# Debian's Chromium for the browser tests (Playwright must not download a browser of its own).
+browser:
+	@scripts/ensure-chromium
+
+test: install browser
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check .
+
+bench: install
+	$(BIN)/python bench/tap_throughput.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis test-artifacts

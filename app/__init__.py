@@ -1,0 +1,55 @@
+"""Aftertap: verified NFC taps turned into post-purchase experiences."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+
+def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app: defaults, then ``AFTERTAP_*`` environment, then ``overrides``.
+
+    Raises:
+        app.settings.ConfigurationError: a required secret or file is missing or invalid.
+    """
+    # Imports live here so that importing a leaf module (e.g. app.verify.sun) stays cheap.
+    from app import cli, errors, security, settings
+    from app import rules as rules_pkg
+    from app import verify as verify_pkg
+    from app.db import db
+    from app.demo import views as demo_views
+
+    app = Flask(__name__, template_folder="../templates", static_folder="../static")
+    app.config.from_mapping(settings.defaults())
+    app.config.from_prefixed_env("AFTERTAP")
+    if overrides:
+        app.config.from_mapping(overrides)
+    settings.finalize(app.config)
+
+    db.init_app(app)
+    errors.init_app(app)
+    security.init_app(app)
+    verify_pkg.init_app(app)
+    rules_pkg.init_app(app)
+    demo_views.init_app(app)
+    cli.init_app(app)
+
+    @app.after_request
+    def _security_headers(response):  # type: ignore[no-untyped-def]
+        # Pages carry their CSS inline and load nothing from anywhere else.
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
+            "form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+        )
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        return response
+
+    @app.get("/healthz")
+    def healthz():  # type: ignore[no-untyped-def]
+        return {"ok": True}
+
+    return app

@@ -1,0 +1,1 @@
+"""The brand's catalogue: brands, products (by GTIN) and serialised items."""

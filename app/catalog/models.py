@@ -1,0 +1,53 @@
+"""Catalogue tables: a brand owns products; a product has serialised items."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, String, UniqueConstraint, func
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.db import Base
+
+
+class Brand(Base):
+    __tablename__ = "brands"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    products: Mapped[list[Product]] = relationship(back_populates="brand")
+
+
+class Product(Base):
+    __tablename__ = "products"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    brand_id: Mapped[int] = mapped_column(ForeignKey("brands.id"), index=True)
+    gtin: Mapped[str] = mapped_column(String(14), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    category: Mapped[str] = mapped_column(String(64))
+    # Catalogue attributes a journey may read as product.<name> (leather, formulation, vintage...).
+    attributes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    brand: Mapped[Brand] = relationship(back_populates="products")
+    items: Mapped[list[Item]] = relationship(back_populates="product")
+
+
+class Item(Base):
+    __tablename__ = "items"
+    __table_args__ = (UniqueConstraint("product_id", "serial"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"), index=True)
+    serial: Mapped[str] = mapped_column(String(20))
+    # ISO 3166-1 alpha-2 market the item was allocated to; None when unknown.
+    market: Mapped[str | None] = mapped_column(String(2))
+    # Sold (True) or still in a boutique (False): an unreleased item only authenticates.
+    released: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    product: Mapped[Product] = relationship(back_populates="items")

@@ -1,0 +1,101 @@
+"""Database: one declarative ``Base``, an engine per app, a session per request.
+
+SQLite is the embedded default and PostgreSQL the production path; the engine is tuned for each so
+the same code is correct on both (see ``_tune_sqlite``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, g
+from sqlalchemy import MetaData, create_engine, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def make_engine(
+    url: str,
+    *,
+    sqlite_busy_timeout_ms: int = 15000,
+    sqlite_begin: str | None = "BEGIN IMMEDIATE",
+    **kwargs: Any,
+) -> Engine:
+    """Return an engine for ``url`` with the per-backend settings the app relies on.
+
+    ``sqlite_begin`` is the statement that opens a SQLite transaction; None runs every statement
+    in its own transaction (for observers such as tests, which must never hold the write lock).
+    """
+    if url.startswith("sqlite"):
+        engine = create_engine(url, **kwargs)
+        _tune_sqlite(engine, sqlite_busy_timeout_ms, sqlite_begin)
+        return engine
+    return create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+def _tune_sqlite(engine: Engine, busy_timeout_ms: int, begin: str | None) -> None:
+    # WAL lets readers run beside the single writer; the busy timeout makes writers queue instead of
+    # failing. BEGIN IMMEDIATE takes the write lock up front: a deferred transaction that reads and
+    # then writes can fail with "database is locked" without waiting, which the timeout cannot help.
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    if begin is None:
+        return
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):  # type: ignore[no-untyped-def]
+        conn.exec_driver_sql(begin)
+
+
+class Database:
+    """Flask extension holding the engine; ``session`` is the current request's session."""
+
+    def __init__(self) -> None:
+        self.engine: Engine | None = None
+        self.sessionmaker: sessionmaker[Session] | None = None
+
+    def init_app(self, app: Flask) -> None:
+        self.engine = make_engine(
+            app.config["DATABASE_URL"],
+            sqlite_busy_timeout_ms=app.config["SQLITE_BUSY_TIMEOUT_MS"],
+        )
+        self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
+        app.extensions["aftertap.db"] = self
+
+        @app.teardown_appcontext
+        def _close_session(_exc: BaseException | None) -> None:
+            session = g.pop("db_session", None)
+            if session is not None:
+                # Anything not committed by the view is abandoned, never half-applied.
+                session.rollback()
+                session.close()
+
+    @property
+    def session(self) -> Session:
+        if "db_session" not in g:
+            assert self.sessionmaker is not None, "Database.init_app was not called"
+            g.db_session = self.sessionmaker()
+        return g.db_session
+
+
+db = Database()

@@ -1,0 +1,1 @@
+"""The demo brand: a catalogue across the seed's sectors, tagged on random demo keys."""

@@ -1,0 +1,42 @@
+"""``demo seed`` and ``demo links``."""
+
+from __future__ import annotations
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+
+from app.db import db
+from app.demo.service import demo_links, seed_demo
+
+
+def _demo_key_version() -> str:
+    keyring = current_app.extensions["aftertap.keys"]
+    names = [name for name, kv in keyring.items() if kv.simulate and not kv.retired]
+    if not names:
+        raise click.ClickException("no key version allows simulation; the demo needs one")
+    return sorted(names)[0]
+
+
+demo_group = AppGroup("demo", help="The demo brand.")
+
+
+@demo_group.command("seed", help="Create the demo brand, catalogue and tags (idempotent).")
+def demo_seed() -> None:
+    summary = seed_demo(db.session, _demo_key_version())
+    db.session.commit()
+    click.echo(f"demo brand ready: {summary.products} products, {summary.tags_created} new tag(s)")
+
+
+@demo_group.command("links", help="Print a fresh demo tap link per product.")
+@click.option("--base-url", help="Defaults to AFTERTAP_PUBLIC_BASE_URL.")
+def demo_links_cmd(base_url: str | None) -> None:
+    session = db.session
+    links = demo_links(
+        session,
+        current_app.extensions["aftertap.keys"],
+        base_url or current_app.config["PUBLIC_BASE_URL"],
+    )
+    session.commit()
+    for tag, url in links:
+        click.echo(f"  {tag.item.product.name} ({tag.item.serial}):\n    {url}")

@@ -1,0 +1,101 @@
+"""Seed the demo brand (idempotent) and mint demo tap links."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.catalog.models import Item
+from app.catalog.service import get_or_create_brand, get_or_create_product
+from app.verify.keys import KeyVersion
+from app.verify.models import Tag
+from app.verify.service import mint_tap_url
+
+DEMO_BRAND = ("maison-aurelia", "Maison Aurelia")
+
+# (gtin, name, category, attributes, serials with their market)
+CatalogueEntry = tuple[str, str, str, dict[str, str | int], tuple[tuple[str, str], ...]]
+DEMO_CATALOGUE: tuple[CatalogueEntry, ...] = (
+    ("03760123450003", "Aurelia Weekender Bag", "bag",
+     {"material": "full-grain vegetable-tanned calfskin", "made_in": "Florence, Italy",
+      "warranty_months": 24}, (("BAG-0001", "FR"), ("BAG-0002", "JP"))),
+    ("03760123450010", "Sérum Lumière 30 ml", "serum",
+     {"formulation": "10% niacinamide, squalane", "made_in": "Grasse, France",
+      "warranty_months": 0}, (("SER-0001", "FR"), ("SER-0002", "US"))),
+    ("03760123450027", "Glen Aurelia 18 Year Old", "whisky",
+     {"cask": "first-fill Oloroso sherry butt", "vintage": 2008, "made_in": "Speyside, Scotland",
+      "warranty_months": 0}, (("WHY-0001", "GB"), ("WHY-0002", "CN"))),
+    ("03760123450034", "Aurelia Court Sneaker", "sneakers",
+     {"material": "nappa leather, natural rubber sole", "made_in": "Marche, Italy",
+      "warranty_months": 12}, (("SNK-0001", "FR"), ("SNK-0002", "DE"))),
+    ("03760123450041", "Aurelia Chronographe 40", "watch",
+     {"movement": "automatic calibre AU-7", "made_in": "Le Locle, Switzerland",
+      "warranty_months": 60}, (("WCH-0001", "CH"), ("WCH-0002", "FR"))),
+)
+
+
+@dataclass(frozen=True)
+class SeedSummary:
+    products: int
+    tags_created: int
+
+
+def seed_demo(session: Session, key_version: str) -> SeedSummary:
+    """Create the demo brand, products, items and tags that are missing; return what exists now.
+
+    Tags get random NXP-style UIDs (first byte 0x04). Running it again changes nothing.
+    """
+    brand = get_or_create_brand(session, *DEMO_BRAND)
+    created = 0
+    for gtin, name, category, attributes, serials in DEMO_CATALOGUE:
+        product = get_or_create_product(
+            session, brand, gtin, name=name, category=category, attributes=attributes
+        )
+        for serial, market in serials:
+            item = session.scalar(
+                select(Item).where(Item.product_id == product.id, Item.serial == serial)
+            )
+            if item is None:
+                item = Item(product=product, serial=serial, market=market, released=True)
+                session.add(item)
+                session.flush()
+            if session.scalar(select(Tag.id).where(Tag.item_id == item.id)) is None:
+                uid = "04" + secrets.token_hex(6).upper()
+                session.add(Tag(uid=uid, item=item, key_version=key_version))
+                session.flush()
+                created += 1
+    return SeedSummary(products=len(DEMO_CATALOGUE), tags_created=created)
+
+
+def demo_tags(session: Session) -> list[Tag]:
+    """Return the demo brand's tags, one per item, in catalogue order."""
+    from app.catalog.models import Brand, Product
+
+    return list(
+        session.scalars(
+            select(Tag)
+            .join(Item)
+            .join(Product)
+            .join(Brand)
+            .where(Brand.slug == DEMO_BRAND[0])
+            .order_by(Product.gtin, Item.serial)
+        )
+    )
+
+
+def demo_links(
+    session: Session, keyring: Mapping[str, KeyVersion], base_url: str
+) -> list[tuple[Tag, str]]:
+    """Return one fresh tap URL for the first item of each demo product."""
+    seen: set[int] = set()
+    links = []
+    for tag in demo_tags(session):
+        if tag.item.product_id in seen:
+            continue
+        seen.add(tag.item.product_id)
+        links.append((tag, mint_tap_url(session, keyring, tag, base_url)))
+    return links

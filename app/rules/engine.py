@@ -1,0 +1,109 @@
+"""The only module that touches durable_rules.
+
+durable_rules 2.0.28 has sharp edges this wrapper exists to contain:
+
+* its C core keeps at most 1024 session states per process, after which every post fails with
+  ``MemoryError`` until restart — so each evaluation uses a fresh session id and deletes its state
+  before returning, whatever happened;
+* a ruleset name can be registered only once — so names carry a digest of the compiled rules, and
+  registering the same rules again is a no-op;
+* an event no rule matches raises ``MessageNotHandledException`` — that simply means "no journey";
+* its host is not documented as thread-safe — so one lock serialises every call into it. Actions run
+  synchronously inside ``post``, which is what lets a single result slot carry the decision out.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import itertools
+import json
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from durable import engine as _dr
+
+
+class RulesEngineError(RuntimeError):
+    """The engine refused a ruleset or failed while evaluating."""
+
+
+class _Engine:
+    def __init__(self) -> None:
+        self._host = _dr.Host()
+        self._lock = threading.Lock()
+        self._registered: set[str] = set()
+        self._session_ids = itertools.count(1)
+        self._fired: str | None = None
+
+    def register(self, prefix: str, rules: Mapping[str, Mapping[str, Any]]) -> str:
+        """Register ``rules`` (durable_rules JSON, rule name -> {"all"/"any", "pri"}) under a name
+        derived from ``prefix`` and their content; return that name.
+
+        Every rule's action records its own rule name as the evaluation's result.
+
+        Raises:
+            RulesEngineError: the engine rejected the ruleset.
+        """
+        canonical = json.dumps(rules, sort_keys=True, separators=(",", ":"))
+        digest = hashlib.sha256(canonical.encode()).hexdigest()[:16]
+        name = f"{prefix}__{digest}"
+        with self._lock:
+            if name in self._registered:
+                return name
+            spec = {}
+            for rule_name, rule in rules.items():
+                spec[rule_name] = {**rule, "run": self._recorder(rule_name)}
+            try:
+                self._host.register_rulesets({name: spec})
+            except Exception as exc:  # the C core raises bare Exceptions with a code
+                raise RulesEngineError(
+                    f"the rules engine rejected ruleset {prefix!r}: {exc}"
+                ) from exc
+            self._registered.add(name)
+        return name
+
+    def _recorder(self, rule_name: str):  # type: ignore[no-untyped-def]
+        def run(_c):  # type: ignore[no-untyped-def]
+            self._fired = rule_name
+
+        return run
+
+    def evaluate(self, name: str, event: Mapping[str, Any]) -> str | None:
+        """Post ``event`` to ruleset ``name``; return the name of the rule that consumed it or None.
+
+        The session state the post creates is always deleted, so the engine's state table stays
+        bounded.
+
+        Raises:
+            RulesEngineError: the engine failed (not merely "no rule matched").
+        """
+        with self._lock:
+            sid = f"e{next(self._session_ids)}"
+            self._fired = None
+            try:
+                self._host.post(name, {**event, "sid": sid})
+            except _dr.MessageNotHandledException:
+                return None
+            except Exception as exc:
+                raise RulesEngineError(f"rules evaluation failed: {exc}") from exc
+            finally:
+                # Nothing to delete when the post failed before creating the state.
+                with contextlib.suppress(Exception):
+                    self._host.delete_state(name, sid)
+            return self._fired
+
+
+# One engine per process: the C core's limits are per process, not per host object.
+_ENGINE = _Engine()
+
+
+def register(prefix: str, rules: Mapping[str, Mapping[str, Any]]) -> str:
+    """Register compiled rules; see ``_Engine.register``."""
+    return _ENGINE.register(prefix, rules)
+
+
+def evaluate(name: str, event: Mapping[str, Any]) -> str | None:
+    """Evaluate one event; see ``_Engine.evaluate``."""
+    return _ENGINE.evaluate(name, event)

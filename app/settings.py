@@ -1,0 +1,59 @@
+"""Settings: defaults in code, then ``AFTERTAP_*`` environment, then explicit overrides.
+
+Secrets never have a default. A development secret can live in ``instance/secret_key`` (written by
+``python -m app.bootstrap``, which ``make run`` calls); production sets ``AFTERTAP_SECRET_KEY``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+INSTANCE_DIR = PROJECT_ROOT / "instance"
+
+
+class ConfigurationError(RuntimeError):
+    """Raised at start-up when a required setting is missing or unusable."""
+
+
+def defaults() -> dict[str, Any]:
+    """Return the built-in settings; every key here may be overridden by ``AFTERTAP_<KEY>``."""
+    return {
+        "DATABASE_URL": f"sqlite:///{INSTANCE_DIR / 'aftertap.db'}",
+        "SECRET_KEY": None,
+        "SECRET_KEY_FILE": str(INSTANCE_DIR / "secret_key"),
+        "KEYS_FILE": str(INSTANCE_DIR / "keys.toml"),
+        "RULESETS_DIR": str(PROJECT_ROOT / "rulesets"),
+        # Name of a header set by a proxy we trust (e.g. "CF-IPCountry"). None: trust nothing.
+        "TRUSTED_COUNTRY_HEADER": None,
+        # Detail rows kept per hour for failed taps; beyond it only hourly counts grow, so a
+        # flood of forged URLs cannot fill the disk.
+        "FAILED_TAP_DETAIL_PER_HOUR": 5000,
+        # The /demo page mints simulated taps for demo key versions; off unless asked for.
+        "DEMO": False,
+        # Ruleset used for taps that cannot be tied to a brand (forged or unregistered tags).
+        "DEFAULT_BRAND": "maison-aurelia",
+        "PUBLIC_BASE_URL": "http://127.0.0.1:5000",
+        "SQLITE_BUSY_TIMEOUT_MS": 15000,
+    }
+
+
+def finalize(config: dict[str, Any]) -> None:
+    """Resolve the secret key and check required settings, in place.
+
+    Raises:
+        ConfigurationError: with a message saying which setting is missing and how to provide it.
+    """
+    if not config.get("SECRET_KEY"):
+        path = Path(config["SECRET_KEY_FILE"])
+        if path.is_file():
+            config["SECRET_KEY"] = path.read_text().strip()
+    if not config.get("SECRET_KEY") or len(str(config["SECRET_KEY"])) < 32:
+        raise ConfigurationError(
+            "AFTERTAP_SECRET_KEY is not set (or shorter than 32 characters), and no development "
+            f"secret exists at {config['SECRET_KEY_FILE']}. Set AFTERTAP_SECRET_KEY, or run "
+            "`make run` once to create a development secret."
+        )
+    if not config.get("DATABASE_URL"):
+        raise ConfigurationError("AFTERTAP_DATABASE_URL is empty.")

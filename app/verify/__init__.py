@@ -1,0 +1,30 @@
+"""Verify: NTAG 424 DNA SUN messages, the tag registry and the replay defence."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    """Load the key versions and register the tap routes.
+
+    Raises:
+        app.settings.ConfigurationError: the keys file is missing or invalid.
+    """
+    from app.settings import ConfigurationError
+    from app.verify import views
+    from app.verify.keys import KeyFileError, load_key_versions
+
+    path = Path(app.config["KEYS_FILE"])
+    if not path.is_file():
+        raise ConfigurationError(
+            f"AFTERTAP_KEYS_FILE points to {path}, which does not exist. Create it (see README, "
+            "'Keys'), or run `make run` once to generate random demo keys."
+        )
+    try:
+        app.extensions["aftertap.keys"] = load_key_versions(path)
+    except KeyFileError as exc:
+        raise ConfigurationError(str(exc)) from exc
+    app.register_blueprint(views.bp)

@@ -1,0 +1,138 @@
+"""``tags import|tap|revoke`` and ``sun inspect``: thin wrappers over the verify services."""
+
+from __future__ import annotations
+
+import csv
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+from sqlalchemy import select
+
+from app.catalog.models import Brand
+from app.db import db
+from app.verify.service import (
+    IMPORT_OPTIONAL,
+    IMPORT_REQUIRED,
+    ImportRejected,
+    TagNotFound,
+    find_tag,
+    import_tags,
+    mint_tap_url,
+)
+from app.verify.sun import SimulationNotAllowed, inspect
+
+tags_group = AppGroup("tags", help="The tag registry.")
+sun_group = AppGroup("sun", help="SUN messages (tap URLs).")
+
+
+def read_tag_csv(path: Path) -> list[tuple[int, dict[str, str]]]:
+    """Return ``(line, row)`` pairs from a tag CSV.
+
+    Raises:
+        click.ClickException: the header lacks a required column or names an unknown one.
+    """
+    with path.open(newline="", encoding="utf-8-sig") as fh:
+        reader = csv.DictReader(fh)
+        header = [h.strip() for h in (reader.fieldnames or [])]
+        missing = [c for c in IMPORT_REQUIRED if c not in header]
+        unknown = [c for c in header if c not in IMPORT_REQUIRED + IMPORT_OPTIONAL]
+        if missing or unknown:
+            raise click.ClickException(
+                f"{path}: line 1: header must have {', '.join(IMPORT_REQUIRED)} "
+                f"(optional {', '.join(IMPORT_OPTIONAL)})"
+                + (f"; missing {', '.join(missing)}" if missing else "")
+                + (f"; unknown {', '.join(unknown)}" if unknown else "")
+            )
+        reader.fieldnames = header
+        return [(reader.line_num, row) for row in reader]
+
+
+def _brand(slug: str | None) -> Brand:
+    session = db.session
+    if slug:
+        brand = session.scalar(select(Brand).where(Brand.slug == slug))
+        if brand is None:
+            raise click.ClickException(f"no brand {slug!r}")
+        return brand
+    brands = session.scalars(select(Brand).limit(2)).all()
+    if len(brands) != 1:
+        raise click.ClickException("give --brand SLUG (there is not exactly one brand)")
+    return brands[0]
+
+
+@tags_group.command("import", help="Register tags from a CSV: uid,gtin,serial,key_version[,...].")
+@click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--brand", "brand_slug", help="Brand slug (needed when there are several).")
+def tags_import(csv_file: Path, brand_slug: str | None) -> None:
+    rows = read_tag_csv(csv_file)
+    session = db.session
+    try:
+        summary = import_tags(session, current_app.extensions["aftertap.keys"], _brand(brand_slug),
+                              rows)
+    except ImportRejected as exc:
+        session.rollback()
+        for line, message in exc.problems:
+            click.echo(f"{csv_file}:{line}: {message}", err=True)
+        raise click.ClickException(
+            f"nothing imported: {len(exc.problems)} bad row(s); fix them and import again"
+        ) from None
+    session.commit()
+    click.echo(
+        f"{summary.created} tag(s) registered, {summary.unchanged} already registered, "
+        f"{summary.products_created} product(s) created"
+    )
+
+
+@tags_group.command("tap", help="Print a fresh simulated tap URL for the tagged item SERIAL.")
+@click.argument("serial")
+@click.option("--gtin", help="Needed when several products share the serial.")
+@click.option(
+    "--mode", type=click.Choice(["aes", "lrp", "plain"]), default="aes", show_default=True
+)
+@click.option("--form", type=click.Choice(["gs1", "t"]), default="gs1", show_default=True)
+@click.option("--base-url", help="Defaults to AFTERTAP_PUBLIC_BASE_URL.")
+def tags_tap(serial: str, gtin: str | None, mode: str, form: str, base_url: str | None) -> None:
+    session = db.session
+    try:
+        tag = find_tag(session, serial, gtin)
+        url = mint_tap_url(
+            session,
+            current_app.extensions["aftertap.keys"],
+            tag,
+            base_url or current_app.config["PUBLIC_BASE_URL"],
+            mode=mode,
+            form=form,
+        )
+    except (TagNotFound, SimulationNotAllowed) as exc:
+        raise click.ClickException(str(exc)) from None
+    session.commit()
+    click.echo(url)
+
+
+@tags_group.command("revoke", help="Revoke the tag of SERIAL: its taps answer 'revoked'.")
+@click.argument("serial")
+@click.option("--gtin")
+@click.option("--reason", default="revoked by brand", show_default=True)
+def tags_revoke(serial: str, gtin: str | None, reason: str) -> None:
+    session = db.session
+    try:
+        tag = find_tag(session, serial, gtin)
+    except TagNotFound as exc:
+        raise click.ClickException(str(exc)) from None
+    tag.revoked_at = datetime.now(UTC)
+    tag.revoked_reason = reason[:200]
+    session.commit()
+    click.echo(f"tag {tag.uid} revoked")
+
+
+@sun_group.command("inspect", help="Decode and verify a tap URL against every key version (JSON).")
+@click.argument("url")
+def sun_inspect(url: str) -> None:
+    result = inspect(url, current_app.extensions["aftertap.keys"].values())
+    click.echo(json.dumps(result, indent=2))
+    if not result["valid"]:
+        raise SystemExit(1)

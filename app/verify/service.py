@@ -1,0 +1,360 @@
+"""The tap: verify a SUN message, apply the replay defence, record the event, decide the page.
+
+Pure service: takes a session, settings and input, returns values. The caller commits.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from app.catalog.models import Item
+from app.verify.keys import KeyVersion
+from app.verify.models import FailedTapHour, Tag, TapEvent
+from app.verify.sun import MalformedSun, SunResult, parse_query, verify_any
+
+GENUINE = "genuine"
+REPLAYED = "replayed"
+INVALID = "invalid"
+UNKNOWN_TAG = "unknown_tag"
+REVOKED = "revoked"
+VERDICTS = (GENUINE, REPLAYED, INVALID, UNKNOWN_TAG, REVOKED)
+
+
+@dataclass(frozen=True)
+class TapInput:
+    """What arrived: the raw query string and, for GS1 Digital Link, the item named in the path."""
+
+    raw_query: str
+    at: datetime
+    path_gtin: str | None = None
+    path_serial: str | None = None
+    country: str | None = None
+
+
+@dataclass
+class TapOutcome:
+    """The verdict and everything known about the tap; ``tag``/``item`` are None when unknown."""
+
+    verdict: str
+    at: datetime
+    reason: str | None = None
+    sun: SunResult | None = None
+    tag: Tag | None = None
+    item: Item | None = None
+    # Genuine taps of this tag so far, this one included.
+    number: int | None = None
+    country: str | None = None
+    event: TapEvent | None = None
+
+
+def verify_tap(
+    session: Session, keyring: Mapping[str, KeyVersion], tap: TapInput
+) -> TapOutcome:
+    """Return the verdict for ``tap``; a genuine verdict has advanced the tag's counter.
+
+    The counter advance is a single conditional UPDATE, so of any number of concurrent requests
+    carrying the same counter exactly one is genuine and the rest are replayed.
+    """
+    try:
+        message = parse_query(tap.raw_query)
+    except MalformedSun as exc:
+        return TapOutcome(INVALID, tap.at, reason=exc.reason[:120], country=tap.country)
+    result = verify_any(message, keyring.values())
+    if result is None:
+        return TapOutcome(INVALID, tap.at, reason="signature does not verify", country=tap.country)
+
+    tag = session.scalar(select(Tag).where(Tag.uid == result.uid_hex))
+    outcome = TapOutcome(UNKNOWN_TAG, tap.at, sun=result, tag=tag, country=tap.country)
+    if tag is None:
+        outcome.reason = "tag is not registered"
+        return outcome
+    outcome.item = tag.item
+    if tag.key_version != result.key_version:
+        outcome.verdict, outcome.reason = INVALID, "tag signed with another key version"
+        return outcome
+    if tap.path_gtin is not None and (
+        tag.item.product.gtin != tap.path_gtin or tag.item.serial != tap.path_serial
+    ):
+        outcome.verdict, outcome.reason = INVALID, "wrong item in path"
+        return outcome
+    if tag.revoked_at is not None:
+        outcome.verdict, outcome.reason = REVOKED, "tag revoked"
+        return outcome
+    if keyring[result.key_version].retired:
+        outcome.verdict, outcome.reason = REVOKED, "key version retired"
+        return outcome
+
+    number = session.execute(
+        update(Tag)
+        .where(Tag.id == tag.id, or_(Tag.last_counter.is_(None), Tag.last_counter < result.counter))
+        .values(last_counter=result.counter, genuine_taps=Tag.genuine_taps + 1)
+        .returning(Tag.genuine_taps),
+        execution_options={"synchronize_session": False},
+    ).scalar_one_or_none()
+    if number is None:
+        outcome.verdict, outcome.reason = REPLAYED, "counter already seen"
+        return outcome
+    outcome.verdict, outcome.number = GENUINE, number
+    return outcome
+
+
+def record_tap(
+    session: Session,
+    outcome: TapOutcome,
+    *,
+    failed_detail_per_hour: int,
+    ruleset_version: str | None = None,
+    journey: str | None = None,
+) -> TapEvent | None:
+    """Add the tap event for ``outcome``; return it, or None when only counted.
+
+    Failed taps are counted per hour and verdict without limit, but keep detail rows only up to
+    ``failed_detail_per_hour``, so a flood of forged URLs cannot fill the disk. Genuine taps are
+    bounded by real chip taps and always kept.
+    """
+    if outcome.verdict != GENUINE:
+        hour = outcome.at.replace(minute=0, second=0, microsecond=0)
+        dialect = session.get_bind().dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        stmt = insert(FailedTapHour).values(hour=hour, verdict=outcome.verdict, count=1)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[FailedTapHour.hour, FailedTapHour.verdict],
+            set_={"count": FailedTapHour.count + 1},
+        ).returning(FailedTapHour.count)
+        if session.execute(stmt).scalar_one() > failed_detail_per_hour:
+            return None
+    event = TapEvent(
+        at=outcome.at,
+        verdict=outcome.verdict,
+        tag_id=outcome.tag.id if outcome.tag else None,
+        item_id=outcome.item.id if outcome.item else None,
+        counter=outcome.sun.counter if outcome.sun else None,
+        mode=outcome.sun.mode if outcome.sun else None,
+        tamper=outcome.sun.tamper if outcome.sun else None,
+        country=outcome.country,
+        reason=outcome.reason,
+        ruleset_version=ruleset_version,
+        journey=journey,
+    )
+    session.add(event)
+    session.flush()
+    outcome.event = event
+    return event
+
+
+def process_tap(
+    session: Session,
+    settings: Mapping[str, Any],
+    keyring: Mapping[str, KeyVersion],
+    decide: Callable[[str | None, Mapping[str, Any]], Any],
+    build_fact: Callable[[TapOutcome], Mapping[str, Any]],
+    tap: TapInput,
+) -> tuple[TapOutcome, Any]:
+    """Verify, decide and record one tap; return ``(outcome, decision)``. The caller commits.
+
+    ``decide(brand_slug, fact)`` and ``build_fact(outcome)`` are passed in so that verification
+    does not depend on the rules engine or the journey vocabulary.
+    """
+    outcome = verify_tap(session, keyring, tap)
+    brand = outcome.item.product.brand.slug if outcome.item else None
+    decision = decide(brand, build_fact(outcome))
+    record_tap(
+        session,
+        outcome,
+        failed_detail_per_hour=int(settings["FAILED_TAP_DETAIL_PER_HOUR"]),
+        ruleset_version=decision.ruleset_version,
+        journey=decision.journey,
+    )
+    return outcome, decision
+
+
+# --- Tag registry -------------------------------------------------------------------------------
+
+_UID_RE = re.compile(r"^[0-9A-Fa-f]{14}$")
+IMPORT_REQUIRED = ("uid", "gtin", "serial", "key_version")
+IMPORT_OPTIONAL = ("market", "product_name", "category")
+
+
+class ImportRejected(Exception):
+    """A tag import had bad rows; ``problems`` lists ``(line, message)``. Nothing was imported."""
+
+    def __init__(self, problems: list[tuple[int, str]]) -> None:
+        super().__init__(f"{len(problems)} problem(s)")
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class ImportSummary:
+    created: int
+    unchanged: int
+    products_created: int
+
+
+def import_tags(
+    session: Session,
+    keyring: Mapping[str, KeyVersion],
+    brand: Any,
+    rows: list[tuple[int, Mapping[str, str]]],
+) -> ImportSummary:
+    """Register tags from ``(line, row)`` pairs for ``brand``; return what changed.
+
+    Re-importing the same rows changes nothing. Either every row is applied or none is: on any bad
+    row the caller must roll back (nothing is committed here).
+
+    Raises:
+        ImportRejected: with every bad row's line number and a plain message.
+    """
+    from app.catalog.models import Product
+    from app.catalog.service import (
+        InvalidIdentifier,
+        get_or_create_product,
+        normalize_gtin,
+        normalize_serial,
+    )
+
+    problems: list[tuple[int, str]] = []
+    created = unchanged = products_created = 0
+    seen_uids: dict[str, int] = {}
+    for line, row in rows:
+        missing = [c for c in IMPORT_REQUIRED if not (row.get(c) or "").strip()]
+        if missing:
+            problems.append((line, f"missing {', '.join(missing)}"))
+            continue
+        uid = row["uid"].strip().upper()
+        if not _UID_RE.match(uid):
+            problems.append((line, f"uid {row['uid']!r} must be 7 bytes as 14 hex characters"))
+            continue
+        if uid in seen_uids:
+            problems.append((line, f"uid {uid} is also on line {seen_uids[uid]}"))
+            continue
+        seen_uids[uid] = line
+        key_version = row["key_version"].strip()
+        if key_version not in keyring:
+            problems.append((line, f"key version {key_version!r} is not in the keys file"))
+            continue
+        market = (row.get("market") or "").strip().upper() or None
+        if market is not None and not _is_country(market):
+            problems.append((line, f"market {market!r} must be a two-letter country code"))
+            continue
+        try:
+            gtin = normalize_gtin(row["gtin"])
+            serial = normalize_serial(row["serial"])
+            existed = session.scalar(select(Product.id).where(Product.gtin == gtin)) is not None
+            product = get_or_create_product(
+                session,
+                brand,
+                gtin,
+                name=(row.get("product_name") or "").strip() or None,
+                category=(row.get("category") or "").strip() or None,
+            )
+        except InvalidIdentifier as exc:
+            problems.append((line, exc.message))
+            continue
+        except Exception as exc:  # DomainError from another brand's GTIN
+            problems.append((line, str(exc)))
+            continue
+        products_created += 0 if existed else 1
+
+        item = session.scalar(
+            select(Item).where(Item.product_id == product.id, Item.serial == serial)
+        )
+        tag = session.scalar(select(Tag).where(Tag.uid == uid))
+        if tag is not None:
+            if item is not None and tag.item_id == item.id and tag.key_version == key_version:
+                unchanged += 1
+            else:
+                problems.append((line, f"uid {uid} is already registered to another item"))
+            continue
+        if item is None:
+            item = Item(product=product, serial=serial, market=market, released=True)
+            session.add(item)
+            session.flush()
+        elif session.scalar(select(Tag.id).where(Tag.item_id == item.id)) is not None:
+            problems.append((line, f"item {gtin}/{serial} already has another tag"))
+            continue
+        session.add(Tag(uid=uid, item=item, key_version=key_version))
+        session.flush()
+        created += 1
+    if problems:
+        raise ImportRejected(problems)
+    return ImportSummary(created=created, unchanged=unchanged, products_created=products_created)
+
+
+def _is_country(value: str) -> bool:
+    return len(value) == 2 and value.isascii() and value.isalpha() and value.isupper()
+
+
+class TagNotFound(Exception):
+    """No tag matches the serial (or more than one does and no GTIN was given)."""
+
+
+def find_tag(session: Session, serial: str, gtin: str | None = None) -> Tag:
+    """Return the tag of the item with ``serial`` (and ``gtin`` if given).
+
+    Raises:
+        TagNotFound: no such tagged item, or the serial is ambiguous without a GTIN.
+    """
+    from app.catalog.models import Product
+
+    stmt = select(Tag).join(Item).join(Product).where(Item.serial == serial)
+    if gtin:
+        stmt = stmt.where(Product.gtin == gtin)
+    tags = session.scalars(stmt.limit(2)).all()
+    if not tags:
+        raise TagNotFound(f"no tagged item has serial {serial!r}")
+    if len(tags) > 1:
+        raise TagNotFound(f"serial {serial!r} is used by several products; give --gtin")
+    return tags[0]
+
+
+def mint_tap_url(
+    session: Session,
+    keyring: Mapping[str, KeyVersion],
+    tag: Tag,
+    base_url: str,
+    *,
+    mode: str = "aes",
+    form: str = "gs1",
+    file_data: bytes | None = None,
+) -> str:
+    """Return a fresh, valid simulated tap URL for ``tag``; its counter is above any seen before.
+
+    Raises:
+        SimulationNotAllowed: the tag's key version does not allow simulation.
+        ValueError: unknown mode or form.
+    """
+    from app.verify.sun import SimulationNotAllowed, mint_query
+
+    kv = keyring.get(tag.key_version)
+    if kv is None or not kv.simulate:
+        raise SimulationNotAllowed(
+            f"key version {tag.key_version!r} does not allow simulated taps (simulate = false)"
+        )
+    # Claim the next counter with a compare-and-set so two minters never hand out the same one.
+    while True:
+        session.refresh(tag)
+        current = tag.sim_counter
+        nxt = max(tag.last_counter or 0, current) + 1
+        claimed = session.execute(
+            update(Tag)
+            .where(Tag.id == tag.id, Tag.sim_counter == current)
+            .values(sim_counter=nxt),
+            execution_options={"synchronize_session": False},
+        ).rowcount
+        if claimed:
+            break
+    query = mint_query(kv, bytes.fromhex(tag.uid), nxt, mode=mode, file_data=file_data)
+    base = base_url.rstrip("/")
+    if form == "gs1":
+        return f"{base}/01/{tag.item.product.gtin}/21/{tag.item.serial}?{query}"
+    if form == "t":
+        return f"{base}/t?{query}"
+    raise ValueError(f"unknown URL form {form!r}; use 'gs1' or 't'")

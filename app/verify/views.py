@@ -1,0 +1,99 @@
+"""Tap routes: ``/t?...`` and the GS1 Digital Link form ``/01/<gtin>/21/<serial>?...``."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+from flask import Blueprint, current_app, jsonify, render_template, request
+from flask.typing import ResponseReturnValue
+
+from app.db import db
+from app.errors import wants_json
+from app.journeys.service import tap_fact
+from app.verify.service import (
+    GENUINE,
+    INVALID,
+    REPLAYED,
+    REVOKED,
+    UNKNOWN_TAG,
+    TapInput,
+    process_tap,
+)
+
+bp = Blueprint("verify", __name__)
+
+STATUS = {GENUINE: 200, INVALID: 400, UNKNOWN_TAG: 404, REPLAYED: 409, REVOKED: 410}
+_COUNTRY_RE = re.compile(r"^[A-Z]{2}$")
+# Placeholders some proxies send for "unknown" or "Tor"; not countries.
+_NOT_COUNTRIES = {"XX", "T1", "ZZ"}
+
+
+@bp.get("/t")
+def tap() -> ResponseReturnValue:
+    return _serve_tap(None, None)
+
+
+@bp.get("/01/<gtin>/21/<serial>")
+def tap_digital_link(gtin: str, serial: str) -> ResponseReturnValue:
+    return _serve_tap(gtin, serial)
+
+
+def _country() -> str | None:
+    header = current_app.config.get("TRUSTED_COUNTRY_HEADER")
+    if not header:
+        return None
+    value = (request.headers.get(header) or "").strip().upper()
+    return value if _COUNTRY_RE.match(value) and value not in _NOT_COUNTRIES else None
+
+
+def _serve_tap(gtin: str | None, serial: str | None) -> ResponseReturnValue:
+    tap = TapInput(
+        raw_query=request.query_string.decode("latin-1"),
+        at=datetime.now(UTC),
+        path_gtin=gtin,
+        path_serial=serial,
+        country=_country(),
+    )
+    rules = current_app.extensions["aftertap.rules"]
+    session = db.session
+    outcome, decision = process_tap(
+        session,
+        current_app.config,
+        current_app.extensions["aftertap.keys"],
+        rules.decide,
+        tap_fact,
+        tap,
+    )
+    session.commit()
+
+    status = STATUS[outcome.verdict]
+    trusted_uid = outcome.sun.uid_hex if outcome.sun and outcome.verdict != INVALID else None
+    if wants_json():
+        item = outcome.item
+        response = jsonify(
+            verdict=outcome.verdict,
+            uid=trusted_uid,
+            counter=outcome.sun.counter if trusted_uid and outcome.sun else None,
+            tamper=outcome.sun.tamper if trusted_uid and outcome.sun else None,
+            item={"gtin": item.product.gtin, "serial": item.serial}
+            if item is not None and outcome.verdict != INVALID
+            else None,
+            experience={"journey": decision.journey, "template": decision.experience},
+        )
+        response.status_code = status
+    else:
+        html = render_template(
+            f"experiences/{decision.experience}.html",
+            outcome=outcome,
+            decision=decision,
+            item=outcome.item if outcome.verdict != INVALID else None,
+            replayed=outcome.verdict == REPLAYED,
+            revoked=outcome.verdict == REVOKED,
+            unknown=outcome.verdict == UNKNOWN_TAG,
+        )
+        response = current_app.response_class(html, status=status, mimetype="text/html")
+    # A tap URL is single-use: never cache the page, never leak the URL onwards.
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Vary"] = "Accept"
+    return response
