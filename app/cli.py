@@ -6,7 +6,6 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
-
 db_group = AppGroup("db", help="Database schema (Alembic migrations).")
 
 

@@ -11,8 +11,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-# Present in every event, so a journey with no conditions ("when: {}") still has something to match.
+# Present in every event and required by every rule. It gives "when: {}" something to match and,
+# more importantly, anchors each rule on a positive test: durable_rules also evaluates rules against
+# its own session-state documents, so a rule made only of negations ("exists: false") matches the
+# state, fires, updates the state, and matches again, forever.
 ALWAYS_FIELD = "fact__"
+ANCHOR = {ALWAYS_FIELD: 1}
 
 _COMPARATORS = {"gte": "$gte", "gt": "$gt", "lte": "$lte", "lt": "$lt"}
 
@@ -40,9 +44,7 @@ def compile_when(when: Mapping[str, Any] | Sequence[Any] | None) -> dict[str, An
         ConditionError: an operator is unknown or its operand has the wrong shape.
     """
     parts = _compile_group(when or {}, "all")
-    if not parts:
-        return {"$ex": {ALWAYS_FIELD: 1}}
-    return parts[0] if len(parts) == 1 else {"$and": parts}
+    return {"$and": [{ALWAYS_FIELD: 1}, *parts]} if parts else {ALWAYS_FIELD: 1}
 
 
 def _compile_group(block: Any, how: str) -> list[dict[str, Any]]:

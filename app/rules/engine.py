@@ -7,14 +7,19 @@ durable_rules 2.0.28 has sharp edges this wrapper exists to contain:
   before returning, whatever happened;
 * a ruleset name can be registered only once — so names carry a digest of the compiled rules, and
   registering the same rules again is a no-op;
-* an event no rule matches raises ``MessageNotHandledException`` — that simply means "no journey";
+* an event no rule matches raises ``MessageNotHandledException`` and leaves its session state
+  behind, and deleting that state crashes the process with a segmentation fault — so every ruleset
+  gets a lowest-priority catch-all rule, every event is handled, and "no journey" is that rule
+  firing;
 * its host is not documented as thread-safe — so one lock serialises every call into it. Actions run
-  synchronously inside ``post``, which is what lets a single result slot carry the decision out.
+  synchronously inside ``post``, which is what lets a single result slot carry the decision out;
+* its ``Host`` starts two timer threads that keep calling into the C core (dispatching queued
+  actions and timers) outside any lock of ours; racing our own calls they crash the process with a
+  segmentation fault. We use neither queued actions nor timers, so our host never starts them.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import itertools
 import json
@@ -24,28 +29,43 @@ from typing import Any
 
 from durable import engine as _dr
 
+# Name of the catch-all rule added to every ruleset.
+UNMATCHED = "__unmatched__"
+
 
 class RulesEngineError(RuntimeError):
     """The engine refused a ruleset or failed while evaluating."""
 
 
+class _SynchronousHost(_dr.Host):
+    """A durable_rules host without its background dispatch threads (see the module docstring)."""
+
+    def _run(self) -> None:
+        pass
+
+
 class _Engine:
     def __init__(self) -> None:
-        self._host = _dr.Host()
+        self._host = _SynchronousHost()
         self._lock = threading.Lock()
         self._registered: set[str] = set()
         self._session_ids = itertools.count(1)
         self._fired: str | None = None
 
-    def register(self, prefix: str, rules: Mapping[str, Mapping[str, Any]]) -> str:
+    def register(
+        self, prefix: str, rules: Mapping[str, Mapping[str, Any]], anchor: Mapping[str, Any]
+    ) -> str:
         """Register ``rules`` (durable_rules JSON, rule name -> {"all"/"any", "pri"}) under a name
         derived from ``prefix`` and their content; return that name.
 
-        Every rule's action records its own rule name as the evaluation's result.
+        Every rule's action records its own rule name as the evaluation's result. ``anchor`` is an
+        expression every event satisfies; it becomes the catch-all rule below all others.
 
         Raises:
             RulesEngineError: the engine rejected the ruleset.
         """
+        lowest = max((int(r.get("pri", 0)) for r in rules.values()), default=0) + 1
+        rules = {**rules, UNMATCHED: {"all": [{"m": dict(anchor)}], "pri": lowest}}
         canonical = json.dumps(rules, sort_keys=True, separators=(",", ":"))
         digest = hashlib.sha256(canonical.encode()).hexdigest()[:16]
         name = f"{prefix}__{digest}"
@@ -71,37 +91,39 @@ class _Engine:
         return run
 
     def evaluate(self, name: str, event: Mapping[str, Any]) -> str | None:
-        """Post ``event`` to ruleset ``name``; return the name of the rule that consumed it or None.
+        """Post ``event`` to ruleset ``name``; return the name of the rule that consumed it, or None
+        when only the catch-all did.
 
-        The session state the post creates is always deleted, so the engine's state table stays
-        bounded.
+        The session state the post creates is deleted before returning, so the engine's state
+        table stays bounded.
 
         Raises:
-            RulesEngineError: the engine failed (not merely "no rule matched").
+            RulesEngineError: the engine failed, or the event did not satisfy the anchor.
         """
         with self._lock:
             sid = f"e{next(self._session_ids)}"
             self._fired = None
             try:
                 self._host.post(name, {**event, "sid": sid})
-            except _dr.MessageNotHandledException:
-                return None
+            except _dr.MessageNotHandledException as exc:
+                # Deleting an unhandled event's state segfaults; leaking one is the lesser harm
+                # and cannot happen for events built by the compiler.
+                raise RulesEngineError("event does not satisfy the ruleset's anchor") from exc
             except Exception as exc:
                 raise RulesEngineError(f"rules evaluation failed: {exc}") from exc
-            finally:
-                # Nothing to delete when the post failed before creating the state.
-                with contextlib.suppress(Exception):
-                    self._host.delete_state(name, sid)
-            return self._fired
+            self._host.delete_state(name, sid)
+            return None if self._fired == UNMATCHED else self._fired
 
 
 # One engine per process: the C core's limits are per process, not per host object.
 _ENGINE = _Engine()
 
 
-def register(prefix: str, rules: Mapping[str, Mapping[str, Any]]) -> str:
+def register(
+    prefix: str, rules: Mapping[str, Mapping[str, Any]], anchor: Mapping[str, Any]
+) -> str:
     """Register compiled rules; see ``_Engine.register``."""
-    return _ENGINE.register(prefix, rules)
+    return _ENGINE.register(prefix, rules, anchor)
 
 
 def evaluate(name: str, event: Mapping[str, Any]) -> str | None:

@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from app.rules import engine
-from app.rules.compiler import ConditionError, compile_when, to_event
+from app.rules.compiler import ANCHOR, ConditionError, compile_when, to_event
 
 _JOURNEY_KEYS = {"id", "priority", "when", "experience", "do", "content", "reward", "signal"}
 _TOP_KEYS = {
@@ -107,7 +107,7 @@ def parse_ruleset(text: str, source: str, experiences: set[str] | None = None) -
         # durable_rules fires the lowest "pri" first, so rank 0 is the highest priority.
         rules[j.id] = {"all": [{"m": expression}], "pri": rank}
     try:
-        name = engine.register(_engine_prefix(brand), rules)
+        name = engine.register(_engine_prefix(brand), rules, anchor=ANCHOR)
     except engine.RulesEngineError as exc:
         raise RulesetError(f"{source}: {exc}") from exc
     return Ruleset(

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from app.verify.models import FailedTapHour, TapEvent, Tag
+from app.verify.models import FailedTapHour, Tag, TapEvent
 from app.verify.service import mint_tap_url
 from tests.factories import tagged_item
 
