@@ -162,7 +162,7 @@ def test_concurrent_evaluations_each_get_their_own_answer(ruleset):
 
 def test_only_app_rules_imports_durable_rules():
     offenders = []
-    for path in list((REPO / "app").rglob("*.py")) + [REPO / "wsgi.py"]:
+    for path in [*(REPO / "app").rglob("*.py"), REPO / "wsgi.py"]:
         if path.is_relative_to(REPO / "app" / "rules"):
             continue
         text = path.read_text()
