@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from app.catalog.models import Item
+from app.catalog.models import Brand, Item, Product
 from app.verify.keys import KeyVersion
 from app.verify.models import FailedTapHour, Tag, TapEvent
 from app.verify.sun import MalformedSun, SunResult, parse_query, verify_any
@@ -39,6 +39,42 @@ class TapInput:
     country: str | None = None
 
 
+@dataclass(frozen=True)
+class BrandView:
+    slug: str
+    name: str
+
+
+@dataclass(frozen=True)
+class ProductView:
+    id: int
+    gtin: str
+    name: str
+    category: str
+    attributes: Mapping[str, Any]
+    brand: BrandView
+
+
+@dataclass(frozen=True)
+class ItemView:
+    id: int
+    serial: str
+    market: str | None
+    released: bool
+    product: ProductView
+
+
+@dataclass(frozen=True)
+class TagView:
+    """A read-only snapshot of a tag and its item, taken in the tap's transaction."""
+
+    id: int
+    uid: str
+    key_version: str
+    revoked: bool
+    item: ItemView
+
+
 @dataclass
 class TapOutcome:
     """The verdict and everything known about the tap; ``tag``/``item`` are None when unknown."""
@@ -47,12 +83,49 @@ class TapOutcome:
     at: datetime
     reason: str | None = None
     sun: SunResult | None = None
-    tag: Tag | None = None
-    item: Item | None = None
+    tag: TagView | None = None
+    item: ItemView | None = None
     # Genuine taps of this tag so far, this one included.
     number: int | None = None
     country: str | None = None
-    event: TapEvent | None = None
+    recorded: bool = False
+
+
+# The tap is the hot path: these statements are built once, and run as Core statements (no ORM
+# identity map or unit of work), which makes a tap's database work several times cheaper.
+_TAG_BY_UID = (
+    select(
+        Tag.id, Tag.uid, Tag.key_version, Tag.revoked_at,
+        Item.id, Item.serial, Item.market, Item.released,
+        Product.id, Product.gtin, Product.name, Product.category, Product.attributes,
+        Brand.slug, Brand.name,
+    )
+    .join(Item, Tag.item_id == Item.id)
+    .join(Product, Item.product_id == Product.id)
+    .join(Brand, Product.brand_id == Brand.id)
+    .where(Tag.uid == bindparam("uid"))
+)
+# The replay defence: one conditional UPDATE. Concurrent requests with the same counter serialise
+# on the row; the first advances it and every other one then fails the WHERE and gets no row.
+_ADVANCE_COUNTER = (
+    update(Tag)
+    .where(
+        Tag.id == bindparam("tag_id"),
+        or_(Tag.last_counter.is_(None), Tag.last_counter < bindparam("new_counter")),
+    )
+    .values(last_counter=bindparam("new_counter"), genuine_taps=Tag.genuine_taps + 1)
+    .returning(Tag.genuine_taps)
+)
+_INSERT_EVENT = insert(TapEvent)
+
+
+def _tag_view(row: Any) -> TagView:
+    (tag_id, uid, key_version, revoked_at, item_id, serial, market, released,
+     product_id, gtin, name, category, attributes, brand_slug, brand_name) = row
+    product = ProductView(product_id, gtin, name, category, attributes or {},
+                          BrandView(brand_slug, brand_name))
+    return TagView(tag_id, uid, key_version, revoked_at is not None,
+                   ItemView(item_id, serial, market, bool(released), product))
 
 
 def verify_tap(
@@ -71,11 +144,13 @@ def verify_tap(
     if result is None:
         return TapOutcome(INVALID, tap.at, reason="signature does not verify", country=tap.country)
 
-    tag = session.scalar(select(Tag).where(Tag.uid == result.uid_hex))
-    outcome = TapOutcome(UNKNOWN_TAG, tap.at, sun=result, tag=tag, country=tap.country)
-    if tag is None:
+    conn = session.connection()
+    row = conn.execute(_TAG_BY_UID, {"uid": result.uid_hex}).first()
+    outcome = TapOutcome(UNKNOWN_TAG, tap.at, sun=result, country=tap.country)
+    if row is None:
         outcome.reason = "tag is not registered"
         return outcome
+    tag = outcome.tag = _tag_view(row)
     outcome.item = tag.item
     if tag.key_version != result.key_version:
         outcome.verdict, outcome.reason = INVALID, "tag signed with another key version"
@@ -85,19 +160,15 @@ def verify_tap(
     ):
         outcome.verdict, outcome.reason = INVALID, "wrong item in path"
         return outcome
-    if tag.revoked_at is not None:
+    if tag.revoked:
         outcome.verdict, outcome.reason = REVOKED, "tag revoked"
         return outcome
     if keyring[result.key_version].retired:
         outcome.verdict, outcome.reason = REVOKED, "key version retired"
         return outcome
 
-    number = session.execute(
-        update(Tag)
-        .where(Tag.id == tag.id, or_(Tag.last_counter.is_(None), Tag.last_counter < result.counter))
-        .values(last_counter=result.counter, genuine_taps=Tag.genuine_taps + 1)
-        .returning(Tag.genuine_taps),
-        execution_options={"synchronize_session": False},
+    number = conn.execute(
+        _ADVANCE_COUNTER, {"tag_id": tag.id, "new_counter": result.counter}
     ).scalar_one_or_none()
     if number is None:
         outcome.verdict, outcome.reason = REPLAYED, "counter already seen"
@@ -113,41 +184,43 @@ def record_tap(
     failed_detail_per_hour: int,
     ruleset_version: str | None = None,
     journey: str | None = None,
-) -> TapEvent | None:
-    """Add the tap event for ``outcome``; return it, or None when only counted.
+) -> bool:
+    """Add the tap event for ``outcome``; return True, or False when it was only counted.
 
     Failed taps are counted per hour and verdict without limit, but keep detail rows only up to
     ``failed_detail_per_hour``, so a flood of forged URLs cannot fill the disk. Genuine taps are
     bounded by real chip taps and always kept.
     """
+    conn = session.connection()
     if outcome.verdict != GENUINE:
         hour = outcome.at.replace(minute=0, second=0, microsecond=0)
-        dialect = session.get_bind().dialect.name
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        stmt = insert(FailedTapHour).values(hour=hour, verdict=outcome.verdict, count=1)
+        insert_for = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+        stmt = insert_for(FailedTapHour).values(hour=hour, verdict=outcome.verdict, count=1)
         stmt = stmt.on_conflict_do_update(
             index_elements=[FailedTapHour.hour, FailedTapHour.verdict],
             set_={"count": FailedTapHour.count + 1},
         ).returning(FailedTapHour.count)
-        if session.execute(stmt).scalar_one() > failed_detail_per_hour:
-            return None
-    event = TapEvent(
-        at=outcome.at,
-        verdict=outcome.verdict,
-        tag_id=outcome.tag.id if outcome.tag else None,
-        item_id=outcome.item.id if outcome.item else None,
-        counter=outcome.sun.counter if outcome.sun else None,
-        mode=outcome.sun.mode if outcome.sun else None,
-        tamper=outcome.sun.tamper if outcome.sun else None,
-        country=outcome.country,
-        reason=outcome.reason,
-        ruleset_version=ruleset_version,
-        journey=journey,
+        if conn.execute(stmt).scalar_one() > failed_detail_per_hour:
+            return False
+    sun = outcome.sun
+    conn.execute(
+        _INSERT_EVENT,
+        {
+            "at": outcome.at,
+            "verdict": outcome.verdict,
+            "tag_id": outcome.tag.id if outcome.tag else None,
+            "item_id": outcome.item.id if outcome.item else None,
+            "counter": sun.counter if sun else None,
+            "mode": sun.mode if sun else None,
+            "tamper": sun.tamper if sun else None,
+            "country": outcome.country,
+            "reason": outcome.reason,
+            "ruleset_version": ruleset_version,
+            "journey": journey,
+        },
     )
-    session.add(event)
-    session.flush()
-    outcome.event = event
-    return event
+    outcome.recorded = True
+    return True
 
 
 def process_tap(
@@ -212,7 +285,6 @@ def import_tags(
     Raises:
         ImportRejected: with every bad row's line number and a plain message.
     """
-    from app.catalog.models import Product
     from app.catalog.service import (
         InvalidIdentifier,
         get_or_create_product,
@@ -302,8 +374,6 @@ def find_tag(session: Session, serial: str, gtin: str | None = None) -> Tag:
     Raises:
         TagNotFound: no such tagged item, or the serial is ambiguous without a GTIN.
     """
-    from app.catalog.models import Product
-
     stmt = select(Tag).join(Item).join(Product).where(Item.serial == serial)
     if gtin:
         stmt = stmt.where(Product.gtin == gtin)

@@ -1,0 +1,135 @@
+"""Explain a decision: every journey in priority order, each condition, the value read, held or not.
+
+This evaluates the same condition trees the engine runs, in plain Python. It is the marketer's
+"why did this tap get that page" and the reference the engine is property-tested against.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+_MISSING = object()
+
+
+@dataclass(frozen=True)
+class ConditionResult:
+    text: str  # the condition as the marketer wrote it, e.g. "ownership.days between 14 and 120"
+    value: Any  # what the fact held (None when absent)
+    held: bool
+    depth: int = 0
+
+
+@dataclass(frozen=True)
+class JourneyResult:
+    id: str
+    priority: int
+    matched: bool
+    conditions: tuple[ConditionResult, ...]
+
+
+def holds(node: Any, fact: Mapping[str, Any]) -> bool:
+    """Return whether the condition tree ``node`` holds for ``fact``."""
+    kind = getattr(node, "kind", None)
+    if kind == "all":
+        return all(holds(c, fact) for c in node.children)
+    if kind == "any":
+        return any(holds(c, fact) for c in node.children)
+    if kind == "not":
+        return not all(holds(c, fact) for c in node.children)
+    return _leaf_holds(node, fact.get(node.path))
+
+
+def _leaf_holds(cond: Any, value: Any) -> bool:
+    op, operand = cond.op, cond.value
+    if op == "exists":
+        return (value is not None) == bool(operand)
+    if op == "not_in":
+        return value is None or all(not _same(value, v) for v in operand)
+    if value is None:
+        return False
+    if op == "eq":
+        return _same(value, operand)
+    if op == "in":
+        return any(_same(value, v) for v in operand)
+    if not _is_number(value):
+        return False
+    if op == "gte":
+        return value >= operand
+    if op == "gt":
+        return value > operand
+    if op == "lte":
+        return value <= operand
+    if op == "lt":
+        return value < operand
+    if op == "between":
+        return operand[0] <= value <= operand[1]
+    raise ValueError(f"unknown operator {op!r}")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _same(a: Any, b: Any) -> bool:
+    # true must not equal 1: the engine compares JSON types, and so must we.
+    if isinstance(a, bool) or isinstance(b, bool):
+        return isinstance(a, bool) and isinstance(b, bool) and a == b
+    return a == b
+
+
+def describe(cond: Any) -> str:
+    """Return a condition as a short readable phrase."""
+    op, v = cond.op, cond.value
+    phrases = {
+        "eq": f"is {_fmt(v)}",
+        "in": f"is one of {', '.join(_fmt(x) for x in v)}" if op == "in" else "",
+        "not_in": f"is none of {', '.join(_fmt(x) for x in v)}" if op == "not_in" else "",
+        "gte": f">= {_fmt(v)}",
+        "gt": f"> {_fmt(v)}",
+        "lte": f"<= {_fmt(v)}",
+        "lt": f"< {_fmt(v)}",
+        "between": f"between {_fmt(v[0])} and {_fmt(v[1])}" if op == "between" else "",
+        "exists": "is known" if v else "is not known",
+    }
+    return f"{cond.path} {phrases.get(op, op)}"
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return str(v)
+
+
+def _flatten(node: Any, fact: Mapping[str, Any], depth: int) -> list[ConditionResult]:
+    kind = getattr(node, "kind", None)
+    if kind is None:
+        value = fact.get(node.path)
+        return [ConditionResult(describe(node), value, _leaf_holds(node, value), depth)]
+    rows = []
+    if depth > 0 or kind != "all":
+        label = {"all": "all of", "any": "any of", "not": "none of"}[kind]
+        rows.append(ConditionResult(label, None, holds(node, fact), depth))
+        depth += 1
+    for child in node.children:
+        rows.extend(_flatten(child, fact, depth))
+    return rows
+
+
+def explain(journeys: Sequence[Any], fact: Mapping[str, Any]) -> list[JourneyResult]:
+    """Return, for each journey in the given (priority) order, whether it matched and why."""
+    return [
+        JourneyResult(
+            id=j.id,
+            priority=j.priority,
+            matched=holds(j.when, fact),
+            conditions=tuple(_flatten(j.when, fact, 0)),
+        )
+        for j in journeys
+    ]
+
+
+def first_match(journeys: Sequence[Any], fact: Mapping[str, Any]) -> str | None:
+    """Return the id of the first journey (in the given order) whose conditions hold, or None."""
+    return next((j.id for j in journeys if holds(j.when, fact)), None)
