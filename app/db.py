@@ -42,7 +42,9 @@ def make_engine(
         engine = create_engine(url, **kwargs)
         _tune_sqlite(engine, sqlite_busy_timeout_ms, sqlite_begin)
         return engine
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    # No pre-ping: it costs a round trip per request; a connection lost to a restart fails one
+    # request with a 503 (nothing acknowledged) and is then replaced by the pool.
+    return create_engine(url, pool_recycle=1800, **kwargs)
 
 
 def _tune_sqlite(engine: Engine, busy_timeout_ms: int, begin: str | None) -> None:

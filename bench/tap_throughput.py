@@ -401,8 +401,9 @@ def ensure_wrk() -> str | None:
     if os.geteuid() == 0 and shutil.which("apt-get"):
         print("wrk is missing: installing Debian's wrk package...", flush=True)
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], env=env, check=False,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for cmd in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "wrk"]):
+            subprocess.run(cmd, env=env, check=False, timeout=600,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return shutil.which("wrk")
 
 
@@ -529,6 +530,9 @@ class BackendResult:
     in_flight_at_stop: int = 0
     consistent: bool = False
     ratio: float = 0.0
+    # trivial's CPU per request over the tap's (app workers + database): the throughput ratio a
+    # CPU-bound server approaches, whatever else runs on the machine.
+    cpu_ratio: float | None = None
     passed: bool = False
     notes: list[str] = field(default_factory=list)
 
@@ -637,6 +641,10 @@ def check_database(url: str, result: BackendResult, tap_runs: list[Run]) -> None
     if any(r.wrapped for r in tap_runs):
         result.notes.append("the tap URL pool ran out (URLs were resent): raise --max-rate")
     result.ratio = result.tap.rps / result.trivial.rps if result.trivial.rps else 0.0
+    if result.tap.worker_cpu_ms and result.trivial.worker_cpu_ms is not None:
+        tap_cpu = result.tap.worker_cpu_ms + (result.tap.db_cpu_ms or 0.0)
+        trivial_cpu = result.trivial.worker_cpu_ms + (result.trivial.db_cpu_ms or 0.0)
+        result.cpu_ratio = round(trivial_cpu / tap_cpu, 3)
     result.passed = (
         result.consistent and result.ratio >= TARGET_RATIO and result.tap.p99_ms <= TARGET_P99_MS
     )
@@ -688,6 +696,8 @@ def print_table(r: BackendResult) -> None:
     p99_ok = "PASS" if r.tap.p99_ms <= TARGET_P99_MS else "FAIL"
     print(f"  tap/trivial throughput {r.ratio:.3f} (target >= {TARGET_RATIO}) {ratio_ok}; "
           f"tap p99 {r.tap.p99_ms:.2f} ms (target <= {TARGET_P99_MS:.0f}) {p99_ok}")
+    if r.cpu_ratio is not None:
+        print(f"  trivial/tap CPU per request (app + db): {r.cpu_ratio:.3f}")
     check = "OK" if r.consistent else "MISMATCH"
     others = ", ".join(f"{k} {v}" for k, v in r.db_other_events.items()) or "none"
     tap_ok = r.tap.ok + r.warmup[1].ok

@@ -115,6 +115,7 @@ PRODUCT_ATTRIBUTE = FactField(
 REWARD_AVAILABLE = FactField(
     path="reward.<reward-id>.available",
     type="bool",
+    default=True,
     doc="True when this ruleset's reward can still be given to this tap "
     "(stock, limits, budget and holdout allow it).",
 )
@@ -164,6 +165,7 @@ def defaults() -> dict[str, Any]:
     """Return the documented defaults: what a simulation assumes for a path it is not given.
 
     Paths without a default are left out, which means "not known" (``exists: false`` holds).
+    ``reward.<id>.available`` defaults are added by ``complete_fact``, which knows the ids.
     """
     return {f.path: f.default for f in FACTS.values() if f.default is not None}
 
