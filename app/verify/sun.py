@@ -17,6 +17,7 @@ import re
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -30,6 +31,7 @@ from app.verify.crypto import (
     aes_ecb_encrypt,
     aes_session_keys,
     counter_bytes,
+    sdm_session_vectors,
     truncate_mac,
 )
 from app.verify.keys import KeyVersion
@@ -198,9 +200,16 @@ def decrypt_picc_plaintext(meta_read_key: bytes, picc_data: bytes) -> bytes:
         raise ValueError(f"picc_data must be 16 or 24 bytes, got {len(picc_data)}")
     if len(picc_data) == BLOCK_SIZE:
         # A single block: AES-CBC with a zero IV is plain ECB decryption.
-        return AES.new(meta_read_key, AES.MODE_ECB).decrypt(picc_data)
+        return _static_ecb(meta_read_key).decrypt(picc_data)
     rand, ciphertext = picc_data[:_PICCRAND_SIZE], picc_data[_PICCRAND_SIZE:]
     return LRP(meta_read_key, 0, rand, pad=False).decrypt(ciphertext)
+
+
+@lru_cache(maxsize=64)
+def _static_ecb(key: bytes) -> Any:
+    # Meta read keys are few and long-lived: building their cipher once saves a key schedule per
+    # tap and per key version tried.
+    return AES.new(key, AES.MODE_ECB)
 
 
 def decrypt_picc_data(meta_read_key: bytes, picc_data: bytes) -> tuple[bytes, int] | None:
@@ -234,10 +243,13 @@ class _Session:
     def __init__(self, lrp: bool, file_key: bytes, uid: bytes, counter: int) -> None:
         self.lrp = lrp
         self.ctr = counter_bytes(counter)
+        self._file_key, self._uid, self._counter = file_key, uid, counter
         if lrp:
             self._master = lrp_session_key(file_key, uid, counter)
         else:
-            self._enc_key, self._mac_key = aes_session_keys(file_key, uid, counter)
+            # Only the MAC key is needed for most taps; the ENC key waits for file data.
+            sv2 = sdm_session_vectors(uid, counter)[1]
+            self._mac_key = aes_cmac(file_key, sv2, static_key=True)
 
     def mac(self, mac_input: bytes) -> bytes:
         if self.lrp:
@@ -247,8 +259,9 @@ class _Session:
     def _file_cipher(self) -> Any:
         if self.lrp:
             return LRP(self._master, 1, self.ctr + bytes(3), pad=False)
-        iv = aes_ecb_encrypt(self._enc_key, self.ctr.ljust(BLOCK_SIZE, b"\x00"))
-        return AES.new(self._enc_key, AES.MODE_CBC, iv=iv)
+        enc_key = aes_session_keys(self._file_key, self._uid, self._counter)[0]
+        iv = aes_ecb_encrypt(enc_key, self.ctr.ljust(BLOCK_SIZE, b"\x00"))
+        return AES.new(enc_key, AES.MODE_CBC, iv=iv)
 
     def decrypt_file(self, enc: bytes) -> bytes:
         return self._file_cipher().decrypt(enc)

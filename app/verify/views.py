@@ -57,15 +57,16 @@ def _serve_tap(gtin: str | None, serial: str | None) -> ResponseReturnValue:
     )
     rules = current_app.extensions["aftertap.rules"]
     session = db.session
-    outcome, decision = process_tap(
-        session,
-        current_app.config,
-        current_app.extensions["aftertap.keys"],
-        rules.decide,
-        tap_fact,
-        tap,
-    )
-    session.commit()
+    with db.writer():
+        outcome, decision = process_tap(
+            session,
+            current_app.config,
+            current_app.extensions["aftertap.keys"],
+            rules.decide,
+            tap_fact,
+            tap,
+        )
+        session.commit()
 
     status = STATUS[outcome.verdict]
     trusted_uid = outcome.sun.uid_hex if outcome.sun and outcome.verdict != INVALID else None

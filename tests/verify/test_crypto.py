@@ -92,3 +92,15 @@ def test_session_keys_reject_bad_input() -> None:
 def test_gf_double_reduces() -> None:
     assert gf_double(bytes(15) + b"\x01") == bytes(15) + b"\x02"
     assert gf_double(b"\x80" + bytes(15)) == bytes(15) + b"\x87"
+
+
+@settings(max_examples=300, deadline=None)
+@given(key=st.binary(min_size=16, max_size=16), data=st.binary(max_size=80),
+       static=st.booleans())
+def test_fast_cmac_equals_reference_cmac(key: bytes, data: bytes, static: bool) -> None:
+    """The hand-rolled CMAC must equal pycryptodome's reference for every length and key."""
+    from Crypto.Cipher import AES as _AES
+    from Crypto.Hash import CMAC as _CMAC
+
+    expected = _CMAC.new(key, msg=data, ciphermod=_AES).digest()
+    assert aes_cmac(key, data, static_key=static) == expected
