@@ -25,6 +25,8 @@ def defaults() -> dict[str, Any]:
         "SECRET_KEY_FILE": str(INSTANCE_DIR / "secret_key"),
         "KEYS_FILE": str(INSTANCE_DIR / "keys.toml"),
         "RULESETS_DIR": str(PROJECT_ROOT / "rulesets"),
+        # How often each process looks for edited ruleset files; negative: never after start.
+        "RULESETS_RELOAD_SECONDS": 2.0,
         # Name of a header set by a proxy we trust (e.g. "CF-IPCountry"). None: trust nothing.
         "TRUSTED_COUNTRY_HEADER": None,
         # Detail rows kept per hour for failed taps; beyond it only hourly counts grow, so a

@@ -8,7 +8,8 @@ from typing import Any
 
 from flask import Flask
 
-from app.rules.service import Decision, Ruleset, decide, load_rulesets
+from app.rules.registry import RulesetRegistry
+from app.rules.service import Decision, decide, parse_ruleset
 
 # What a tap gets when no journey matches: a page is always served, never an error.
 FALLBACK_GENUINE = "authenticity"
@@ -18,8 +19,8 @@ FALLBACK_FAILED = "not_verified"
 class Rules:
     """The app's loaded rulesets, by brand slug, with a decision function for taps."""
 
-    def __init__(self, rulesets: dict[str, Ruleset], default_brand: str | None) -> None:
-        self.rulesets = rulesets
+    def __init__(self, registry: RulesetRegistry, default_brand: str | None) -> None:
+        self.registry = registry
         self.default_brand = default_brand
 
     def decide(self, brand: str | None, fact: Mapping[str, Any]) -> Decision:
@@ -27,7 +28,8 @@ class Rules:
 
         Never returns None: with no matching journey, a built-in fallback experience is chosen.
         """
-        ruleset = self.rulesets.get(brand or "") or self.rulesets.get(self.default_brand or "")
+        rulesets = self.registry.rulesets()
+        ruleset = rulesets.get(brand or "") or rulesets.get(self.default_brand or "")
         decision = decide(ruleset, fact) if ruleset else None
         if decision is None:
             genuine = fact.get("tap.verdict") == "genuine"
@@ -45,7 +47,19 @@ def available_experiences(templates_dir: Path) -> set[str]:
 
 
 def init_app(app: Flask) -> None:
-    """Load and compile every ruleset; a ruleset that does not validate stops start-up."""
+    """Load and compile every ruleset; a ruleset that does not validate stops start-up.
+
+    After start-up, edited files are picked up every ``RULESETS_RELOAD_SECONDS`` (a negative
+    value turns reloading off); an edit that does not validate is refused and logged.
+    """
     templates_dir = Path(app.root_path).parent / "templates"
-    rulesets = load_rulesets(Path(app.config["RULESETS_DIR"]), available_experiences(templates_dir))
-    app.extensions["aftertap.rules"] = Rules(rulesets, app.config.get("DEFAULT_BRAND"))
+
+    def load(text: str, source: str):  # type: ignore[no-untyped-def]
+        # Templates are listed at each load, so a new experience can ship with its ruleset.
+        return parse_ruleset(text, source, available_experiences(templates_dir))
+
+    registry = RulesetRegistry(
+        Path(app.config["RULESETS_DIR"]), load, float(app.config["RULESETS_RELOAD_SECONDS"])
+    )
+    registry.load_initial()
+    app.extensions["aftertap.rules"] = Rules(registry, app.config.get("DEFAULT_BRAND"))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import yaml
@@ -161,23 +160,6 @@ def _journey(raw: Any, index: int, source: str, experiences: set[str] | None) ->
         signal=raw.get("signal"),
         content=raw.get("content") or {},
     )
-
-
-def load_rulesets(directory: Path, experiences: set[str] | None = None) -> dict[str, Ruleset]:
-    """Load every ``*.yaml`` in ``directory``; return them by brand slug.
-
-    Raises:
-        RulesetError: any file is invalid, or two files claim the same brand.
-    """
-    rulesets: dict[str, Ruleset] = {}
-    for path in sorted(Path(directory).glob("*.yaml")):
-        ruleset = parse_ruleset(path.read_text(encoding="utf-8"), path.name, experiences)
-        if ruleset.brand in rulesets:
-            raise RulesetError(
-                f"{path.name}: brand '{ruleset.brand}' already has {rulesets[ruleset.brand].source}"
-            )
-        rulesets[ruleset.brand] = ruleset
-    return rulesets
 
 
 def decide(ruleset: Ruleset, fact: Mapping[str, Any]) -> Decision | None:

@@ -65,7 +65,10 @@ def tap_demo_button(page: Any, base_url: str, serial: str) -> Any:
     expect(page.get_by_role("heading", name="Tap a product")).to_be_visible()
     with page.expect_response(lambda r: "/01/" in r.url and "cmac=" in r.url) as tap:
         page.get_by_role("button", name=f"Tap {serial}").tap()
-    page.wait_for_load_state()
+    # The response arrives before the browser commits the navigation to it; wait for the tap
+    # page itself, or the next goto races this navigation (a flake seen in CI).
+    page.wait_for_url(lambda url: "/01/" in url and "cmac=" in url)
+    page.wait_for_load_state("load")
     return tap.value
 
 
