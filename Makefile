@@ -27,7 +27,7 @@ run: install
 	@echo "More taps: http://$(HOST):$(PORT)/demo  or  $(BIN)/flask --app wsgi tags tap SERIAL"
 	@echo "Serving on http://$(HOST):$(PORT)  (Ctrl-C to stop)"
 	AFTERTAP_DEMO=true AFTERTAP_PUBLIC_BASE_URL=http://$(HOST):$(PORT) \
-		$(BIN)/gunicorn --workers 2 --bind $(HOST):$(PORT) wsgi:app
+		$(BIN)/gunicorn --workers 3 --bind $(HOST):$(PORT) wsgi:app
 
 # Debian's Chromium for the browser tests (Playwright must not download a browser of its own).
 browser:
@@ -40,7 +40,7 @@ lint: install
 	$(BIN)/ruff check .
 
 bench: install
-	$(BIN)/python bench/tap_throughput.py
+	$(BIN)/python bench/tap_throughput.py --worker-class sync --workers 3 --threads 1
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis test-artifacts
