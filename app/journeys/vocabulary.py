@@ -61,7 +61,7 @@ _FIELDS = (
     _f("tap.number", "int", "How many genuine taps this item has had, this one included."),
     _f("tap.mode", "str", "How the tag signed the tap (aes or lrp; plain for unsigned demo tags).",
        ("aes", "lrp", "plain")),
-    _f("tap.tamper", "str", "The tamper loop of tags that have one (closed, opened, or unknown).",
+    _f("tap.tamper", "str", "For tags with a tamper seal: intact (secure), or opened and how.",
        ("secure", "tampered_closed", "tampered_open", "not_initialized", "unknown")),
     _f("tap.country", "country", "Country the tap came from (two letters, like FR)."),
     _f("tap.outside_market", "bool",
@@ -225,6 +225,6 @@ def fact_table_markdown() -> str:
     rows = ["| Fact | Type | Values | Default | What it means |", "| --- | --- | --- | --- | --- |"]
     for f in (*FACTS.values(), *WILDCARDS):
         values = ", ".join(f.values) if f.values else ""
-        default = "" if f.default is None else _plain(f.default)
+        default = "not known" if f.default is None else _plain(f.default)
         rows.append(f"| `{f.path}` | {type_word(f)} | {values} | {default} | {f.doc} |")
     return "\n".join(rows) + "\n"

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from datetime import UTC, datetime
+from typing import Any
 
 from flask import Blueprint, current_app, jsonify, render_template, request
 from flask.typing import ResponseReturnValue
+from jinja2 import TemplateNotFound, UndefinedError
 
 from app.db import db
 from app.errors import wants_json
@@ -18,8 +21,11 @@ from app.verify.service import (
     REVOKED,
     UNKNOWN_TAG,
     TapInput,
+    TapOutcome,
     process_tap,
 )
+
+log = logging.getLogger(__name__)
 
 bp = Blueprint("verify", __name__)
 
@@ -45,6 +51,29 @@ def _country() -> str | None:
         return None
     value = (request.headers.get(header) or "").strip().upper()
     return value if _COUNTRY_RE.match(value) and value not in _NOT_COUNTRIES else None
+
+
+def _render_experience(outcome: TapOutcome, decision: Any) -> str:
+    """Render the decided experience; if it cannot be shown for this tap, the safe fallback."""
+    context = {
+        "outcome": outcome,
+        "decision": decision,
+        "item": outcome.item if outcome.verdict != INVALID else None,
+        "replayed": outcome.verdict == REPLAYED,
+        "revoked": outcome.verdict == REVOKED,
+        "unknown": outcome.verdict == UNKNOWN_TAG,
+    }
+    try:
+        return render_template(f"experiences/{decision.experience}.html", **context)
+    except (UndefinedError, TemplateNotFound) as exc:
+        # A journey sent a tap to a page it cannot fill (e.g. an item page for an unknown tag).
+        # The person still gets an honest page; the brand gets a log line naming the journey.
+        log.error(
+            "experience %r of journey %r cannot render for a %s tap: %s",
+            decision.experience, decision.journey, outcome.verdict, exc,
+        )
+        fallback = "authenticity" if outcome.verdict == GENUINE else "not_verified"
+        return render_template(f"experiences/{fallback}.html", **context)
 
 
 def _serve_tap(gtin: str | None, serial: str | None) -> ResponseReturnValue:
@@ -84,15 +113,7 @@ def _serve_tap(gtin: str | None, serial: str | None) -> ResponseReturnValue:
         )
         response.status_code = status
     else:
-        html = render_template(
-            f"experiences/{decision.experience}.html",
-            outcome=outcome,
-            decision=decision,
-            item=outcome.item if outcome.verdict != INVALID else None,
-            replayed=outcome.verdict == REPLAYED,
-            revoked=outcome.verdict == REVOKED,
-            unknown=outcome.verdict == UNKNOWN_TAG,
-        )
+        html = _render_experience(outcome, decision)
         response = current_app.response_class(html, status=status, mimetype="text/html")
     # A tap URL is single-use: never cache the page, never leak the URL onwards.
     response.headers["Cache-Control"] = "no-store"

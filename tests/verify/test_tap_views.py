@@ -232,3 +232,26 @@ def test_unknown_route_and_method_are_human(client):
     assert resp.status_code == 404
     assert "nothing at this address" in resp.get_data(as_text=True)
     assert client.post("/t", headers=JSON).status_code in (400, 405)
+
+
+def test_experience_that_needs_an_item_falls_back_instead_of_failing(settings, tmp_path, db,
+                                                                     keyring, caplog):
+    """Regression: a journey sending an unregistered tag to an item page raised a 500."""
+    from app import create_app
+
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "b.yaml").write_text(
+        "brand: maison-aurelia\njourneys:\n"
+        "  - {id: care-for-all, priority: 1, experience: care}\n"
+    )
+    app = create_app({**settings, "RULESETS_DIR": str(rules)})
+    tag = tagged_item(db)
+    url = fresh(db, keyring, tag)
+    db.delete(tag)
+    db.commit()
+    resp = app.test_client().get(url)
+    assert resp.status_code == 404
+    assert "We do not know this product" in resp.get_data(as_text=True)
+    assert "experience 'care' of journey 'care-for-all' cannot render" in caplog.text
+    app.extensions["aftertap.db"].engine.dispose()
