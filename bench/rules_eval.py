@@ -1,0 +1,122 @@
+"""Rules engine figures: evaluation time per fact with 10, 200 and 1,000 journeys, and compile
+time for 500 journeys.
+
+Targets (journey-language issue): median evaluation <= 0.2 ms at 200 journeys; 1,000 journeys cost
+at most 3x what 10 cost; compiling 500 journeys <= 1 s.
+
+    .venv/bin/python bench/rules_eval.py [--facts 5000]
+
+Synthetic rulesets look like real ones: each journey has two to four conditions over the fact
+vocabulary (equality, in, ranges, nested any), a catch-all journey closes the list, and the facts
+are drawn so that matches land throughout the list, not only at the top.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from app.rules.service import decide, parse_ruleset
+
+CATEGORIES = ["bag", "serum", "whisky", "sneakers", "watch", "scarf", "perfume", "belt"]
+COUNTRIES = ["FR", "JP", "US", "DE", "CN", "GB", "IT", "CH"]
+
+
+def ruleset_text(n: int, seed: int) -> str:
+    """Return a ruleset of ``n`` journeys (the last one a catch-all)."""
+    rnd = random.Random(seed)
+    lines = [f"brand: bench-{n}-{seed}", "journeys:"]
+    for i in range(n - 1):
+        low = rnd.randint(1, 50)
+        conds = [
+            "tap.verdict: genuine",
+            f"product.category: {rnd.choice(CATEGORIES)}",
+            f"tap.number: {{between: [{low}, {low + rnd.randint(0, 20)}]}}",
+        ]
+        if rnd.random() < 0.5:
+            conds.append(f"tap.country: {{in: [{', '.join(rnd.sample(COUNTRIES, 3))}]}}")
+        if rnd.random() < 0.3:
+            conds.append(
+                f"any: [{{tap.local_hour: {{gte: {rnd.randint(0, 20)}}}}}, "
+                f"{{item.released: {str(rnd.random() < 0.5).lower()}}}]"
+            )
+        lines.append(f"  - id: j{i}")
+        lines.append(f"    priority: {n - i}")
+        lines.append("    experience: welcome_back")
+        lines.append("    when: {" + ", ".join(conds) + "}")
+    lines += ["  - id: catch-all", "    priority: 0", "    experience: authenticity"]
+    return "\n".join(lines) + "\n"
+
+
+def facts(count: int, seed: int) -> list[dict[str, object]]:
+    rnd = random.Random(seed)
+    return [
+        {
+            "tap.verdict": "genuine",
+            "tap.number": rnd.randint(1, 70),
+            "tap.country": rnd.choice(COUNTRIES),
+            "tap.local_hour": rnd.randint(0, 23),
+            "item.released": rnd.random() < 0.8,
+            "item.serial": f"S{i:07d}",
+            "product.category": rnd.choice(CATEGORIES),
+        }
+        for i in range(count)
+    ]
+
+
+def median_eval_ms(n: int, count: int) -> float:
+    ruleset = parse_ruleset(ruleset_text(n, 1), f"bench-{n}.yaml")
+    sample = facts(count, 2)
+    for fact in sample[:200]:
+        decide(ruleset, fact)
+    times = []
+    for fact in sample:
+        t = time.perf_counter()
+        decide(ruleset, fact)
+        times.append(time.perf_counter() - t)
+    return statistics.median(times) * 1000
+
+
+def compile_seconds(n: int) -> float:
+    text = ruleset_text(n, 3)
+    t = time.perf_counter()
+    parse_ruleset(text, f"compile-{n}.yaml")
+    return time.perf_counter() - t
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--facts", type=int, default=5000)
+    args = parser.parse_args()
+    evals = {n: median_eval_ms(n, args.facts) for n in (10, 200, 1000)}
+    compile_500 = compile_seconds(500)
+    ratio = evals[1000] / evals[10]
+    checks = {
+        "median eval at 200 journeys <= 0.2 ms": evals[200] <= 0.2,
+        "1000 journeys <= 3x 10 journeys": ratio <= 3,
+        "compile 500 journeys <= 1 s": compile_500 <= 1.0,
+    }
+    for n, ms in evals.items():
+        print(f"median evaluation, {n:>5} journeys: {ms:.4f} ms")
+    print(f"1000/10 ratio: {ratio:.2f}")
+    print(f"compile 500 journeys: {compile_500:.3f} s")
+    for label, ok in checks.items():
+        print(f"  {'PASS' if ok else 'FAIL'}  {label}")
+    out = Path(__file__).parent / "results"
+    out.mkdir(exist_ok=True)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    (out / f"rules-{stamp}.json").write_text(json.dumps(
+        {"eval_median_ms": evals, "ratio_1000_10": ratio, "compile_500_s": compile_500,
+         "facts": args.facts, "checks": checks}, indent=2))
+    return 0 if all(checks.values()) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
