@@ -365,6 +365,7 @@ class _Parser:
         self.actions = actions
         self.problems: list[Problem] = []
         self.reward_ids: tuple[str, ...] = ()
+        self.journey_ids: set[str] = set()  # every well-formed id, even of a faulty journey
 
     # -- reporting --------------------------------------------------------------------------------
 
@@ -503,7 +504,7 @@ class _Parser:
 
         journeys = self.journeys(top.get("journeys"))
         schedules = self.schedules(top.get("schedules"))
-        tests = self.tests(top.get("tests"), {j.doc.id for j in journeys})
+        tests = self.tests(top.get("tests"), self.journey_ids)
         self.check_priorities(journeys)
         self._fail_if_problems()
 
@@ -821,6 +822,7 @@ class _Parser:
         if jid is not None:
             if ID_RE.fullmatch(jid):
                 ctx = f"journey '{jid}'"
+                self.journey_ids.add(jid)
             else:
                 assert id_entry is not None
                 self.problem(
@@ -1549,11 +1551,12 @@ def when_data(group: Group) -> dict[str, Any]:
     """
     if group.kind != "all":
         return dict([_entry_data(group, set())])
-    used: set[str] = set()
+    # A condition's path is its key; a ``not`` of one condition may borrow a free path as its key.
+    used = {c.path for c in group.children if isinstance(c, Condition)}
     out: dict[str, Any] = {}
     for child in group.children:
         key, value = _entry_data(child, used)
-        if key in used:
+        if key in out:
             raise ValueError(f"'{key}' would appear twice in one mapping")
         used.add(key)
         out[key] = value

@@ -9,7 +9,7 @@ from typing import Any
 from flask import Flask
 
 from app.rules.registry import RulesetRegistry
-from app.rules.service import Decision, decide, parse_ruleset
+from app.rules.service import Decision, decide, parse_ruleset, template_names
 
 # What a tap gets when no journey matches: a page is always served, never an error.
 FALLBACK_GENUINE = "authenticity"
@@ -41,11 +41,6 @@ class Rules:
         return decision
 
 
-def available_experiences(templates_dir: Path) -> set[str]:
-    """Return the experience names that have a template under ``templates/experiences``."""
-    return {p.stem for p in (templates_dir / "experiences").glob("*.html")}
-
-
 def init_app(app: Flask) -> None:
     """Load and compile every ruleset; a ruleset that does not validate stops start-up.
 
@@ -56,7 +51,12 @@ def init_app(app: Flask) -> None:
 
     def load(text: str, source: str):  # type: ignore[no-untyped-def]
         # Templates are listed at each load, so a new experience can ship with its ruleset.
-        return parse_ruleset(text, source, available_experiences(templates_dir))
+        return parse_ruleset(
+            text,
+            source,
+            template_names("experiences", templates_dir),
+            template_names("messages", templates_dir),
+        )
 
     registry = RulesetRegistry(
         Path(app.config["RULESETS_DIR"]), load, float(app.config["RULESETS_RELOAD_SECONDS"])

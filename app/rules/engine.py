@@ -37,6 +37,10 @@ class RulesEngineError(RuntimeError):
     """The engine refused a ruleset or failed while evaluating."""
 
 
+class EngineStackExceeded(RulesEngineError):
+    """The engine's fixed evaluation stack overflowed (its error 303, ERR_MAX_STACK_SIZE)."""
+
+
 class _SynchronousHost(_dr.Host):
     """A durable_rules host without its background dispatch threads (see the module docstring)."""
 
@@ -110,6 +114,9 @@ class _Engine:
                 # and cannot happen for events built by the compiler.
                 raise RulesEngineError("event does not satisfy the ruleset's anchor") from exc
             except Exception as exc:
+                # The failed post left no state to delete (the C core bails before creating it).
+                if "error code: 303" in str(exc):
+                    raise EngineStackExceeded(str(exc)) from exc
                 raise RulesEngineError(f"rules evaluation failed: {exc}") from exc
             self._host.delete_state(name, sid)
             return None if self._fired == UNMATCHED else self._fired

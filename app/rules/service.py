@@ -1,56 +1,75 @@
-"""Rulesets: load a brand's YAML journeys, compile them for the engine, decide a fact.
+"""Rulesets: a brand's YAML journeys, checked, compiled for durable_rules, and decided.
 
-This is the minimal journey language that proves the path from a verified tap to a page:
-``journeys`` with ``id``, ``priority``, ``when`` and ``experience``. The full marketer's language
-(rewards, schedules, tests, line-numbered validation) grows here without changing ``decide``.
+``app.journeys.language`` parses and validates the marketer's file into a ``RulesetDoc`` whose
+conditions are trees. This module compiles those trees for the engine and answers, for a fact,
+which journey decides it — and, with ``explain``, why.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import logging
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-import yaml
-
+from app.journeys.language import (
+    ACTIONS,
+    JourneyDoc,
+    RulesetDoc,
+    RulesetInvalid,
+    parse_ruleset_text,
+)
 from app.rules import engine
-from app.rules.compiler import ANCHOR, ConditionError, compile_when, to_event
-
-_JOURNEY_KEYS = {"id", "priority", "when", "experience", "do", "content", "reward", "signal"}
-_TOP_KEYS = {
-    "brand", "title", "timezone", "locale",
-    "journeys", "rewards", "schedules", "guardrails", "tests",
-}
+from app.rules.compiler import ANCHOR, compile_tree, to_event
+from app.rules.explain import JourneyResult, explain, first_match
 
 
 class RulesetError(ValueError):
-    """A ruleset file is not valid; the message names the file, the journey and the problem."""
+    """A ruleset file is not valid; ``problems`` are its ``FILE:LINE:COLUMN: message`` lines."""
+
+    def __init__(self, message: str, problems: Sequence[Any] = ()) -> None:
+        super().__init__(message)
+        self.problems = list(problems)
 
 
-@dataclass(frozen=True)
-class Journey:
-    id: str
-    priority: int
-    when: Mapping[str, Any]
-    experience: str
-    do: tuple[str, ...] = ()
-    reward: str | None = None
-    signal: str | None = None
-    content: Mapping[str, Any] = field(default_factory=dict)
+log = logging.getLogger(__name__)
+
+TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
+
+
+def template_names(kind: str, templates_dir: Path = TEMPLATES_DIR) -> set[str]:
+    """Return the template names under ``templates/<kind>`` ("experiences" or "messages")."""
+    return {p.stem for p in (templates_dir / kind).glob("*.html") if not p.stem.startswith("_")}
 
 
 @dataclass(frozen=True)
 class Ruleset:
-    brand: str
-    title: str
-    source: str
-    journeys: tuple[Journey, ...]  # highest priority first
-    engine_name: str
+    doc: RulesetDoc
+    version: str  # recorded with every decision: brand and a digest of the compiled rules
 
     @property
-    def version(self) -> str:
-        """Return the version recorded with every decision: brand and content digest."""
-        return self.engine_name
+    def brand(self) -> str:
+        return self.doc.brand
+
+    @property
+    def title(self) -> str:
+        return self.doc.title
+
+    @property
+    def source(self) -> str:
+        return self.doc.source
+
+    @property
+    def journeys(self) -> tuple[JourneyDoc, ...]:
+        return self.doc.journeys
+
+    @property
+    def engine_name(self) -> str:
+        return self.version
+
+    def journey(self, journey_id: str) -> JourneyDoc:
+        return next(j for j in self.doc.journeys if j.id == journey_id)
 
 
 @dataclass(frozen=True)
@@ -64,102 +83,49 @@ class Decision:
     content: Mapping[str, Any] = field(default_factory=dict)
 
 
-def parse_ruleset(text: str, source: str, experiences: set[str] | None = None) -> Ruleset:
+def parse_ruleset(
+    text: str,
+    source: str,
+    experiences: Collection[str] | None = None,
+    messages: Collection[str] | None = None,
+    actions: Collection[str] = ACTIONS,
+) -> Ruleset:
     """Parse, check and compile one ruleset file's text; return the live-ready ``Ruleset``.
 
-    ``experiences`` is the set of template names that exist; when given, each journey's experience
-    must be one of them.
+    ``experiences`` / ``messages`` are the template names that exist; None means the ones in
+    this repository's ``templates/``.
 
     Raises:
-        RulesetError: YAML syntax, unknown fields, bad conditions, duplicate ids, missing templates.
+        RulesetError: with every problem found (``.problems``), or the engine's refusal.
     """
     try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise RulesetError(f"{source}: not valid YAML: {exc}") from exc
-    if not isinstance(doc, Mapping):
-        raise RulesetError(f"{source}: a ruleset is a mapping with 'brand' and 'journeys'")
-    unknown = set(doc) - _TOP_KEYS
-    if unknown:
-        raise RulesetError(f"{source}: unknown section(s): {', '.join(sorted(map(str, unknown)))}")
-    brand = doc.get("brand")
-    if not isinstance(brand, str) or not brand:
-        raise RulesetError(f"{source}: 'brand' must name the brand (its slug)")
-    raw_journeys = doc.get("journeys")
-    if not isinstance(raw_journeys, list) or not raw_journeys:
-        raise RulesetError(f"{source}: 'journeys' must be a non-empty list")
-
-    journeys = [_journey(j, i, source, experiences) for i, j in enumerate(raw_journeys)]
-    seen: set[str] = set()
-    for j in journeys:
-        if j.id in seen:
-            raise RulesetError(f"{source}: journey id '{j.id}' is used twice")
-        seen.add(j.id)
-    # Stable sort: equal priorities keep file order (the language issue makes ties an error).
-    journeys.sort(key=lambda j: -j.priority)
-    rules = {}
-    for rank, j in enumerate(journeys):
-        try:
-            expression = compile_when(j.when)
-        except ConditionError as exc:
-            raise RulesetError(f"{source}: journey '{j.id}': {exc}") from exc
-        # durable_rules fires the lowest "pri" first, so rank 0 is the highest priority.
-        rules[j.id] = {"all": [{"m": expression}], "pri": rank}
-    try:
-        name = engine.register(_engine_prefix(brand), rules, anchor=ANCHOR)
-    except engine.RulesEngineError as exc:
-        raise RulesetError(f"{source}: {exc}") from exc
-    return Ruleset(
-        brand=brand,
-        title=str(doc.get("title") or brand),
-        source=source,
-        journeys=tuple(journeys),
-        engine_name=name,
-    )
-
-
-def _engine_prefix(brand: str) -> str:
-    return "".join(ch if ch.isalnum() else "_" for ch in brand)
-
-
-def _journey(raw: Any, index: int, source: str, experiences: set[str] | None) -> Journey:
-    where = f"{source}: journey #{index + 1}"
-    if not isinstance(raw, Mapping):
-        raise RulesetError(f"{where}: must be a mapping with id, priority, when, experience")
-    jid = raw.get("id")
-    if not isinstance(jid, str) or not jid:
-        raise RulesetError(f"{where}: 'id' is required")
-    where = f"{source}: journey '{jid}'"
-    unknown = set(raw) - _JOURNEY_KEYS
-    if unknown:
-        raise RulesetError(f"{where}: unknown field(s): {', '.join(sorted(map(str, unknown)))}")
-    priority = raw.get("priority")
-    if isinstance(priority, bool) or not isinstance(priority, int):
-        raise RulesetError(f"{where}: 'priority' must be a whole number")
-    experience = raw.get("experience")
-    if not isinstance(experience, str) or not experience:
-        raise RulesetError(f"{where}: 'experience' is required")
-    if experiences is not None and experience not in experiences:
-        raise RulesetError(
-            f"{where}: experience '{experience}' has no template "
-            f"templates/experiences/{experience}.html"
+        doc = parse_ruleset_text(
+            text,
+            source,
+            experiences=template_names("experiences") if experiences is None else experiences,
+            messages=template_names("messages") if messages is None else messages,
+            actions=actions,
         )
-    when = raw.get("when") or {}
-    if not isinstance(when, Mapping):
-        raise RulesetError(f"{where}: 'when' must be a mapping of conditions")
-    do = raw.get("do") or []
-    if not isinstance(do, list) or not all(isinstance(a, str) for a in do):
-        raise RulesetError(f"{where}: 'do' must be a list of action names")
-    return Journey(
-        id=jid,
-        priority=priority,
-        when=when,
-        experience=experience,
-        do=tuple(do),
-        reward=raw.get("reward"),
-        signal=raw.get("signal"),
-        content=raw.get("content") or {},
-    )
+    except RulesetInvalid as exc:
+        raise RulesetError(str(exc), exc.problems) from exc
+    return compile_ruleset(doc)
+
+
+def compile_ruleset(doc: RulesetDoc) -> Ruleset:
+    """Compile a checked ruleset for the engine.
+
+    Raises:
+        RulesetError: the engine refused it.
+    """
+    # durable_rules fires the lowest "pri" first: rank 0 is the highest-priority journey.
+    compiled = {j.id: {"all": [{"m": compile_tree(j.when)}], "pri": rank}
+                for rank, j in enumerate(doc.journeys)}
+    prefix = "".join(ch if ch.isalnum() else "_" for ch in doc.brand)
+    try:
+        version = engine.register(prefix, compiled, anchor=ANCHOR)
+    except engine.RulesEngineError as exc:
+        raise RulesetError(f"{doc.source}: {exc}") from exc
+    return Ruleset(doc=doc, version=version)
 
 
 def decide(ruleset: Ruleset, fact: Mapping[str, Any]) -> Decision | None:
@@ -168,10 +134,18 @@ def decide(ruleset: Ruleset, fact: Mapping[str, Any]) -> Decision | None:
     Raises:
         engine.RulesEngineError: the engine failed.
     """
-    fired = engine.evaluate(ruleset.engine_name, to_event(fact))
+    try:
+        fired = engine.evaluate(ruleset.version, to_event(fact))
+    except engine.EngineStackExceeded:
+        # durable_rules walks matching conditions on a fixed-size stack; a fact that satisfies
+        # a range condition of very many journeys at once overflows it. The explainer runs the
+        # same condition trees (property-tested to agree), so the tap is still decided right.
+        log.warning("ruleset %s: engine stack exceeded, decided by the reference evaluator",
+                    ruleset.version)
+        fired = first_match(ruleset.journeys, fact)
     if fired is None:
         return None
-    journey = next(j for j in ruleset.journeys if j.id == fired)
+    journey = ruleset.journey(fired)
     return Decision(
         journey=journey.id,
         experience=journey.experience,
@@ -181,3 +155,14 @@ def decide(ruleset: Ruleset, fact: Mapping[str, Any]) -> Decision | None:
         signal=journey.signal,
         content=journey.content,
     )
+
+
+def explain_fact(ruleset: Ruleset, fact: Mapping[str, Any]) -> list[JourneyResult]:
+    """Return every journey in priority order with each condition, the value read, and whether
+    it held."""
+    return explain(ruleset.journeys, fact)
+
+
+def expected_journey(ruleset: Ruleset, fact: Mapping[str, Any]) -> str | None:
+    """Return the journey the explainer picks (the reference the engine is tested against)."""
+    return first_match(ruleset.journeys, fact)

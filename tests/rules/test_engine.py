@@ -104,18 +104,20 @@ def test_same_rules_can_be_loaded_again_and_changed_rules_get_a_new_version(rule
     ("text", "message"),
     [
         ("brand: x\njourneys: [", "not valid YAML"),
-        ("brand: x\njourneys: []\n", "'journeys' must be a non-empty list"),
-        ("brand: x\nshiny: 1\njourneys: []\n", "unknown section(s): shiny"),
+        ("brand: x\njourneys: []\n", "bad.yaml:2:11: 'journeys' needs at least one journey"),
+        ("brand: x\nshiny: 1\njourneys: []\n", "bad.yaml:2:1: unknown section 'shiny'"),
         ("brand: x\njourneys:\n  - {id: a, priority: high, experience: unboxing}\n",
          "journey 'a': 'priority' must be a whole number"),
         ("brand: x\njourneys:\n  - {id: a, priority: 1, experience: unboxing, colour: red}\n",
-         "journey 'a': unknown field(s): colour"),
+         "bad.yaml:3:48: journey 'a': unknown field 'colour'"),
         ("brand: x\njourneys:\n  - {id: a, priority: 1, experience: nope}\n",
          "experience 'nope' has no template"),
         ("brand: x\njourneys:\n  - {id: a, priority: 1, experience: unboxing}\n"
-         "  - {id: a, priority: 2, experience: unboxing}\n", "journey id 'a' is used twice"),
+         "  - {id: a, priority: 2, experience: unboxing}\n",
+         "bad.yaml:4:10: journey 'a': this id is already used by the journey on line 3"),
         ("brand: x\njourneys:\n  - {id: a, priority: 1, experience: unboxing,"
-         " when: {tap.number: {gte: many}}}\n", "'tap.number': gte needs a number"),
+         " when: {tap.number: {gte: many}}}\n",
+         "bad.yaml:3:73: journey 'a': tap.number: gte needs a whole number, not 'many'"),
         ("brand: x\njourneys:\n  - {id: a, priority: 1, experience: unboxing,"
          " when: {tap.number: {about: 3}}}\n", "unknown operator 'about'"),
     ],

@@ -1,0 +1,104 @@
+"""The explainer is the reference: durable_rules must pick the journey the explainer picks."""
+
+from __future__ import annotations
+
+import logging
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from app.rules.service import decide, expected_journey, explain_fact, parse_ruleset
+
+CATEGORIES = ["bag", "serum", "watch"]
+COUNTRIES = ["FR", "JP", "US"]
+
+# A ruleset using every operator, nesting and negation.
+RULESET = """
+brand: explain-test
+journeys:
+  - id: refused
+    priority: 100
+    when: {tap.verdict: {in: [invalid, replayed]}}
+    experience: not_verified
+  - id: vip-watch
+    priority: 90
+    when:
+      product.category: watch
+      any:
+        - tap.number: {gte: 50}
+        - all: [{tap.country: {in: [JP, FR]}}, {tap.local_hour: {between: [8, 12]}}]
+    experience: welcome_back
+  - id: not-bag-not-first
+    priority: 80
+    when:
+      product.category: {not_in: [bag]}
+      tap.number: {gt: 1}
+      not: {tap.country: US}
+    experience: welcome_back
+  - id: unknown-country
+    priority: 70
+    when: {tap.country: {exists: false}, tap.number: {lt: 3}}
+    experience: authenticity
+  - id: evening
+    priority: 60
+    when: {tap.local_hour: {not: {lte: 17}}}
+    experience: authenticity
+  - id: released-first
+    priority: 50
+    when: {item.released: true, tap.number: 1}
+    experience: unboxing
+"""
+
+facts = st.fixed_dictionaries(
+    {},
+    optional={
+        "tap.verdict": st.sampled_from(["genuine", "invalid", "replayed", "unknown_tag"]),
+        "tap.number": st.integers(min_value=1, max_value=80),
+        "tap.country": st.sampled_from(COUNTRIES),
+        "tap.local_hour": st.integers(min_value=0, max_value=23),
+        "product.category": st.sampled_from(CATEGORIES),
+        "item.released": st.booleans(),
+    },
+)
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(fact=facts)
+def test_engine_and_explainer_always_agree(fact):
+    ruleset = parse_ruleset(RULESET, "explain.yaml")
+    decision = decide(ruleset, fact)
+    assert (decision.journey if decision else None) == expected_journey(ruleset, fact)
+
+
+def test_explanation_lists_every_journey_with_values_and_verdicts():
+    ruleset = parse_ruleset(RULESET, "explain.yaml")
+    fact = {"tap.verdict": "genuine", "tap.number": 60, "product.category": "watch",
+            "tap.country": "US", "tap.local_hour": 20}
+    rows = explain_fact(ruleset, fact)
+    assert [r.id for r in rows] == [
+        "refused", "vip-watch", "not-bag-not-first", "unknown-country", "evening", "released-first",
+    ]
+    assert [r.matched for r in rows] == [False, True, False, False, True, False]
+    first = rows[0].conditions[0]
+    assert (first.text, first.value, first.held) == (
+        "tap.verdict is one of invalid, replayed", "genuine", False)
+    vip = {c.text: (c.value, c.held) for c in rows[1].conditions}
+    assert vip["tap.number >= 50"] == (60, True)
+    assert vip["any of"] == (None, True)
+
+
+def test_engine_stack_overflow_still_decides_like_the_explainer(caplog):
+    """Regression: with hundreds of range journeys the engine's stack overflows (its error 303)
+    and every such tap failed; it is now decided by the reference evaluator and logged."""
+    lines = ["brand: wide", "journeys:"]
+    for i in range(400):
+        lines += [f"  - id: w{i}", f"    priority: {1000 - i}", "    experience: welcome_back",
+                  f"    when: {{tap.verdict: genuine, tap.number: {{between: [{i * 3 + 1}, "
+                  f"{i * 3 + 3}]}}}}"]
+    ruleset = parse_ruleset("\n".join(lines) + "\n", "wide.yaml")
+    with caplog.at_level(logging.WARNING):
+        for number in (1, 600, 1199, 5000):
+            fact = {"tap.verdict": "genuine", "tap.number": number}
+            decision = decide(ruleset, fact)
+            assert (decision.journey if decision else None) == expected_journey(ruleset, fact)
+    assert "engine stack exceeded" in caplog.text
