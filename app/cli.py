@@ -27,9 +27,11 @@ def db_current() -> None:
 
 def init_app(app: Flask) -> None:
     from app.demo import cli as demo_cli
+    from app.journeys import cli as journeys_cli
     from app.verify import cli as verify_cli
 
     app.cli.add_command(db_group)
     app.cli.add_command(verify_cli.tags_group)
     app.cli.add_command(verify_cli.sun_group)
     app.cli.add_command(demo_cli.demo_group)
+    app.cli.add_command(journeys_cli.journeys_group)

@@ -6,6 +6,9 @@ None means "not known" and is left out of the engine's event.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from app.verify.service import TapOutcome
@@ -45,4 +48,175 @@ def tap_fact(outcome: TapOutcome) -> dict[str, Any]:
                 fact[f"product.{key}"] = value
         if item.market and outcome.country:
             fact["tap.outside_market"] = item.market != outcome.country
+    return fact
+
+
+# --- Marketer's tools: validate, simulate, test --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FileReport:
+    """The outcome of validating one ruleset file: its problems, or its ruleset when clean."""
+
+    path: str
+    problems: tuple[str, ...]
+    ruleset: Any = None
+
+
+def ruleset_files(paths: Sequence[Path]) -> list[Path]:
+    """Return the ruleset files named by ``paths`` (files, or folders of ``*.yaml``), sorted."""
+    files: list[Path] = []
+    for path in paths:
+        files.extend(sorted(path.glob("*.yaml")) if path.is_dir() else [path])
+    return files
+
+
+def validate_files(
+    paths: Sequence[Path], experiences: Collection[str], messages: Collection[str]
+) -> list[FileReport]:
+    """Validate each ruleset file; return a report per file (problems as FILE:LINE:COL lines)."""
+    from app.rules.service import RulesetError, parse_ruleset
+
+    reports = []
+    for path in ruleset_files(paths):
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            reports.append(FileReport(str(path), (f"{path}:1:1: cannot read the file: {exc}",)))
+            continue
+        try:
+            ruleset = parse_ruleset(text, str(path), experiences, messages)
+        except RulesetError as exc:
+            problems = tuple(str(p) for p in exc.problems) or (str(exc),)
+            reports.append(FileReport(str(path), problems))
+            continue
+        reports.append(FileReport(str(path), (), ruleset))
+    return reports
+
+
+def parse_fact_assignments(assignments: Sequence[str]) -> dict[str, Any]:
+    """Return ``{path: value}`` from ``PATH=VALUE`` strings; values read as YAML scalars
+    (``true``, ``80``, ``FR``), and durations (``30d``) as days.
+
+    Raises:
+        ValueError: an assignment has no ``=``, or names a path that is not in the vocabulary.
+    """
+    import yaml
+
+    from app.journeys.vocabulary import field_for, parse_duration, suggest
+
+    fact: dict[str, Any] = {}
+    for assignment in assignments:
+        path, sep, raw = assignment.partition("=")
+        path = path.strip()
+        if not sep or not path:
+            raise ValueError(f"--fact {assignment!r}: write PATH=VALUE, e.g. ownership.days=80")
+        known = field_for(path)
+        if known is None:
+            hint = suggest(path)
+            raise ValueError(
+                f"--fact {path}: not a fact journeys know"
+                + (f"; did you mean '{hint}'?" if hint else "")
+            )
+        value = yaml.safe_load(raw) if raw.strip() else None
+        if known.type == "days" and isinstance(value, str):
+            value = parse_duration(value)
+        fact[path] = value
+    return fact
+
+
+@dataclass(frozen=True)
+class TestOutcome:
+    __test__ = False  # not a pytest class
+
+    ruleset: str
+    name: str
+    passed: bool
+    expected: Mapping[str, Any]
+    actual: Mapping[str, Any]
+    explanation: tuple[Any, ...]
+    line: int
+
+
+def run_ruleset_tests(ruleset: Any) -> list[TestOutcome]:
+    """Run a ruleset's own ``tests:``; return one outcome per case, in file order."""
+    from app.journeys.vocabulary import complete_fact
+    from app.rules.service import decide, explain_fact
+
+    outcomes = []
+    for case in ruleset.doc.tests:
+        fact = complete_fact(case.given, ruleset.doc.reward_ids)
+        decision = decide(ruleset, fact)
+        actual = {
+            "journey": decision.journey if decision else None,
+            "experience": decision.experience if decision else None,
+            "reward": decision.reward if decision else None,
+        }
+        passed = all(actual.get(k) == v for k, v in case.expect.items())
+        outcomes.append(
+            TestOutcome(
+                ruleset=ruleset.source,
+                name=case.name,
+                passed=passed,
+                expected=dict(case.expect),
+                actual=actual,
+                explanation=tuple(explain_fact(ruleset, fact)) if not passed else (),
+                line=case.line,
+            )
+        )
+    return outcomes
+
+
+def format_explanation(rows: Sequence[Any]) -> list[str]:
+    """Return the explanation as indented lines a marketer can read."""
+    lines = []
+    for row in rows:
+        mark = "MATCH" if row.matched else "no   "
+        lines.append(f"  {mark} {row.id} (priority {row.priority})")
+        for cond in row.conditions:
+            pad = "      " + "  " * cond.depth
+            value = "" if cond.text.endswith(" of") else f"  [value: {_show(cond.value)}]"
+            lines.append(f"{pad}{'✓' if cond.held else '✗'} {cond.text}{value}")
+        if not row.conditions:
+            lines.append("      ✓ (no conditions: always)")
+    return lines
+
+
+def _show(value: Any) -> str:
+    if value is None:
+        return "not known"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def item_fact(session: Any, tag: Any, at: Any, as_: str | None = None) -> dict[str, Any]:
+    """Return the fact a genuine tap of ``tag``'s item would produce at ``at``, without tapping.
+
+    ``as_`` is "owner" or "visitor" (who holds the phone); None leaves ownership as it is.
+    """
+    from app.verify.service import (
+        GENUINE,
+        BrandView,
+        ItemView,
+        ProductView,
+        TagView,
+        TapOutcome,
+    )
+
+    item = tag.item
+    product = item.product
+    view = TagView(
+        tag.id, tag.uid, tag.key_version, tag.revoked_at is not None,
+        ItemView(item.id, item.serial, item.market, item.released,
+                 ProductView(product.id, product.gtin, product.name, product.category,
+                             product.attributes or {},
+                             BrandView(product.brand.slug, product.brand.name))),
+    )
+    outcome = TapOutcome(GENUINE, at, tag=view, item=view.item, number=tag.genuine_taps + 1)
+    fact = tap_fact(outcome)
+    if as_ == "owner":
+        fact.update({"owner.is_current": True, "ownership.state": "owned"})
+    elif as_ == "visitor":
+        fact.update({"owner.is_current": False})
     return fact
