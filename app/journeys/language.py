@@ -95,6 +95,7 @@ _CRON_FIELDS = (
     ("month", 1, 12, _MONTHS),
     ("weekday", 0, 7, _CRON_DAYS),
 )
+_FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when installed
 _NULL = "tag:yaml.org,2002:null"
 _STR = "tag:yaml.org,2002:str"
 
@@ -523,6 +524,10 @@ class _Parser:
         )
 
     def compose(self, text: str) -> Node | None:
+        try:
+            return yaml.compose(text, Loader=_FAST_LOADER)
+        except yaml.YAMLError:
+            pass  # the pure-Python loader words syntax errors better, and marks them the same
         try:
             return yaml.compose(text, Loader=yaml.SafeLoader)
         except yaml.MarkedYAMLError as exc:

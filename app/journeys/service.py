@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,15 @@ from app.verify.service import TapOutcome
 _RESERVED_PRODUCT_KEYS = {"gtin", "category", "name"}
 
 
+# The tap's moment, carried beside the fact (never sent to the engine) so local-time paths can be
+# computed in the ruleset's own time zone.
+AT_KEY = "_at"
+
+
+def _days(since: datetime | None, now: datetime) -> int | None:
+    return None if since is None else max(0, (now - since).days)
+
+
 def tap_fact(outcome: TapOutcome) -> dict[str, Any]:
     """Return the fact for ``outcome``: tap, item and product paths."""
     fact: dict[str, Any] = {
@@ -26,8 +36,11 @@ def tap_fact(outcome: TapOutcome) -> dict[str, Any]:
         "tap.country": outcome.country,
         "tap.mode": outcome.sun.mode if outcome.sun else None,
         "tap.tamper": outcome.sun.tamper if outcome.sun else None,
+        # UTC until the brand's ruleset says which time zone it thinks in (see app.rules).
         "tap.weekday": outcome.at.strftime("%a").lower(),
         "tap.local_hour": outcome.at.hour,
+        "tap.days_since_last": _days(outcome.previous_genuine_at, outcome.at),
+        AT_KEY: outcome.at,
     }
     item = outcome.item
     if item is not None:
@@ -38,6 +51,7 @@ def tap_fact(outcome: TapOutcome) -> dict[str, Any]:
                 "item.serial": item.serial,
                 "item.market": item.market,
                 "item.released": item.released,
+                "item.age_days": _days(item.created_at, outcome.at),
                 "product.gtin": product.gtin,
                 "product.category": product.category,
                 "product.name": product.name,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import zoneinfo
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,23 @@ from app.rules.service import Decision, decide, parse_ruleset, template_names
 # What a tap gets when no journey matches: a page is always served, never an error.
 FALLBACK_GENUINE = "authenticity"
 FALLBACK_FAILED = "not_verified"
+
+
+def localise(fact: Mapping[str, Any], timezone: str) -> Mapping[str, Any]:
+    """Return ``fact`` with ``tap.local_hour`` and ``tap.weekday`` in ``timezone``.
+
+    The fact carries the tap's UTC moment under ``_at``; without it the fact is returned as is.
+    """
+    at = fact.get("_at")
+    if at is None:
+        return fact
+    local = at.astimezone(_zone(timezone))
+    return {**fact, "tap.local_hour": local.hour, "tap.weekday": local.strftime("%a").lower()}
+
+
+@functools.lru_cache(maxsize=64)
+def _zone(name: str) -> zoneinfo.ZoneInfo:
+    return zoneinfo.ZoneInfo(name)
 
 
 class Rules:
@@ -30,6 +49,8 @@ class Rules:
         """
         rulesets = self.registry.rulesets()
         ruleset = rulesets.get(brand or "") or rulesets.get(self.default_brand or "")
+        if ruleset is not None:
+            fact = localise(fact, ruleset.doc.timezone)
         decision = decide(ruleset, fact) if ruleset else None
         if decision is None:
             genuine = fact.get("tap.verdict") == "genuine"

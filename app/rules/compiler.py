@@ -33,7 +33,10 @@ def field(path: str) -> str:
 
 def to_event(fact: Mapping[str, Any]) -> dict[str, Any]:
     """Return the durable_rules event for ``fact`` (None values dropped)."""
-    event: dict[str, Any] = {field(k): v for k, v in fact.items() if v is not None}
+    # Keys starting with "_" ride along with a fact for the host (e.g. the tap's moment).
+    event: dict[str, Any] = {
+        field(k): v for k, v in fact.items() if v is not None and not k.startswith("_")
+    }
     event[ALWAYS_FIELD] = 1
     return event
 

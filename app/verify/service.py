@@ -8,10 +8,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, or_, select, update
+from sqlalchemy import bindparam, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -62,6 +62,7 @@ class ItemView:
     market: str | None
     released: bool
     product: ProductView
+    created_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,8 @@ class TapOutcome:
     item: ItemView | None = None
     # Genuine taps of this tag so far, this one included.
     number: int | None = None
+    # When this item was last tapped genuinely before this tap (None: never).
+    previous_genuine_at: datetime | None = None
     country: str | None = None
     recorded: bool = False
 
@@ -96,7 +99,7 @@ class TapOutcome:
 _TAG_BY_UID = (
     select(
         Tag.id, Tag.uid, Tag.key_version, Tag.revoked_at,
-        Item.id, Item.serial, Item.market, Item.released,
+        Item.id, Item.serial, Item.market, Item.released, Item.created_at,
         Product.id, Product.gtin, Product.name, Product.category, Product.attributes,
         Brand.slug, Brand.name,
     )
@@ -117,15 +120,20 @@ _ADVANCE_COUNTER = (
     .returning(Tag.genuine_taps)
 )
 _INSERT_EVENT = insert(TapEvent)
+# This tap's own event is written after the decision, so this reads the tap before it.
+_LAST_GENUINE_AT = select(func.max(TapEvent.at)).where(
+    TapEvent.item_id == bindparam("item_id"), TapEvent.verdict == GENUINE
+)
 
 
 def _tag_view(row: Any) -> TagView:
-    (tag_id, uid, key_version, revoked_at, item_id, serial, market, released,
+    (tag_id, uid, key_version, revoked_at, item_id, serial, market, released, created_at,
      product_id, gtin, name, category, attributes, brand_slug, brand_name) = row
     product = ProductView(product_id, gtin, name, category, attributes or {},
                           BrandView(brand_slug, brand_name))
     return TagView(tag_id, uid, key_version, revoked_at is not None,
-                   ItemView(item_id, serial, market, bool(released), product))
+                   ItemView(item_id, serial, market, bool(released), product,
+                            _aware(created_at)))
 
 
 def verify_tap(
@@ -174,7 +182,17 @@ def verify_tap(
         outcome.verdict, outcome.reason = REPLAYED, "counter already seen"
         return outcome
     outcome.verdict, outcome.number = GENUINE, number
+    outcome.previous_genuine_at = _aware(
+        conn.execute(_LAST_GENUINE_AT, {"item_id": tag.item.id}).scalar()
+    )
     return outcome
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    # SQLite hands back naive datetimes; every time here is UTC.
+    if moment is not None and moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment
 
 
 def record_tap(
