@@ -325,7 +325,40 @@ def _show(node: Node) -> str:
 
 
 def _construct(node: Node) -> Any:
-    return SafeConstructor().construct_object(node, deep=True)
+    """Return a node's Python value; a scalar YAML cannot construct (``!!int abc``, an unknown
+    ``!tag``) stays the text it is, for the type checks to report."""
+    try:
+        return SafeConstructor().construct_object(node, deep=True)
+    except Exception:
+        if isinstance(node, ScalarNode):
+            return str(node.value)
+        raise
+
+
+def _cycle(root: Node) -> Node | None:
+    """Return a node that contains itself through an alias (``&a [*a]``), or None."""
+    done: set[int] = set()
+    path: set[int] = set()
+    stack: list[tuple[Node, bool]] = [(root, False)]
+    while stack:
+        node, leaving = stack.pop()
+        if leaving:
+            path.discard(id(node))
+            done.add(id(node))
+            continue
+        if id(node) in path:
+            return node
+        if id(node) in done or isinstance(node, ScalarNode):
+            continue
+        path.add(id(node))
+        stack.append((node, True))
+        children = (
+            [n for pair in node.value for n in pair]
+            if isinstance(node, MappingNode)
+            else list(node.value)
+        )
+        stack.extend((child, False) for child in reversed(children))
+    return None
 
 
 def _did_you_mean(word: str, candidates: Iterable[str]) -> str:
@@ -471,6 +504,10 @@ class _Parser:
             self.problem((1, 1), "the file is empty: a ruleset needs 'brand' and 'journeys'")
             self._fail_if_problems()
         assert root is not None
+        looped = _cycle(root)
+        if looped is not None:
+            self.problem(looped, "an alias (*name) refers to the block it is in: it never ends")
+            self._fail_if_problems()
         if not isinstance(root, MappingNode):
             self.problem(
                 root, f"a ruleset is a mapping with 'brand' and 'journeys', not {_show(root)}"
@@ -858,8 +895,9 @@ class _Parser:
             if self.mapping(cnode, ctx, "content", "names and values for the template"):
                 try:
                     content = dict(_construct(cnode))
-                except yaml.YAMLError as exc:
-                    self.problem(cnode, f"{ctx}: 'content' cannot be read: {exc}")
+                except Exception as exc:
+                    reason = getattr(exc, "problem", None) or str(exc)
+                    self.problem(cnode, f"{ctx}: 'content' cannot be read: {reason}")
         reward = self.text(fields.get("reward"), ctx)
         if reward is not None and reward not in self.reward_ids:
             self.problem(
@@ -891,7 +929,7 @@ class _Parser:
             order=number,
             id_node=id_entry.node,
             priority_node=fields["priority"].node,
-            clean=when_clean and len(self.problems) == before,
+            clean=when_clean,
         )
 
     def do(self, entry: _Entry | None, ctx: str) -> tuple[str, ...]:

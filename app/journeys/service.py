@@ -12,12 +12,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from app.journeys.vocabulary import defaults
 from app.verify.service import TapOutcome
 
 # Catalogue attributes are exposed as product.<name>; these names are reserved for the product's
 # own columns so an attribute cannot shadow them.
 _RESERVED_PRODUCT_KEYS = {"gtin", "category", "name"}
 
+
+_LIFECYCLE_PREFIXES = {"ownership", "owner", "warranty", "service"}
 
 # The tap's moment, carried beside the fact (never sent to the engine) so local-time paths can be
 # computed in the ruleset's own time zone.
@@ -62,6 +65,12 @@ def tap_fact(outcome: TapOutcome) -> dict[str, Any]:
                 fact[f"product.{key}"] = value
         if item.market and outcome.country:
             fact["tap.outside_market"] = item.market != outcome.country
+        # Ownership, owner, warranty and service facts take their documented defaults (nobody
+        # owns it, nothing serviced) until those capabilities record otherwise, so a live tap
+        # and a ruleset test with the same given reach the same journey.
+        for path, value in defaults().items():
+            if path.split(".", 1)[0] in _LIFECYCLE_PREFIXES:
+                fact.setdefault(path, value)
     return fact
 
 

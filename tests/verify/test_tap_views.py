@@ -255,3 +255,14 @@ def test_experience_that_needs_an_item_falls_back_instead_of_failing(settings, t
     assert "We do not know this product" in resp.get_data(as_text=True)
     assert "experience 'care' of journey 'care-for-all' cannot render" in caplog.text
     app.extensions["aftertap.db"].engine.dispose()
+
+
+def test_demo_ruleset_flags_a_stranger_tapping_outside_the_market(app, client, db, keyring):
+    app.config["TRUSTED_COUNTRY_HEADER"] = "CF-IPCountry"
+    tag = tagged_item(db, market="FR")
+    first = client.get(fresh(db, keyring, tag), headers={**JSON, "CF-IPCountry": "CN"})
+    assert first.get_json()["experience"]["journey"] == "unboxing"
+    again = client.get(fresh(db, keyring, tag), headers={**JSON, "CF-IPCountry": "CN"})
+    assert again.get_json()["experience"]["journey"] == "grey-market-check"
+    home = client.get(fresh(db, keyring, tag), headers={**JSON, "CF-IPCountry": "FR"})
+    assert home.get_json()["experience"]["journey"] == "welcome-back"
