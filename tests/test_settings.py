@@ -45,7 +45,8 @@ def test_bad_keys_file_fails_naming_the_field(tmp_path):
 
 def test_bad_ruleset_stops_start_up(tmp_path, keys_file):
     (tmp_path / "broken.yaml").write_text("brand: b\njourneys:\n  - {id: a, priority: x}\n")
-    with pytest.raises(ValueError, match=r"broken\.yaml:3:23: journey 'a': 'priority' must be a whole number"):
+    expected = r"broken\.yaml:3:23: journey 'a': 'priority' must be a whole number"
+    with pytest.raises(ValueError, match=expected):
         create_app({"SECRET_KEY": "s" * 40, "KEYS_FILE": str(keys_file),
                     "RULESETS_DIR": str(tmp_path)})
 
