@@ -25,6 +25,7 @@ run: install
 	@$(BIN)/flask --app wsgi demo links --base-url http://$(HOST):$(PORT)
 	@echo ""
 	@echo "More taps: http://$(HOST):$(PORT)/demo  or  $(BIN)/flask --app wsgi tags tap SERIAL"
+	@echo "Journey preview: http://$(HOST):$(PORT)/admin/preview  (user admin, password in instance/admin_password)"
 	@echo "Serving on http://$(HOST):$(PORT)  (Ctrl-C to stop)"
 	AFTERTAP_DEMO=true AFTERTAP_PUBLIC_BASE_URL=http://$(HOST):$(PORT) \
 		$(BIN)/gunicorn --workers 3 --bind $(HOST):$(PORT) wsgi:app

@@ -15,6 +15,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         app.settings.ConfigurationError: a required secret or file is missing or invalid.
     """
     # Imports live here so that importing a leaf module (e.g. app.verify.sun) stays cheap.
+    from app import admin as admin_pkg
     from app import cli, errors, security, settings
     from app import rules as rules_pkg
     from app import verify as verify_pkg
@@ -34,6 +35,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     verify_pkg.init_app(app)
     rules_pkg.init_app(app)
     demo_views.init_app(app)
+    admin_pkg.init_app(app)
     cli.init_app(app)
 
     @app.after_request

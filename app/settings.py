@@ -22,6 +22,9 @@ def defaults() -> dict[str, Any]:
     return {
         "DATABASE_URL": f"sqlite:///{INSTANCE_DIR / 'aftertap.db'}",
         "SECRET_KEY": None,
+        # Password of the brand-side admin pages (user "admin"); unset: those pages do not exist.
+        "ADMIN_PASSWORD": None,
+        "ADMIN_PASSWORD_FILE": str(INSTANCE_DIR / "admin_password"),
         "SECRET_KEY_FILE": str(INSTANCE_DIR / "secret_key"),
         "KEYS_FILE": str(INSTANCE_DIR / "keys.toml"),
         "RULESETS_DIR": str(PROJECT_ROOT / "rulesets"),
@@ -57,5 +60,9 @@ def finalize(config: dict[str, Any]) -> None:
             f"secret exists at {config['SECRET_KEY_FILE']}. Set AFTERTAP_SECRET_KEY, or run "
             "`make run` once to create a development secret."
         )
+    if not config.get("ADMIN_PASSWORD"):
+        admin = Path(config["ADMIN_PASSWORD_FILE"])
+        if admin.is_file():
+            config["ADMIN_PASSWORD"] = admin.read_text().strip()
     if not config.get("DATABASE_URL"):
         raise ConfigurationError("AFTERTAP_DATABASE_URL is empty.")

@@ -110,6 +110,8 @@ def settings(database_url: str, keys_file: Path) -> dict[str, object]:
         "KEYS_FILE": str(keys_file),
         "RULESETS_DIR": str(REPO / "rulesets"),
         "PUBLIC_BASE_URL": "http://localhost",
+        # Never pick up a developer's instance/admin_password from `make run`.
+        "ADMIN_PASSWORD_FILE": str(keys_file.parent / "no-admin-password"),
     }
 
 

@@ -19,7 +19,7 @@ import difflib
 import functools
 import re
 import zoneinfo
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -97,7 +97,6 @@ _CRON_FIELDS = (
 )
 _FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when installed
 _NULL = "tag:yaml.org,2002:null"
-_STR = "tag:yaml.org,2002:str"
 
 
 # --- results --------------------------------------------------------------------------------------
@@ -143,9 +142,6 @@ class Group:
     children: tuple[Condition | Group, ...]
     line: int = field(default=0, compare=False)
     column: int = field(default=0, compare=False)
-
-
-ALWAYS = Group("all", ())
 
 
 @dataclass(frozen=True)
@@ -855,7 +851,6 @@ class _Parser:
                 node, f"{ctx} must be a mapping with id, priority, when and experience"
             )
             return None
-        before = len(self.problems)
         id_entry = None
         for key_node, value_node in node.value:
             if isinstance(key_node, ScalarNode) and key_node.value == "id":
@@ -1020,7 +1015,9 @@ class _Parser:
                 if not isinstance(item, MappingNode) or not item.value:
                     self.problem(
                         item,
-                        f"{ctx}: each entry under '{kind}' must be conditions like "
+                        f"{ctx}: an entry under '{kind}' has no condition"
+                        if isinstance(item, MappingNode)
+                        else f"{ctx}: each entry under '{kind}' must be conditions like "
                         f"- fact: value, not {_show(item)}",
                     )
                     continue
@@ -1631,7 +1628,7 @@ def _negand(node: Condition | Group) -> Any:
     return {"not": _negand(node.children[0])}
 
 
-def holds(node: Condition | Group, fact: dict[str, Any]) -> bool:
+def holds(node: Condition | Group, fact: Mapping[str, Any]) -> bool:
     """Return whether a condition tree holds for ``fact`` (a missing path is "not known")."""
     if isinstance(node, Condition):
         return leaf_holds(node, fact.get(node.path))

@@ -218,6 +218,17 @@ def item_fact(session: Any, tag: Any, at: Any, as_: str | None = None) -> dict[s
 
     ``as_`` is "owner" or "visitor" (who holds the phone); None leaves ownership as it is.
     """
+    outcome = simulated_outcome(tag, at)
+    fact = tap_fact(outcome)
+    if as_ == "owner":
+        fact.update({"owner.is_current": True, "ownership.state": "owned"})
+    elif as_ == "visitor":
+        fact.update({"owner.is_current": False})
+    return fact
+
+
+def simulated_outcome(tag: Any, at: Any, verdict: str | None = None) -> Any:
+    """Return the TapOutcome a tap of ``tag`` at ``at`` would have, without touching anything."""
     from app.verify.service import (
         GENUINE,
         BrandView,
@@ -236,10 +247,5 @@ def item_fact(session: Any, tag: Any, at: Any, as_: str | None = None) -> dict[s
                              product.attributes or {},
                              BrandView(product.brand.slug, product.brand.name))),
     )
-    outcome = TapOutcome(GENUINE, at, tag=view, item=view.item, number=tag.genuine_taps + 1)
-    fact = tap_fact(outcome)
-    if as_ == "owner":
-        fact.update({"owner.is_current": True, "ownership.state": "owned"})
-    elif as_ == "visitor":
-        fact.update({"owner.is_current": False})
-    return fact
+    return TapOutcome(verdict or GENUINE, at, tag=view, item=view.item,
+                      number=tag.genuine_taps + 1)

@@ -53,7 +53,7 @@ def _country() -> str | None:
     return value if _COUNTRY_RE.match(value) and value not in _NOT_COUNTRIES else None
 
 
-def _render_experience(outcome: TapOutcome, decision: Any) -> str:
+def render_experience_html(outcome: TapOutcome, decision: Any) -> str:
     """Render the decided experience; if it cannot be shown for this tap, the safe fallback."""
     context = {
         "outcome": outcome,
@@ -113,7 +113,7 @@ def _serve_tap(gtin: str | None, serial: str | None) -> ResponseReturnValue:
         )
         response.status_code = status
     else:
-        html = _render_experience(outcome, decision)
+        html = render_experience_html(outcome, decision)
         response = current_app.response_class(html, status=status, mimetype="text/html")
     # A tap URL is single-use: never cache the page, never leak the URL onwards.
     response.headers["Cache-Control"] = "no-store"

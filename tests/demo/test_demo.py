@@ -19,8 +19,11 @@ def test_bootstrap_creates_random_secret_and_keys_once(tmp_path, monkeypatch):
     monkeypatch.delenv("AFTERTAP_SECRET_KEY", raising=False)
     monkeypatch.setenv("AFTERTAP_SECRET_KEY_FILE", str(tmp_path / "i" / "secret_key"))
     monkeypatch.setenv("AFTERTAP_KEYS_FILE", str(tmp_path / "i" / "keys.toml"))
+    monkeypatch.setenv("AFTERTAP_ADMIN_PASSWORD_FILE", str(tmp_path / "i" / "admin_password"))
+    monkeypatch.delenv("AFTERTAP_ADMIN_PASSWORD", raising=False)
     first = bootstrap()
-    assert len(first) == 2
+    assert len(first) == 3
+    assert stat.S_IMODE(os.stat(tmp_path / "i" / "admin_password").st_mode) == 0o600
     secret = (tmp_path / "i" / "secret_key").read_text()
     keys = (tmp_path / "i" / "keys.toml").read_text()
     assert len(secret) >= 32

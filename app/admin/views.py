@@ -1,0 +1,127 @@
+"""``/admin/preview``: see what a journey shows for a chosen item and lifecycle moment.
+
+Behind HTTP Basic auth with ``AFTERTAP_ADMIN_PASSWORD`` (user ``admin``); without a password set,
+the admin pages do not exist (404), so a forgotten setting never leaves them open.
+"""
+
+from __future__ import annotations
+
+import hmac
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Blueprint, Response, abort, current_app, render_template, request
+from flask.typing import ResponseReturnValue
+from sqlalchemy import select
+
+from app.db import db
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+# Lifecycle moments a marketer can preview, as the facts they stand for.
+MOMENTS: dict[str, tuple[str, dict[str, Any]]] = {
+    "first-tap": ("First tap of a sold item", {"tap.number": 1, "item.released": True}),
+    "visitor": ("Someone else tapping it later", {"tap.number": 4, "owner.is_current": False}),
+    "owner-day-30": ("Owner, one month in", {
+        "tap.number": 5, "owner.is_current": True, "ownership.state": "owned",
+        "ownership.days": 30, "ownership.owner_taps": 4}),
+    "owner-day-80": ("Owner, day 80", {
+        "tap.number": 8, "owner.is_current": True, "ownership.state": "owned",
+        "ownership.days": 80, "ownership.owner_taps": 7}),
+    "owner-year-2": ("Owner, two years in, never serviced", {
+        "tap.number": 30, "owner.is_current": True, "ownership.state": "owned",
+        "ownership.days": 800, "owner.has_reviewed": True, "service.count": 0,
+        "ownership.owner_taps": 29}),
+    "resale-buyer": ("A resale buyer's first tap", {
+        "tap.number": 12, "owner.is_current": True, "ownership.state": "owned",
+        "ownership.ordinal": 2, "ownership.owner_taps": 1}),
+    "copied-link": ("A copied (replayed) link", {"tap.verdict": "replayed"}),
+}
+
+
+@bp.before_request
+def _require_admin() -> None:
+    password = current_app.config.get("ADMIN_PASSWORD")
+    if not password:
+        abort(404)
+    auth = request.authorization
+    given = (auth.password or "") if auth and auth.username == "admin" else ""
+    if not hmac.compare_digest(given.encode(), str(password).encode()):
+        abort(Response("Sign in as admin.", 401,
+                       {"WWW-Authenticate": 'Basic realm="Aftertap admin", charset="UTF-8"'}))
+
+
+def _preview_context() -> dict[str, Any]:
+    from app.catalog.models import Item
+    from app.journeys.service import parse_fact_assignments, simulated_outcome, tap_fact
+    from app.journeys.vocabulary import complete_fact
+    from app.rules import localise
+    from app.rules.service import decide, explain_fact
+    from app.verify.models import Tag
+    from app.verify.service import TagNotFound, find_tag
+
+    rules = current_app.extensions["aftertap.rules"]
+    rulesets = rules.registry.rulesets()
+    brand = request.args.get("brand") or rules.default_brand or next(iter(rulesets), "")
+    moment = request.args.get("moment", "first-tap")
+    serial = (request.args.get("item") or "").strip()
+    extra = request.args.get("facts", "")
+    session = db.session
+    serials = list(session.scalars(
+        select(Item.serial).join(Tag, Tag.item_id == Item.id).order_by(Item.serial).limit(500)
+    ))
+    context: dict[str, Any] = {
+        "rulesets": rulesets, "errors": rules.registry.errors, "brand": brand,
+        "moments": MOMENTS, "moment": moment, "serials": serials, "serial": serial,
+        "facts_text": extra, "problem": None, "decision": None, "rows": [], "fact": {},
+    }
+    ruleset = rulesets.get(brand)
+    if ruleset is None:
+        context["problem"] = f"No live ruleset for brand {brand!r}."
+        return context
+    if moment not in MOMENTS:
+        context["problem"] = f"Unknown moment {moment!r}."
+        return context
+    try:
+        overrides = parse_fact_assignments([ln for ln in extra.splitlines() if ln.strip()])
+    except ValueError as exc:
+        context["problem"] = str(exc)
+        return context
+    outcome = None
+    base: dict[str, Any] = {}
+    if serial:
+        try:
+            tag = find_tag(session, serial)
+        except TagNotFound as exc:
+            context["problem"] = str(exc)
+            return context
+        outcome = simulated_outcome(tag, datetime.now(UTC))
+        base = tap_fact(outcome)
+    fact = localise(complete_fact({**base, **MOMENTS[moment][1], **overrides},
+                                  ruleset.doc.reward_ids), ruleset.doc.timezone)
+    if outcome is not None:
+        outcome.verdict = fact["tap.verdict"]
+        outcome.number = fact.get("tap.number")
+    context.update(decision=decide(ruleset, fact), rows=explain_fact(ruleset, fact),
+                   fact={k: v for k, v in sorted(fact.items()) if not k.startswith("_")},
+                   outcome=outcome, ruleset=ruleset)
+    return context
+
+
+@bp.get("/preview")
+def preview() -> ResponseReturnValue:
+    return render_template("admin/preview.html", **_preview_context())
+
+
+@bp.get("/preview/page")
+def preview_page() -> ResponseReturnValue:
+    """The experience itself, exactly as the phone would render it for that moment."""
+    from app.verify.views import render_experience_html
+
+    context = _preview_context()
+    if context["problem"] or context.get("outcome") is None:
+        abort(400, description=context["problem"] or "Choose an item to render its page.")
+    decision = context["decision"]
+    if decision is None:
+        abort(400, description="No journey matches this moment.")
+    return render_experience_html(context["outcome"], decision)
