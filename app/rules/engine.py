@@ -31,6 +31,8 @@ from durable import engine as _dr
 
 # Name of the catch-all rule added to every ruleset.
 UNMATCHED = "__unmatched__"
+# Session states an engine ruleset may leak (see _after_stack_overflow) before it is replaced.
+LEAK_BUDGET = 512
 
 
 class RulesEngineError(RuntimeError):
@@ -52,7 +54,10 @@ class _Engine:
     def __init__(self) -> None:
         self._host = _SynchronousHost()
         self._lock = threading.Lock()
-        self._registered: set[str] = set()
+        # Logical ruleset name -> its rules, and the engine ruleset currently serving it.
+        self._specs: dict[str, dict[str, Any]] = {}
+        self._serving: dict[str, str] = {}
+        self._leaked: dict[str, int] = {}
         self._session_ids = itertools.count(1)
         self._fired: str | None = None
 
@@ -74,19 +79,21 @@ class _Engine:
         digest = hashlib.sha256(canonical.encode()).hexdigest()[:16]
         name = f"{prefix}__{digest}"
         with self._lock:
-            if name in self._registered:
+            if name in self._serving:
                 return name
-            spec = {}
-            for rule_name, rule in rules.items():
-                spec[rule_name] = {**rule, "run": self._recorder(rule_name)}
-            try:
-                self._host.register_rulesets({name: spec})
-            except Exception as exc:  # the C core raises bare Exceptions with a code
-                raise RulesEngineError(
-                    f"the rules engine rejected ruleset {prefix!r}: {exc}"
-                ) from exc
-            self._registered.add(name)
+            self._specs[name] = dict(rules)
+            self._install(name, name)
         return name
+
+    def _install(self, name: str, engine_name: str) -> None:
+        spec = {rule: {**body, "run": self._recorder(rule)}
+                for rule, body in self._specs[name].items()}
+        try:
+            self._host.register_rulesets({engine_name: spec})
+        except Exception as exc:  # the C core raises bare Exceptions with a code
+            raise RulesEngineError(f"the rules engine rejected ruleset {name!r}: {exc}") from exc
+        self._serving[name] = engine_name
+        self._leaked[name] = 0
 
     def _recorder(self, rule_name: str):  # type: ignore[no-untyped-def]
         def run(_c):  # type: ignore[no-untyped-def]
@@ -102,24 +109,35 @@ class _Engine:
         table stays bounded.
 
         Raises:
+            EngineStackExceeded: the engine's evaluation stack overflowed for this event.
             RulesEngineError: the engine failed, or the event did not satisfy the anchor.
         """
         with self._lock:
+            engine_name = self._serving[name]
             sid = f"e{next(self._session_ids)}"
             self._fired = None
             try:
-                self._host.post(name, {**event, "sid": sid})
+                self._host.post(engine_name, {**event, "sid": sid})
             except _dr.MessageNotHandledException as exc:
                 # Deleting an unhandled event's state segfaults; leaking one is the lesser harm
                 # and cannot happen for events built by the compiler.
                 raise RulesEngineError("event does not satisfy the ruleset's anchor") from exc
             except Exception as exc:
-                # The failed post left no state to delete (the C core bails before creating it).
                 if "error code: 303" in str(exc):
+                    self._after_stack_overflow(name)
                     raise EngineStackExceeded(str(exc)) from exc
                 raise RulesEngineError(f"rules evaluation failed: {exc}") from exc
-            self._host.delete_state(name, sid)
+            self._host.delete_state(engine_name, sid)
             return None if self._fired == UNMATCHED else self._fired
+
+    def _after_stack_overflow(self, name: str) -> None:
+        # An overflowing post leaves its session state behind, and deleting that state corrupts
+        # the heap. Past 1024 leaked states every post fails, so well before that the ruleset is
+        # installed afresh under a new engine name and the poisoned copy is abandoned.
+        self._leaked[name] += 1
+        if self._leaked[name] >= LEAK_BUDGET:
+            generation = next(self._session_ids)
+            self._install(name, f"{name}__g{generation}")
 
 
 # One engine per process: the C core's limits are per process, not per host object.

@@ -102,3 +102,21 @@ def test_engine_stack_overflow_still_decides_like_the_explainer(caplog):
             decision = decide(ruleset, fact)
             assert (decision.journey if decision else None) == expected_journey(ruleset, fact)
     assert "engine stack exceeded" in caplog.text
+
+
+def test_thousands_of_engine_stack_overflows_do_not_exhaust_the_engine(caplog):
+    """Regression: each overflow left a session state behind, so after 1024 of them every tap
+    failed with MemoryError. The ruleset is now reinstalled before its state table fills."""
+    lines = ["brand: wide-many", "journeys:"]
+    for i in range(400):
+        lines += [f"  - id: w{i}", f"    priority: {1000 - i}", "    experience: welcome_back",
+                  f"    when: {{tap.verdict: genuine, tap.number: {{between: [{i * 3 + 1}, "
+                  f"{i * 3 + 3}]}}}}"]
+    ruleset = parse_ruleset("\n".join(lines) + "\n", "wide-many.yaml")
+    with caplog.at_level(logging.ERROR):
+        for n in range(1200):
+            fact = {"tap.verdict": "genuine", "tap.number": 1100 + n % 50}
+            decision = decide(ruleset, fact)
+            assert decision is not None and decision.journey == expected_journey(ruleset, fact)
+    # And small facts still go through the engine itself.
+    assert decide(ruleset, {"tap.verdict": "genuine", "tap.number": 2}).journey == "w0"
