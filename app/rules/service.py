@@ -7,6 +7,8 @@ which journey decides it — and, with ``explain``, why.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -35,6 +37,12 @@ class RulesetError(ValueError):
 
 log = logging.getLogger(__name__)
 
+# durable_rules walks the conditions a fact satisfies on a fixed-size stack (about a hundred
+# entries); a ruleset where hundreds of journeys' range conditions hold at once overflows it
+# (error 303). Compiling journeys into engine rulesets of at most CHUNK each keeps every walk
+# short; a fact then visits chunks in priority order until one decides.
+CHUNK = 64
+
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
 
 
@@ -47,6 +55,8 @@ def template_names(kind: str, templates_dir: Path = TEMPLATES_DIR) -> set[str]:
 class Ruleset:
     doc: RulesetDoc
     version: str  # recorded with every decision: brand and a digest of the compiled rules
+    # Engine rulesets of at most CHUNK journeys each, highest priorities first.
+    chunks: tuple[str, ...] = ()
 
     @property
     def brand(self) -> str:
@@ -63,10 +73,6 @@ class Ruleset:
     @property
     def journeys(self) -> tuple[JourneyDoc, ...]:
         return self.doc.journeys
-
-    @property
-    def engine_name(self) -> str:
-        return self.version
 
     def journey(self, journey_id: str) -> JourneyDoc:
         return next(j for j in self.doc.journeys if j.id == journey_id)
@@ -118,14 +124,20 @@ def compile_ruleset(doc: RulesetDoc) -> Ruleset:
         RulesetError: the engine refused it.
     """
     # durable_rules fires the lowest "pri" first: rank 0 is the highest-priority journey.
-    compiled = {j.id: {"all": [{"m": compile_tree(j.when)}], "pri": rank}
-                for rank, j in enumerate(doc.journeys)}
+    compiled = [(j.id, {"all": [{"m": compile_tree(j.when)}], "pri": rank})
+                for rank, j in enumerate(doc.journeys)]
     prefix = "".join(ch if ch.isalnum() else "_" for ch in doc.brand)
+    digest = hashlib.sha256(
+        json.dumps(compiled, sort_keys=True, separators=(",", ":")).encode()
+    ).hexdigest()[:16]
     try:
-        version = engine.register(prefix, compiled, anchor=ANCHOR)
+        chunks = tuple(
+            engine.register(prefix, dict(compiled[i : i + CHUNK]), anchor=ANCHOR)
+            for i in range(0, len(compiled), CHUNK)
+        )
     except engine.RulesEngineError as exc:
         raise RulesetError(f"{doc.source}: {exc}") from exc
-    return Ruleset(doc=doc, version=version)
+    return Ruleset(doc=doc, version=f"{prefix}__{digest}", chunks=chunks)
 
 
 def decide(ruleset: Ruleset, fact: Mapping[str, Any]) -> Decision | None:
@@ -134,8 +146,14 @@ def decide(ruleset: Ruleset, fact: Mapping[str, Any]) -> Decision | None:
     Raises:
         engine.RulesEngineError: the engine failed.
     """
+    event = to_event(fact)
     try:
-        fired = engine.evaluate(ruleset.version, to_event(fact))
+        # Chunks in priority order: the first journey to fire in one is the highest that holds.
+        fired = None
+        for chunk in ruleset.chunks:
+            fired = engine.evaluate(chunk, event)
+            if fired is not None:
+                break
     except engine.EngineStackExceeded:
         # durable_rules walks matching conditions on a fixed-size stack; a fact that satisfies
         # a range condition of very many journeys at once overflows it. The explainer runs the

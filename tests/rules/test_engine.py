@@ -77,7 +77,7 @@ def test_highest_priority_matching_journey_decides(ruleset, fact, journey):
     decision = decide(ruleset, fact)
     assert decision is not None
     assert decision.journey == journey
-    assert decision.ruleset_version == ruleset.engine_name
+    assert decision.ruleset_version == ruleset.version
 
 
 def test_no_matching_journey_is_none_not_an_error():
@@ -92,9 +92,9 @@ def test_no_matching_journey_is_none_not_an_error():
 
 def test_same_rules_can_be_loaded_again_and_changed_rules_get_a_new_version(ruleset):
     again = parse_ruleset(RULESET, "engine-test.yaml")
-    assert again.engine_name == ruleset.engine_name
+    assert again.version == ruleset.version
     changed = parse_ruleset(RULESET.replace("gte: 100", "gte: 50"), "engine-test.yaml")
-    assert changed.engine_name != ruleset.engine_name
+    assert changed.version != ruleset.version
     fact = {"tap.verdict": "genuine", "tap.number": 60, "product.category": "bag"}
     assert decide(changed, fact).journey == "vip"
     assert decide(ruleset, fact).journey == "no-country"

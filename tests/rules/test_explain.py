@@ -87,9 +87,33 @@ def test_explanation_lists_every_journey_with_values_and_verdicts():
     assert vip["any of"] == (None, True)
 
 
-def test_engine_stack_overflow_still_decides_like_the_explainer(caplog):
-    """Regression: with hundreds of range journeys the engine's stack overflows (its error 303)
-    and every such tap failed; it is now decided by the reference evaluator and logged."""
+def wide_ruleset(brand: str, n: int = 400) -> str:
+    lines = [f"brand: {brand}", "journeys:"]
+    for i in range(n):
+        lines += [f"  - id: w{i}", f"    priority: {1000 - i}", "    experience: welcome_back",
+                  f"    when: {{tap.verdict: genuine, tap.number: {{between: [{i * 3 + 1}, "
+                  f"{i * 3 + 3}]}}}}"]
+    return "\n".join(lines) + "\n"
+
+
+def test_chunked_rulesets_never_overflow_the_engine_stack(caplog):
+    """Regression: 400 journeys whose ranges all hold at once overflowed durable_rules' stack
+    (error 303) for most taps. Compiled in chunks, the engine decides them all itself."""
+    ruleset = parse_ruleset(wide_ruleset("wide-chunked"), "wide.yaml")
+    with caplog.at_level(logging.WARNING):
+        for number in (1, 600, 1199, 5000):
+            fact = {"tap.verdict": "genuine", "tap.number": number}
+            decision = decide(ruleset, fact)
+            assert (decision.journey if decision else None) == expected_journey(ruleset, fact)
+    assert "engine stack exceeded" not in caplog.text
+
+
+def test_engine_stack_overflow_still_decides_like_the_explainer(caplog, monkeypatch):
+    """If a chunk still overflows the engine's stack (error 303), the tap is decided by the
+    reference evaluator and logged, instead of failing."""
+    import app.rules.service as service
+
+    monkeypatch.setattr(service, "CHUNK", 10_000)  # one chunk: the overflow is back
     lines = ["brand: wide", "journeys:"]
     for i in range(400):
         lines += [f"  - id: w{i}", f"    priority: {1000 - i}", "    experience: welcome_back",
@@ -104,9 +128,12 @@ def test_engine_stack_overflow_still_decides_like_the_explainer(caplog):
     assert "engine stack exceeded" in caplog.text
 
 
-def test_thousands_of_engine_stack_overflows_do_not_exhaust_the_engine(caplog):
+def test_thousands_of_engine_stack_overflows_do_not_exhaust_the_engine(caplog, monkeypatch):
     """Regression: each overflow left a session state behind, so after 1024 of them every tap
     failed with MemoryError. The ruleset is now reinstalled before its state table fills."""
+    import app.rules.service as service
+
+    monkeypatch.setattr(service, "CHUNK", 10_000)
     lines = ["brand: wide-many", "journeys:"]
     for i in range(400):
         lines += [f"  - id: w{i}", f"    priority: {1000 - i}", "    experience: welcome_back",
