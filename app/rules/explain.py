@@ -10,7 +10,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-_MISSING = object()
+# One evaluator for the validator (shadowing, ties), the explainer and the tests: the language's.
+from app.journeys.language import holds, leaf_holds
 
 
 @dataclass(frozen=True)
@@ -27,56 +28,6 @@ class JourneyResult:
     priority: int
     matched: bool
     conditions: tuple[ConditionResult, ...]
-
-
-def holds(node: Any, fact: Mapping[str, Any]) -> bool:
-    """Return whether the condition tree ``node`` holds for ``fact``."""
-    kind = getattr(node, "kind", None)
-    if kind == "all":
-        return all(holds(c, fact) for c in node.children)
-    if kind == "any":
-        return any(holds(c, fact) for c in node.children)
-    if kind == "not":
-        return not all(holds(c, fact) for c in node.children)
-    return _leaf_holds(node, fact.get(node.path))
-
-
-def _leaf_holds(cond: Any, value: Any) -> bool:
-    op, operand = cond.op, cond.value
-    if op == "exists":
-        return (value is not None) == bool(operand)
-    if op == "not_in":
-        return value is None or all(not _same(value, v) for v in operand)
-    if value is None:
-        return False
-    if op == "eq":
-        return _same(value, operand)
-    if op == "in":
-        return any(_same(value, v) for v in operand)
-    if not _is_number(value):
-        return False
-    if op == "gte":
-        return value >= operand
-    if op == "gt":
-        return value > operand
-    if op == "lte":
-        return value <= operand
-    if op == "lt":
-        return value < operand
-    if op == "between":
-        return operand[0] <= value <= operand[1]
-    raise ValueError(f"unknown operator {op!r}")
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _same(a: Any, b: Any) -> bool:
-    # true must not equal 1: the engine compares JSON types, and so must we.
-    if isinstance(a, bool) or isinstance(b, bool):
-        return isinstance(a, bool) and isinstance(b, bool) and a == b
-    return a == b
 
 
 def describe(cond: Any) -> str:
@@ -106,7 +57,7 @@ def _flatten(node: Any, fact: Mapping[str, Any], depth: int) -> list[ConditionRe
     kind = getattr(node, "kind", None)
     if kind is None:
         value = fact.get(node.path)
-        return [ConditionResult(describe(node), value, _leaf_holds(node, value), depth)]
+        return [ConditionResult(describe(node), value, leaf_holds(node, value), depth)]
     rows = []
     if depth > 0 or kind != "all":
         label = {"all": "all of", "any": "any of", "not": "none of"}[kind]
