@@ -27,6 +27,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
+import durable_rules_engine as _core
 from durable import engine as _dr
 
 # Name of the catch-all rule added to every ruleset.
@@ -114,21 +115,34 @@ class _Engine:
         """
         with self._lock:
             engine_name = self._serving[name]
+            handle = self._host.get_ruleset(engine_name)._handle
             sid = f"e{next(self._session_ids)}"
-            self._fired = None
+            message = json.dumps({**event, "sid": sid}, ensure_ascii=False)
+            # The C core directly, as the host's post() does it, minus the host's per-action
+            # Closure, state re-serialisation and callback plumbing, which cost more than the
+            # matching itself. Our actions only need the name of the rule that fired.
             try:
-                self._host.post(engine_name, {**event, "sid": sid})
-            except _dr.MessageNotHandledException as exc:
-                # Deleting an unhandled event's state segfaults; leaking one is the lesser harm
-                # and cannot happen for events built by the compiler.
-                raise RulesEngineError("event does not satisfy the ruleset's anchor") from exc
+                code, state_offset = _core.assert_event(handle, message)
             except Exception as exc:
                 if "error code: 303" in str(exc):
                     self._after_stack_overflow(name)
                     raise EngineStackExceeded(str(exc)) from exc
                 raise RulesEngineError(f"rules evaluation failed: {exc}") from exc
-            self._host.delete_state(engine_name, sid)
-            return None if self._fired == UNMATCHED else self._fired
+            if code == 1:
+                # Deleting an unhandled event's state segfaults; leaking one is the lesser harm
+                # and cannot happen for events built by the compiler.
+                raise RulesEngineError("event does not satisfy the ruleset's anchor")
+            fired = None
+            started = _core.start_action_for_state(handle, state_offset)
+            while started:
+                # One pending action per matched rule; the highest-priority one comes first and
+                # consumes the event, so completing it leaves nothing else to start.
+                if fired is None:
+                    fired = next(iter(json.loads(started[1])))
+                started = _core.complete_and_start_action(handle, state_offset)
+                started = (None, started) if started else None
+            _core.delete_state(handle, sid)
+            return None if fired in (None, UNMATCHED) else fired
 
     def _after_stack_overflow(self, name: str) -> None:
         # An overflowing post leaves its session state behind, and deleting that state corrupts
