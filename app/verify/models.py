@@ -24,6 +24,8 @@ class Tag(Base):
     # Highest SDMReadCtr accepted as genuine; a tap must carry a strictly higher one.
     last_counter: Mapped[int | None] = mapped_column(Integer)
     genuine_taps: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # When the last genuine tap was accepted (set by the same UPDATE that advances the counter).
+    last_genuine_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # Highest counter handed out by the simulator, so minted links never collide.
     sim_counter: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

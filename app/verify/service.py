@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, or_, select, update
+from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -98,7 +98,7 @@ class TapOutcome:
 # identity map or unit of work), which makes a tap's database work several times cheaper.
 _TAG_BY_UID = (
     select(
-        Tag.id, Tag.uid, Tag.key_version, Tag.revoked_at,
+        Tag.id, Tag.uid, Tag.key_version, Tag.revoked_at, Tag.last_genuine_at,
         Item.id, Item.serial, Item.market, Item.released, Item.created_at,
         Product.id, Product.gtin, Product.name, Product.category, Product.attributes,
         Brand.slug, Brand.name,
@@ -116,18 +116,19 @@ _ADVANCE_COUNTER = (
         Tag.id == bindparam("tag_id"),
         or_(Tag.last_counter.is_(None), Tag.last_counter < bindparam("new_counter")),
     )
-    .values(last_counter=bindparam("new_counter"), genuine_taps=Tag.genuine_taps + 1)
+    .values(
+        last_counter=bindparam("new_counter"),
+        genuine_taps=Tag.genuine_taps + 1,
+        last_genuine_at=bindparam("at"),
+    )
     .returning(Tag.genuine_taps)
 )
 _INSERT_EVENT = insert(TapEvent)
-# This tap's own event is written after the decision, so this reads the tap before it.
-_LAST_GENUINE_AT = select(func.max(TapEvent.at)).where(
-    TapEvent.item_id == bindparam("item_id"), TapEvent.verdict == GENUINE
-)
+
 
 
 def _tag_view(row: Any) -> TagView:
-    (tag_id, uid, key_version, revoked_at, item_id, serial, market, released, created_at,
+    (tag_id, uid, key_version, revoked_at, _last, item_id, serial, market, released, created_at,
      product_id, gtin, name, category, attributes, brand_slug, brand_name) = row
     product = ProductView(product_id, gtin, name, category, attributes or {},
                           BrandView(brand_slug, brand_name))
@@ -176,15 +177,14 @@ def verify_tap(
         return outcome
 
     number = conn.execute(
-        _ADVANCE_COUNTER, {"tag_id": tag.id, "new_counter": result.counter}
+        _ADVANCE_COUNTER, {"tag_id": tag.id, "new_counter": result.counter, "at": tap.at}
     ).scalar_one_or_none()
     if number is None:
         outcome.verdict, outcome.reason = REPLAYED, "counter already seen"
         return outcome
     outcome.verdict, outcome.number = GENUINE, number
-    outcome.previous_genuine_at = _aware(
-        conn.execute(_LAST_GENUINE_AT, {"item_id": tag.item.id}).scalar()
-    )
+    # Read before the UPDATE, so this is the tap before this one.
+    outcome.previous_genuine_at = _aware(row[4])
     return outcome
 
 
