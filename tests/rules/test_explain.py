@@ -114,12 +114,7 @@ def test_engine_stack_overflow_still_decides_like_the_explainer(caplog, monkeypa
     import app.rules.service as service
 
     monkeypatch.setattr(service, "CHUNK", 10_000)  # one chunk: the overflow is back
-    lines = ["brand: wide", "journeys:"]
-    for i in range(400):
-        lines += [f"  - id: w{i}", f"    priority: {1000 - i}", "    experience: welcome_back",
-                  f"    when: {{tap.verdict: genuine, tap.number: {{between: [{i * 3 + 1}, "
-                  f"{i * 3 + 3}]}}}}"]
-    ruleset = parse_ruleset("\n".join(lines) + "\n", "wide.yaml")
+    ruleset = parse_ruleset(wide_ruleset("wide"), "wide.yaml")
     with caplog.at_level(logging.WARNING):
         for number in (1, 600, 1199, 5000):
             fact = {"tap.verdict": "genuine", "tap.number": number}
@@ -134,12 +129,7 @@ def test_thousands_of_engine_stack_overflows_do_not_exhaust_the_engine(caplog, m
     import app.rules.service as service
 
     monkeypatch.setattr(service, "CHUNK", 10_000)
-    lines = ["brand: wide-many", "journeys:"]
-    for i in range(400):
-        lines += [f"  - id: w{i}", f"    priority: {1000 - i}", "    experience: welcome_back",
-                  f"    when: {{tap.verdict: genuine, tap.number: {{between: [{i * 3 + 1}, "
-                  f"{i * 3 + 3}]}}}}"]
-    ruleset = parse_ruleset("\n".join(lines) + "\n", "wide-many.yaml")
+    ruleset = parse_ruleset(wide_ruleset("wide-many"), "wide-many.yaml")
     with caplog.at_level(logging.ERROR):
         for n in range(1200):
             fact = {"tap.verdict": "genuine", "tap.number": 1100 + n % 50}
