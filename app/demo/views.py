@@ -32,8 +32,9 @@ def tap(serial: str) -> ResponseReturnValue:
         tag = find_tag(session, serial)
     except TagNotFound:
         abort(404)
+    # A path, not an absolute URL: the redirect must never follow a forged Host header.
     url = mint_tap_url(
-        session, current_app.extensions["aftertap.keys"], tag, request.host_url,
+        session, current_app.extensions["aftertap.keys"], tag, "",
         mode=request.args.get("mode", "aes") if request.args.get("mode") in ("aes", "lrp", "plain")
         else "aes",
     )

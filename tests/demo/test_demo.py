@@ -84,6 +84,8 @@ def test_demo_tap_button_needs_csrf_and_redirects_to_a_fresh_tap(app, client, db
     assert client.post("/demo/tap/BAG-0001", data={"csrf_token": "forged"}).status_code == 400
     resp = client.post("/demo/tap/BAG-0001", data={"csrf_token": token})
     assert resp.status_code == 303
+    # A path, never an absolute URL built from the request's (forgeable) Host header.
+    assert resp.headers["Location"].startswith("/01/")
     landing = client.get(resp.headers["Location"])
     assert landing.status_code == 200
     assert "Welcome to your Aurelia Weekender Bag" in landing.get_data(as_text=True)
