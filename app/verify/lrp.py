@@ -9,6 +9,8 @@ NTAG 424 DNA uses.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from Crypto.Cipher import AES
 
 from app.verify.crypto import (
@@ -107,17 +109,25 @@ class LRP:
         updated_key_index: int,
         counter: bytes | None = None,
         pad: bool = True,
+        *,
+        static_key: bool = False,
     ) -> None:
         """Precompute plaintexts and the selected updated key.
 
+        ``static_key`` marks a long-lived key (a key version's meta or file read key): its
+        plaintexts and updated keys are then computed once per process, which is most of the cost
+        of building an instance. Per-tap session keys must not be cached.
         Raises ValueError if the key is not 16 bytes or the index is negative.
         """
         if len(key) != KEY_SIZE:
             raise ValueError(f"key must be {KEY_SIZE} bytes, got {len(key)}")
         if updated_key_index < 0:
             raise ValueError(f"updated_key_index must not be negative, got {updated_key_index}")
-        self._plaintexts = generate_plaintexts(key)
-        self._updated_key = generate_updated_keys(key, updated_key_index + 1)[-1]
+        if static_key:
+            self._plaintexts, self._updated_key = _static_context(key, updated_key_index)
+        else:
+            self._plaintexts = generate_plaintexts(key)
+            self._updated_key = generate_updated_keys(key, updated_key_index + 1)[-1]
         self.updated_key_index = updated_key_index
         self.counter = counter
         self.pad = pad
@@ -216,12 +226,19 @@ def lricb_decrypt(
     return LRP(key, updated_key_index, counter, pad).decrypt(data)
 
 
-def cmac_lrp(key: bytes, data: bytes, updated_key_index: int = 0) -> bytes:
+@lru_cache(maxsize=64)
+def _static_context(key: bytes, updated_key_index: int) -> tuple[tuple[bytes, ...], bytes]:
+    return generate_plaintexts(key), generate_updated_keys(key, updated_key_index + 1)[-1]
+
+
+def cmac_lrp(
+    key: bytes, data: bytes, updated_key_index: int = 0, *, static_key: bool = False
+) -> bytes:
     """Compute CMAC_LRP of ``data`` under ``key``'s updated key ``updated_key_index``.
 
     Returns the full 16-byte MAC. Raises ValueError if the key is not 16 bytes.
     """
-    return LRP(key, updated_key_index).cmac(data)
+    return LRP(key, updated_key_index, static_key=static_key).cmac(data)
 
 
 def lrp_session_vector(uid: bytes, counter: int) -> bytes:
@@ -245,4 +262,4 @@ def lrp_session_key(file_read_key: bytes, uid: bytes, counter: int) -> bytes:
     Returns the 16-byte session master key.
     Raises ValueError for a bad key, UID or counter.
     """
-    return cmac_lrp(file_read_key, lrp_session_vector(uid, counter))
+    return cmac_lrp(file_read_key, lrp_session_vector(uid, counter), static_key=True)

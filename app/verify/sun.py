@@ -202,7 +202,7 @@ def decrypt_picc_plaintext(meta_read_key: bytes, picc_data: bytes) -> bytes:
         # A single block: AES-CBC with a zero IV is plain ECB decryption.
         return _static_ecb(meta_read_key).decrypt(picc_data)
     rand, ciphertext = picc_data[:_PICCRAND_SIZE], picc_data[_PICCRAND_SIZE:]
-    return LRP(meta_read_key, 0, rand, pad=False).decrypt(ciphertext)
+    return LRP(meta_read_key, 0, rand, pad=False, static_key=True).decrypt(ciphertext)
 
 
 @lru_cache(maxsize=64)

@@ -128,3 +128,14 @@ def test_lrp_repr_hides_key() -> None:
     text = repr(LRP(key, 0, b"\x00"))
     assert key.hex() not in text.lower()
     assert "updated_key_index=0" in text
+
+
+@settings(max_examples=40, deadline=None)
+@given(key=st.binary(min_size=16, max_size=16), data=st.binary(max_size=40),
+       index=st.integers(min_value=0, max_value=3))
+def test_static_key_cache_changes_no_result(key: bytes, data: bytes, index: int) -> None:
+    """Caching a long-lived key's LRP context must give exactly the uncached answers."""
+    cached = LRP(key, index, bytes(4), static_key=True)
+    fresh = LRP(key, index, bytes(4))
+    assert cached.cmac(data) == fresh.cmac(data)
+    assert cached.encrypt(data.ljust(16, b"\0")[:16]) == fresh.encrypt(data.ljust(16, b"\0")[:16])
