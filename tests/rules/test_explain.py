@@ -137,3 +137,37 @@ def test_thousands_of_engine_stack_overflows_do_not_exhaust_the_engine(caplog, m
             assert decision is not None and decision.journey == expected_journey(ruleset, fact)
     # And small facts still go through the engine itself.
     assert decide(ruleset, {"tap.verdict": "genuine", "tap.number": 2}).journey == "w0"
+
+
+def indexed_ruleset() -> str:
+    """40+ journeys, most pinning product.category (some with `in`), some not pinning it."""
+    cats = ["bag", "serum", "watch", "belt"]
+    lines = ["brand: indexed", "journeys:"]
+    for i in range(44):
+        window = f"tap.number: {{between: [{i * 3 + 1}, {i * 3 + 3}]}}"
+        if i % 11 == 0:
+            pin = "tap.country: FR"  # does not pin the indexed path
+        elif i % 7 == 0:
+            pin = f"product.category: {{in: [{cats[i % 4]}, {cats[(i + 1) % 4]}]}}"
+        else:
+            pin = f"product.category: {cats[i % 4]}"
+        lines += [f"  - id: j{i}", f"    priority: {100 - i}", "    experience: welcome_back",
+                  f"    when: {{{pin}, {window}}}"]
+    lines += ["  - id: rest", "    priority: 0", "    experience: authenticity"]
+    return "\n".join(lines) + "\n"
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(fact=st.fixed_dictionaries(
+    {"tap.number": st.integers(min_value=1, max_value=140)},
+    optional={
+        "product.category": st.sampled_from(["bag", "serum", "watch", "belt", "scarf"]),
+        "tap.country": st.sampled_from(["FR", "JP"]),
+    },
+))
+def test_indexed_ruleset_agrees_with_the_explainer(fact):
+    """The value index must never hide a journey that could match."""
+    ruleset = parse_ruleset(indexed_ruleset(), "indexed.yaml")
+    assert ruleset.index_path == "product.category"
+    decision = decide(ruleset, fact)
+    assert (decision.journey if decision else None) == expected_journey(ruleset, fact)
