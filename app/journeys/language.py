@@ -826,22 +826,35 @@ class _Parser:
                 else "'journeys' needs at least one journey",
             )
             return []
-        out: list[_Journey] = []
+        return self._first_of_each(
+            (self.journey(node, i + 1) for i, node in enumerate(entry.node.value)),
+            "journey", "id", lambda j: (j.doc.id, j.doc.line, j.id_node),
+        )
+
+    def _first_of_each(
+        self,
+        items: Iterable[Any],
+        kind: str,
+        word: str,
+        identity: Callable[[Any], tuple[str, int, Any]],
+    ) -> list[Any]:
+        """Return the parsed ``items`` (None ones dropped) keeping the first of each name; every
+        repeat is a problem pointing at the first one's line."""
+        out: list[Any] = []
         first_line: dict[str, int] = {}
-        for index, node in enumerate(entry.node.value):
-            journey = self.journey(node, index + 1)
-            if journey is None:
+        for item in items:
+            if item is None:
                 continue
-            jid = journey.doc.id
-            if jid in first_line:
+            name, line, where = identity(item)
+            if name in first_line:
                 self.problem(
-                    journey.id_node,
-                    f"journey '{jid}': this id is already used by the journey on line "
-                    f"{first_line[jid]}",
+                    where,
+                    f"{kind} '{name}': this {word} is already used by the {kind} on line "
+                    f"{first_line[name]}",
                 )
                 continue
-            first_line[jid] = journey.doc.line
-            out.append(journey)
+            first_line[name] = line
+            out.append(item)
         return out
 
     def journey(self, node: Node, number: int) -> _Journey | None:
@@ -1180,22 +1193,10 @@ class _Parser:
                 entry.node, f"'schedules' must be a list (- id: ...), not {_show(entry.node)}"
             )
             return ()
-        out: list[ScheduleDoc] = []
-        first_line: dict[str, int] = {}
-        for index, node in enumerate(entry.node.value):
-            schedule = self.schedule(node, index + 1)
-            if schedule is None:
-                continue
-            if schedule.id in first_line:
-                self.problem(
-                    (schedule.line, schedule.column),
-                    f"schedule '{schedule.id}': this id is already used by the schedule on line "
-                    f"{first_line[schedule.id]}",
-                )
-                continue
-            first_line[schedule.id] = schedule.line
-            out.append(schedule)
-        return tuple(out)
+        return tuple(self._first_of_each(
+            (self.schedule(node, i + 1) for i, node in enumerate(entry.node.value)),
+            "schedule", "id", lambda s: (s.id, s.line, (s.line, s.column)),
+        ))
 
     def schedule(self, node: Node, number: int) -> ScheduleDoc | None:
         ctx = f"schedule #{number}"
@@ -1278,22 +1279,10 @@ class _Parser:
                 entry.node, f"'tests' must be a list (- name: ...), not {_show(entry.node)}"
             )
             return ()
-        out = []
-        first_line: dict[str, int] = {}
-        for index, node in enumerate(entry.node.value):
-            case = self.test(node, index + 1, journey_ids)
-            if case is None:
-                continue
-            if case.name in first_line:
-                self.problem(
-                    (case.line, case.column),
-                    f"test '{case.name}': this name is already used by the test on line "
-                    f"{first_line[case.name]}",
-                )
-                continue
-            first_line[case.name] = case.line
-            out.append(case)
-        return tuple(out)
+        return tuple(self._first_of_each(
+            (self.test(node, i + 1, journey_ids) for i, node in enumerate(entry.node.value)),
+            "test", "name", lambda c: (c.name, c.line, (c.line, c.column)),
+        ))
 
     def test(self, node: Node, number: int, journey_ids: set[str]) -> TestCase | None:
         ctx = f"test #{number}"
