@@ -302,6 +302,14 @@ class _Missing:
 _BAD: Any = _Missing()  # a value that had a problem (already reported)
 
 
+def _lookup(node: MappingNode, key: str) -> _Entry | None:
+    """Return the entry ``key`` of a mapping node (read early, to name it in messages), or None."""
+    return next(
+        (_Entry(key, k, v) for k, v in node.value if isinstance(k, ScalarNode) and k.value == key),
+        None,
+    )
+
+
 def _mark(node: Node) -> tuple[int, int]:
     return node.start_mark.line + 1, node.start_mark.column + 1
 
@@ -1204,11 +1212,7 @@ class _Parser:
             self.problem(node, f"{ctx} must be a mapping with id, cron, when and message")
             return None
         before = len(self.problems)
-        id_entry = next(
-            (_Entry("id", k, v) for k, v in node.value
-             if isinstance(k, ScalarNode) and k.value == "id"),
-            None,
-        )
+        id_entry = _lookup(node, "id")
         sid = self.text(id_entry, ctx)
         if sid is not None:
             if ID_RE.fullmatch(sid):
@@ -1290,11 +1294,7 @@ class _Parser:
             self.problem(node, f"{ctx} must be a mapping with name, given and expect")
             return None
         before = len(self.problems)
-        name_entry = next(
-            (_Entry("name", k, v) for k, v in node.value
-             if isinstance(k, ScalarNode) and k.value == "name"),
-            None,
-        )
+        name_entry = _lookup(node, "name")
         name = self.text(name_entry, ctx)
         if name is not None:
             ctx = f"test '{name}'"

@@ -91,7 +91,6 @@ class TapOutcome:
     # When this item was last tapped genuinely before this tap (None: never).
     previous_genuine_at: datetime | None = None
     country: str | None = None
-    recorded: bool = False
 
 
 # The tap is the hot path: these statements are built once, and run as Core statements (no ORM
@@ -237,7 +236,6 @@ def record_tap(
             "journey": journey,
         },
     )
-    outcome.recorded = True
     return True
 
 
