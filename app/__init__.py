@@ -16,8 +16,11 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     """
     # Imports live here so that importing a leaf module (e.g. app.verify.sun) stays cheap.
     from app import admin as admin_pkg
+    from app import aftersales as aftersales_pkg
     from app import cli, errors, security, settings
     from app import rules as rules_pkg
+    from app import ownership as ownership_pkg
+    from app import provenance as provenance_pkg
     from app import verify as verify_pkg
     from app.db import db
     from app.demo import views as demo_views
@@ -34,6 +37,9 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     security.init_app(app)
     verify_pkg.init_app(app)
     rules_pkg.init_app(app)
+    ownership_pkg.init_app(app)
+    aftersales_pkg.init_app(app)
+    provenance_pkg.init_app(app)
     demo_views.init_app(app)
     admin_pkg.init_app(app)
     cli.init_app(app)

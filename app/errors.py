@@ -36,6 +36,16 @@ class Conflict(DomainError):
     code = "conflict"
 
 
+class Forbidden(DomainError):
+    status = 403
+    code = "forbidden"
+
+
+class Gone(DomainError):
+    status = 410
+    code = "gone"
+
+
 def wants_json() -> bool:
     """Return True when the client prefers JSON over HTML."""
     best = request.accept_mimetypes.best_match(["text/html", "application/json"])

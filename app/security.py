@@ -12,6 +12,7 @@ import secrets
 from flask import Flask, abort, request, session
 
 _EXEMPT: set[str] = set()
+_EXEMPT_BLUEPRINTS: set[str] = set()
 
 
 def csrf_token() -> str:
@@ -28,6 +29,11 @@ def exempt(endpoint: str) -> None:
     _EXEMPT.add(endpoint)
 
 
+def exempt_blueprint(name: str) -> None:
+    """Exclude every endpoint of blueprint ``name`` (JSON-only APIs, see app.admin.api)."""
+    _EXEMPT_BLUEPRINTS.add(name)
+
+
 def init_app(app: Flask) -> None:
     app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
     app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
@@ -36,6 +42,8 @@ def init_app(app: Flask) -> None:
     @app.before_request
     def _check_csrf() -> None:
         if request.method in ("GET", "HEAD", "OPTIONS") or request.endpoint in _EXEMPT:
+            return
+        if request.blueprint in _EXEMPT_BLUEPRINTS:
             return
         sent = request.form.get("csrf_token", "")
         expected = session.get("csrf", "")

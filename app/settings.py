@@ -41,6 +41,29 @@ def defaults() -> dict[str, Any]:
         "DEFAULT_BRAND": "maison-aurelia",
         "PUBLIC_BASE_URL": "http://127.0.0.1:5000",
         "SQLITE_BUSY_TIMEOUT_MS": 15000,
+        # -- ownership ------------------------------------------------------------------------
+        # How long after a genuine tap this browser may act on the item (claim, transfer...).
+        "TAP_SESSION_SECONDS": 600,
+        "OWNER_COOKIE_DAYS": 730,
+        # Mark cookies Secure even when the app sees plain HTTP (behind a TLS-terminating proxy).
+        "COOKIE_SECURE": False,
+        "TRANSFER_OFFER_HOURS": 72,
+        "EMAIL_LINK_MINUTES": 1440,
+        "RECOVERY_LINK_MINUTES": 30,
+        # -- mail -------------------------------------------------------------------------------
+        # SMTP server for owners' emails; unset: emails are written to MAIL_OUTBOX_DIR instead.
+        "SMTP_HOST": None,
+        "SMTP_PORT": 25,
+        "SMTP_USERNAME": None,
+        "SMTP_PASSWORD": None,
+        "SMTP_STARTTLS": False,
+        "SMTP_TIMEOUT_SECONDS": 10.0,
+        "MAIL_FROM": "Aftertap <no-reply@aftertap.invalid>",
+        "MAIL_OUTBOX_DIR": str(INSTANCE_DIR / "outbox"),
+        # -- provenance records -------------------------------------------------------------------
+        # Ed25519 private key (PKCS#8 PEM) the brand signs provenance records with.
+        "PROVENANCE_KEY_FILE": str(INSTANCE_DIR / "provenance_ed25519.pem"),
+        "PROVENANCE_VALID_DAYS": 90,
     }
 
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from alembic import context
 
-from app.catalog import models as _catalog  # noqa: F401 - registers tables on Base.metadata
+from app import models as _models  # noqa: F401 - registers every table on Base.metadata
 from app.db import Base, make_engine
-from app.verify import models as _verify  # noqa: F401
 
 config = context.config
 target_metadata = Base.metadata

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from app import create_app
 from app.db import make_engine
 from app.migrate import upgrade
+from app.provenance.keys import write_key_file
 from app.verify.keys import load_key_versions, write_demo_keys_file
 
 REPO = Path(__file__).resolve().parent.parent
@@ -101,8 +102,18 @@ def keys_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def provenance_key_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A random Ed25519 signing key for provenance records."""
+    path = tmp_path_factory.mktemp("provenance") / "provenance_ed25519.pem"
+    write_key_file(path)
+    return path
+
+
 @pytest.fixture
-def settings(database_url: str, keys_file: Path) -> dict[str, object]:
+def settings(
+    database_url: str, keys_file: Path, provenance_key_file: Path, tmp_path: Path
+) -> dict[str, object]:
     return {
         "TESTING": True,
         "DATABASE_URL": database_url,
@@ -112,6 +123,9 @@ def settings(database_url: str, keys_file: Path) -> dict[str, object]:
         "PUBLIC_BASE_URL": "http://localhost",
         # Never pick up a developer's instance/admin_password from `make run`.
         "ADMIN_PASSWORD_FILE": str(keys_file.parent / "no-admin-password"),
+        "PROVENANCE_KEY_FILE": str(provenance_key_file),
+        # Without an SMTP server, mail lands here (tests that need real SMTP set SMTP_HOST).
+        "MAIL_OUTBOX_DIR": str(tmp_path / "outbox"),
     }
 
 

@@ -6,14 +6,14 @@ the admin pages do not exist (404), so a forgotten setting never leaves them ope
 
 from __future__ import annotations
 
-import hmac
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Blueprint, Response, abort, current_app, render_template, request
+from flask import Blueprint, abort, current_app, render_template, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
+from app.admin.api import require_admin
 from app.db import db
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -39,16 +39,7 @@ MOMENTS: dict[str, tuple[str, dict[str, Any]]] = {
 }
 
 
-@bp.before_request
-def _require_admin() -> None:
-    password = current_app.config.get("ADMIN_PASSWORD")
-    if not password:
-        abort(404)
-    auth = request.authorization
-    given = (auth.password or "") if auth and auth.username == "admin" else ""
-    if not hmac.compare_digest(given.encode(), str(password).encode()):
-        abort(Response("Sign in as admin.", 401,
-                       {"WWW-Authenticate": 'Basic realm="Aftertap admin", charset="UTF-8"'}))
+bp.before_request(require_admin)
 
 
 def _preview_context() -> dict[str, Any]:

@@ -5,7 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, String, UniqueConstraint, func
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    UniqueConstraint,
+    func,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db import Base
@@ -46,8 +55,17 @@ class Item(Base):
     serial: Mapped[str] = mapped_column(String(20))
     # ISO 3166-1 alpha-2 market the item was allocated to; None when unknown.
     market: Mapped[str | None] = mapped_column(String(2))
-    # Sold (True) or still in a boutique (False): an unreleased item only authenticates.
-    released: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Sold (True), still in a boutique (False: it only authenticates), or not known (None: the
+    # brand has no sales feed, and its ruleset decides what a first tap does).
+    released: Mapped[bool | None] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # The warranty runs from the first owner's activation for the product's term.
+    warranty_started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    warranty_ends_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Reported stolen: transfers are refused until the flag is cleared.
+    stolen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Kept beside the service log so a tap reads service.* facts in the row it already loads.
+    service_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_service_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     product: Mapped[Product] = relationship(back_populates="items")

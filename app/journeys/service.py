@@ -229,23 +229,9 @@ def item_fact(session: Any, tag: Any, at: Any, as_: str | None = None) -> dict[s
 
 def simulated_outcome(tag: Any, at: Any, verdict: str | None = None) -> Any:
     """Return the TapOutcome a tap of ``tag`` at ``at`` would have, without touching anything."""
-    from app.verify.service import (
-        GENUINE,
-        BrandView,
-        ItemView,
-        ProductView,
-        TagView,
-        TapOutcome,
-    )
+    from app.verify.service import GENUINE, TagView, TapOutcome, item_view
 
-    item = tag.item
-    product = item.product
-    view = TagView(
-        tag.id, tag.uid, tag.key_version, tag.revoked_at is not None,
-        ItemView(item.id, item.serial, item.market, item.released,
-                 ProductView(product.id, product.gtin, product.name, product.category,
-                             product.attributes or {},
-                             BrandView(product.brand.slug, product.brand.name))),
-    )
+    view = TagView(tag.id, tag.uid, tag.key_version, tag.revoked_at is not None,
+                   item_view(tag.item))
     return TapOutcome(verdict or GENUINE, at, tag=view, item=view.item,
                       number=tag.genuine_taps + 1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, DateTime, ForeignKey, Integer, String, func
+from sqlalchemy import BigInteger, DateTime, Float, ForeignKey, Integer, String, func
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.catalog.models import Item
@@ -54,6 +54,9 @@ class TapEvent(Base):
     # The decision taken for the tap: which ruleset version and journey served it.
     ruleset_version: Mapped[str | None] = mapped_column(String(80))
     journey: Mapped[str | None] = mapped_column(String(80))
+    # Only when the person agreed on the page, and rounded to 0.1 degree (about 11 km).
+    latitude: Mapped[float | None] = mapped_column(Float)
+    longitude: Mapped[float | None] = mapped_column(Float)
 
 
 class FailedTapHour(Base):

@@ -60,9 +60,14 @@ class ItemView:
     id: int
     serial: str
     market: str | None
-    released: bool
+    released: bool | None  # None: the sale is not known
     product: ProductView
     created_at: datetime | None = None
+    warranty_started_at: datetime | None = None
+    warranty_ends_at: datetime | None = None
+    stolen: bool = False
+    service_count: int = 0
+    last_service_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -99,6 +104,8 @@ _TAG_BY_UID = (
     select(
         Tag.id, Tag.uid, Tag.key_version, Tag.revoked_at, Tag.last_genuine_at,
         Item.id, Item.serial, Item.market, Item.released, Item.created_at,
+        Item.warranty_started_at, Item.warranty_ends_at, Item.stolen_at, Item.service_count,
+        Item.last_service_at,
         Product.id, Product.gtin, Product.name, Product.category, Product.attributes,
         Brand.slug, Brand.name,
     )
@@ -122,18 +129,34 @@ _ADVANCE_COUNTER = (
     )
     .returning(Tag.genuine_taps)
 )
-_INSERT_EVENT = insert(TapEvent)
+_INSERT_EVENT = insert(TapEvent).returning(TapEvent.id)
 
 
 
 def _tag_view(row: Any) -> TagView:
     (tag_id, uid, key_version, revoked_at, _last, item_id, serial, market, released, created_at,
+     warranty_started, warranty_ends, stolen_at, service_count, last_service,
      product_id, gtin, name, category, attributes, brand_slug, brand_name) = row
     product = ProductView(product_id, gtin, name, category, attributes or {},
                           BrandView(brand_slug, brand_name))
-    return TagView(tag_id, uid, key_version, revoked_at is not None,
-                   ItemView(item_id, serial, market, bool(released), product,
-                            _aware(created_at)))
+    item = ItemView(
+        item_id, serial, market, None if released is None else bool(released), product,
+        _aware(created_at), _aware(warranty_started), _aware(warranty_ends),
+        stolen_at is not None, service_count or 0, _aware(last_service),
+    )
+    return TagView(tag_id, uid, key_version, revoked_at is not None, item)
+
+
+def item_view(item: Item) -> ItemView:
+    """Return the read-only view of an ORM ``item`` (for simulations and follow-up pages)."""
+    product = item.product
+    return ItemView(
+        item.id, item.serial, item.market, item.released,
+        ProductView(product.id, product.gtin, product.name, product.category,
+                    product.attributes or {}, BrandView(product.brand.slug, product.brand.name)),
+        _aware(item.created_at), _aware(item.warranty_started_at), _aware(item.warranty_ends_at),
+        item.stolen_at is not None, item.service_count or 0, _aware(item.last_service_at),
+    )
 
 
 def verify_tap(
@@ -201,8 +224,8 @@ def record_tap(
     failed_detail_per_hour: int,
     ruleset_version: str | None = None,
     journey: str | None = None,
-) -> bool:
-    """Add the tap event for ``outcome``; return True, or False when it was only counted.
+) -> int | None:
+    """Add the tap event for ``outcome``; return its id, or None when it was only counted.
 
     Failed taps are counted per hour and verdict without limit, but keep detail rows only up to
     ``failed_detail_per_hour``, so a flood of forged URLs cannot fill the disk. Genuine taps are
@@ -218,9 +241,9 @@ def record_tap(
             set_={"count": FailedTapHour.count + 1},
         ).returning(FailedTapHour.count)
         if conn.execute(stmt).scalar_one() > failed_detail_per_hour:
-            return False
+            return None
     sun = outcome.sun
-    conn.execute(
+    return conn.execute(
         _INSERT_EVENT,
         {
             "at": outcome.at,
@@ -235,8 +258,19 @@ def record_tap(
             "ruleset_version": ruleset_version,
             "journey": journey,
         },
-    )
-    return True
+    ).scalar_one()
+
+
+@dataclass
+class ProcessedTap:
+    """A tap after verification, decision and recording."""
+
+    outcome: TapOutcome
+    decision: Any
+    # The tap event's id (None when a failed tap was only counted).
+    event_id: int | None
+    # What ``act`` returned: the effects of the decision's actions (None without ``act``).
+    effects: Any = None
 
 
 def process_tap(
@@ -246,23 +280,25 @@ def process_tap(
     decide: Callable[[str | None, Mapping[str, Any]], Any],
     build_fact: Callable[[TapOutcome], Mapping[str, Any]],
     tap: TapInput,
-) -> tuple[TapOutcome, Any]:
-    """Verify, decide and record one tap; return ``(outcome, decision)``. The caller commits.
+    act: Callable[[TapOutcome, Any], Any] | None = None,
+) -> ProcessedTap:
+    """Verify, decide, act on and record one tap, in the caller's transaction (it commits).
 
-    ``decide(brand_slug, fact)`` and ``build_fact(outcome)`` are passed in so that verification
-    does not depend on the rules engine or the journey vocabulary.
+    ``build_fact(outcome)``, ``decide(brand_slug, fact)`` and ``act(outcome, decision)`` are
+    passed in so that verification depends neither on the rules engine nor on what journeys do.
     """
     outcome = verify_tap(session, keyring, tap)
     brand = outcome.item.product.brand.slug if outcome.item else None
     decision = decide(brand, build_fact(outcome))
-    record_tap(
+    effects = act(outcome, decision) if act is not None else None
+    event_id = record_tap(
         session,
         outcome,
         failed_detail_per_hour=int(settings["FAILED_TAP_DETAIL_PER_HOUR"]),
         ruleset_version=decision.ruleset_version,
         journey=decision.journey,
     )
-    return outcome, decision
+    return ProcessedTap(outcome, decision, event_id, effects)
 
 
 # --- Tag registry -------------------------------------------------------------------------------

@@ -1,0 +1,58 @@
+"""The brand-side JSON API (``/admin/api/...``): HTTP Basic admin auth, JSON bodies only.
+
+Each domain package makes its own blueprint with ``api_blueprint`` and registers it. Browsers
+resend cached Basic credentials on their own, so these endpoints accept only requests a plain
+cross-site form cannot make: a JSON body (``Content-Type: application/json``) for every write.
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import Any
+
+from flask import Blueprint, Response, abort, current_app, request
+
+from app import security
+
+
+def require_admin() -> None:
+    """Abort unless the request carries the admin's Basic credentials.
+
+    Without ``ADMIN_PASSWORD`` the admin side does not exist (404), so a forgotten setting never
+    leaves it open.
+    """
+    password = current_app.config.get("ADMIN_PASSWORD")
+    if not password:
+        abort(404)
+    auth = request.authorization
+    given = (auth.password or "") if auth and auth.username == "admin" else ""
+    if not hmac.compare_digest(given.encode(), str(password).encode()):
+        abort(Response("Sign in as admin.", 401,
+                       {"WWW-Authenticate": 'Basic realm="Aftertap admin", charset="UTF-8"'}))
+
+
+def json_body() -> dict[str, Any]:
+    """Return the request's JSON object.
+
+    Aborts with 415 when the body is not declared JSON, 400 when it is not a JSON object.
+    """
+    if not request.is_json:
+        abort(415, description="Send a JSON body with Content-Type: application/json.")
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        abort(400, description="The body must be a JSON object.")
+    return body
+
+
+def api_blueprint(name: str, import_name: str) -> Blueprint:
+    """Return a blueprint under ``/admin/api`` whose every endpoint needs the admin."""
+    bp = Blueprint(name, import_name, url_prefix="/admin/api")
+    bp.before_request(require_admin)
+
+    @bp.before_request
+    def _json_writes() -> None:
+        if request.method not in ("GET", "HEAD", "OPTIONS") and not request.is_json:
+            abort(415, description="Send a JSON body with Content-Type: application/json.")
+
+    security.exempt_blueprint(name)
+    return bp

@@ -1,0 +1,7 @@
+"""Every domain's tables, imported so ``Base.metadata`` is complete (migrations, schema checks)."""
+
+from app.aftersales import models as aftersales  # noqa: F401
+from app.catalog import models as catalog  # noqa: F401
+from app.ownership import models as ownership  # noqa: F401
+from app.provenance import models as provenance  # noqa: F401
+from app.verify import models as verify  # noqa: F401

@@ -1,0 +1,144 @@
+"""Who is asking, at the request boundary: the owner cookie and the short-lived tap session.
+
+* The **owner cookie** holds an owner's opaque ``public_id``, signed with the app secret
+  (HttpOnly, SameSite=Lax, long-lived). It says *who* the browser belongs to.
+* The **tap session** says the product was in hand minutes ago: a genuine tap records the item
+  in this browser's signed session with an expiry. Every follow-up action (claim, add email,
+  service request, transfer, reveal...) needs a live one for that item, so a copied page or
+  link cannot act without the product.
+
+Views of every package use ``require_tap`` and ``require_owner_tap``; services never see cookies.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from flask import Response, current_app, g, request, session
+from itsdangerous import BadSignature, URLSafeSerializer
+
+from app.catalog.models import Item
+from app.db import db
+from app.ownership.models import Owner
+from app.ownership.service import (
+    Holding,
+    NeedsTap,
+    NotOwner,
+    current_holding,
+    find_item,
+    find_owner,
+)
+from app.verify.service import ItemView, item_view
+
+OWNER_COOKIE = "aftertap_owner"
+_TAPS = "taps"
+# A browser keeps tap sessions for a handful of items at most; the oldest is dropped first.
+_MAX_TAP_SESSIONS = 8
+
+
+def _serializer() -> URLSafeSerializer:
+    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="aftertap.owner")
+
+
+def viewer() -> Owner | None:
+    """Return the owner this browser's cookie names (None: no cookie, forged, or erased)."""
+    if "viewer" not in g:
+        raw = request.cookies.get(OWNER_COOKIE)
+        public_id = None
+        if raw:
+            try:
+                public_id = _serializer().loads(raw)
+            except BadSignature:
+                public_id = None
+        g.viewer = find_owner(db.session, public_id) if isinstance(public_id, str) else None
+    return g.viewer
+
+
+def set_owner_cookie(response: Response, public_id: str) -> None:
+    """Give this browser the owner credential ``public_id``."""
+    response.set_cookie(
+        OWNER_COOKIE,
+        _serializer().dumps(public_id),
+        max_age=int(current_app.config["OWNER_COOKIE_DAYS"]) * 86400,
+        httponly=True,
+        # Lax, not Strict: a tap opens the page as a top-level navigation from outside the site.
+        samesite="Lax",
+        secure=bool(current_app.config["COOKIE_SECURE"]) or request.is_secure,
+        path="/",
+    )
+
+
+def clear_owner_cookie(response: Response) -> None:
+    response.delete_cookie(OWNER_COOKIE, path="/", httponly=True, samesite="Lax")
+
+
+def open_tap_session(item_id: int, event_id: int | None, at: datetime) -> None:
+    """Record in this browser that ``item_id`` was genuinely tapped at ``at``."""
+    ttl = int(current_app.config["TAP_SESSION_SECONDS"])
+    now = int(at.timestamp())
+    taps = {k: v for k, v in dict(session.get(_TAPS) or {}).items() if v[0] > now}
+    taps[str(item_id)] = [now + ttl, event_id]
+    if len(taps) > _MAX_TAP_SESSIONS:
+        taps = dict(sorted(taps.items(), key=lambda kv: kv[1][0])[-_MAX_TAP_SESSIONS:])
+    session[_TAPS] = taps
+
+
+def close_tap_session(item_id: int) -> None:
+    taps = dict(session.get(_TAPS) or {})
+    if taps.pop(str(item_id), None) is not None:
+        session[_TAPS] = taps
+
+
+def live_tap(item_id: int, now: datetime | None = None) -> tuple[bool, int | None]:
+    """Return ``(live, tap_event_id)`` for this browser's tap session of ``item_id``."""
+    entry = (session.get(_TAPS) or {}).get(str(item_id))
+    moment = int((now or datetime.now(UTC)).timestamp())
+    if not entry or entry[0] <= moment:
+        return False, None
+    return True, entry[1]
+
+
+@dataclass(frozen=True)
+class TapContext:
+    """A follow-up request made with the item in hand."""
+
+    item: Item
+    view: ItemView
+    viewer: Owner | None
+    holding: Holding | None
+    tap_event_id: int | None
+
+    @property
+    def is_owner(self) -> bool:
+        return (self.viewer is not None and self.holding is not None
+                and self.holding.owner_id == self.viewer.id)
+
+
+def require_tap(gtin: str, serial: str) -> TapContext:
+    """Return the context of a follow-up action on ``gtin``/``serial`` with a live tap session.
+
+    Raises:
+        app.errors.NotFound: no such item.
+        NeedsTap: this browser has not tapped the item in the last few minutes.
+    """
+    session_ = db.session
+    item = find_item(session_, gtin, serial)
+    live, event_id = live_tap(item.id)
+    if not live:
+        raise NeedsTap()
+    return TapContext(item, item_view(item), viewer(), current_holding(session_, item.id),
+                      event_id)
+
+
+def require_owner_tap(gtin: str, serial: str) -> TapContext:
+    """As ``require_tap``, and the browser must belong to the item's current owner.
+
+    Raises:
+        app.errors.NotFound, NeedsTap: as ``require_tap``.
+        NotOwner: someone else owns the item (or nobody does).
+    """
+    context = require_tap(gtin, serial)
+    if not context.is_owner:
+        raise NotOwner()
+    return context
