@@ -18,9 +18,9 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     from app import admin as admin_pkg
     from app import aftersales as aftersales_pkg
     from app import cli, errors, security, settings
-    from app import rules as rules_pkg
     from app import ownership as ownership_pkg
     from app import provenance as provenance_pkg
+    from app import rules as rules_pkg
     from app import verify as verify_pkg
     from app.db import db
     from app.demo import views as demo_views
@@ -49,7 +49,8 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         # Pages carry their CSS inline and load nothing from anywhere else.
         response.headers.setdefault(
             "Content-Security-Policy",
-            "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
+            "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; "
+            "img-src 'self' data:; "
             "form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
         )
         response.headers.setdefault("Referrer-Policy", "no-referrer")

@@ -1,6 +1,7 @@
 """First-run set-up for a development machine: ``python -m app.bootstrap``.
 
-Creates ``instance/`` with a random development secret and random demo keys, unless they exist.
+Creates ``instance/`` with a random development secret, admin password, demo tag keys and a
+provenance signing key, unless they exist.
 Keys are generated here, never committed: the repository holds no key.
 """
 
@@ -10,6 +11,7 @@ import os
 import secrets
 from pathlib import Path
 
+from app.provenance.keys import write_key_file
 from app.settings import defaults
 from app.verify.keys import write_demo_keys_file
 
@@ -31,6 +33,12 @@ def bootstrap() -> list[str]:
     if not keys_path.exists():
         write_demo_keys_file(keys_path)
         done.append(f"created random demo keys {keys_path}")
+    provenance_path = Path(os.environ.get("AFTERTAP_PROVENANCE_KEY_FILE",
+                                          config["PROVENANCE_KEY_FILE"]))
+    if not provenance_path.exists():
+        provenance_path.parent.mkdir(parents=True, exist_ok=True)
+        write_key_file(provenance_path)
+        done.append(f"created provenance signing key {provenance_path}")
     return done
 
 

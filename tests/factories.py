@@ -47,3 +47,44 @@ def tagged_item(
     session.add(tag)
     session.commit()
     return tag
+
+
+# --- driving the real tap flow from a test client ----------------------------------------------
+
+JSON_ACCEPT = {"Accept": "application/json"}
+
+
+def tap_url(session: Session, keyring: Any, tag: Tag) -> str:
+    """Return the path and query of a fresh, genuine tap of ``tag`` (committed)."""
+    from urllib.parse import urlsplit
+
+    from app.verify.service import mint_tap_url
+
+    url = mint_tap_url(session, keyring, tag, "http://localhost")
+    session.commit()
+    parts = urlsplit(url)
+    return f"{parts.path}?{parts.query}"
+
+
+def tap(client: Any, session: Session, keyring: Any, tag: Tag, *, as_json: bool = False) -> Any:
+    """Tap ``tag`` from ``client``'s browser (a fresh counter); return the response."""
+    return client.get(tap_url(session, keyring, tag), headers=JSON_ACCEPT if as_json else {})
+
+
+def csrf(client: Any) -> str:
+    """Return ``client``'s CSRF token (creating it as a page render would)."""
+    with client.session_transaction() as browser_session:
+        token = browser_session.get("csrf")
+        if not token:
+            token = browser_session["csrf"] = secrets.token_urlsafe(32)
+    return token
+
+
+def post_form(client: Any, path: str, data: dict[str, str] | None = None, **kw: Any) -> Any:
+    """POST an HTML form from ``client`` with its CSRF token."""
+    return client.post(path, data={"csrf_token": csrf(client), **(data or {})}, **kw)
+
+
+def item_path(tag: Tag, action: str) -> str:
+    """Return ``/items/<gtin>/<serial>/<action>`` for ``tag``'s item."""
+    return f"/items/{tag.item.product.gtin}/{tag.item.serial}/{action}"

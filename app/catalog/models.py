@@ -57,7 +57,7 @@ class Item(Base):
     market: Mapped[str | None] = mapped_column(String(2))
     # Sold (True), still in a boutique (False: it only authenticates), or not known (None: the
     # brand has no sales feed, and its ruleset decides what a first tap does).
-    released: Mapped[bool | None] = mapped_column(Boolean, default=True)
+    released: Mapped[bool | None] = mapped_column(Boolean)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     # The warranty runs from the first owner's activation for the product's term.
     warranty_started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

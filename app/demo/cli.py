@@ -38,5 +38,7 @@ def demo_links_cmd(base_url: str | None) -> None:
         base_url or current_app.config["PUBLIC_BASE_URL"],
     )
     session.commit()
+    notes = {False: ", still in the boutique", None: ", sale not known"}
     for tag, url in links:
-        click.echo(f"  {tag.item.product.name} ({tag.item.serial}):\n    {url}")
+        note = notes.get(tag.item.released, "")
+        click.echo(f"  {tag.item.product.name} ({tag.item.serial}{note}):\n    {url}")

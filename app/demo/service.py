@@ -17,24 +17,33 @@ from app.verify.service import mint_tap_url
 
 DEMO_BRAND = ("maison-aurelia", "Maison Aurelia")
 
-# (gtin, name, category, attributes, serials with their market)
-CatalogueEntry = tuple[str, str, str, dict[str, str | int], tuple[tuple[str, str], ...]]
+# (gtin, name, category, attributes, serials with their market and sale state: True sold,
+# False still in the boutique, None not known)
+CatalogueEntry = tuple[
+    str, str, str, dict[str, str | int], tuple[tuple[str, str, bool | None], ...]
+]
 DEMO_CATALOGUE: tuple[CatalogueEntry, ...] = (
     ("03760123450003", "Aurelia Weekender Bag", "bag",
      {"material": "full-grain vegetable-tanned calfskin", "made_in": "Florence, Italy",
-      "warranty_months": 24}, (("BAG-0001", "FR"), ("BAG-0002", "JP"))),
+      "warranty_months": 24},
+     (("BAG-0001", "FR", True), ("BAG-0002", "JP", True), ("BAG-0003", "FR", False))),
     ("03760123450010", "Sérum Lumière 30 ml", "serum",
      {"formulation": "10% niacinamide, squalane", "made_in": "Grasse, France",
-      "warranty_months": 0}, (("SER-0001", "FR"), ("SER-0002", "US"))),
+      "warranty_months": 0}, (("SER-0001", "FR", True), ("SER-0002", "US", True))),
     ("03760123450027", "Glen Aurelia 18 Year Old", "whisky",
      {"cask": "first-fill Oloroso sherry butt", "vintage": 2008, "made_in": "Speyside, Scotland",
-      "warranty_months": 0}, (("WHY-0001", "GB"), ("WHY-0002", "CN"))),
+      "warranty_months": 0}, (("WHY-0001", "GB", True), ("WHY-0002", "CN", True))),
     ("03760123450034", "Aurelia Court Sneaker", "sneakers",
      {"material": "nappa leather, natural rubber sole", "made_in": "Marche, Italy",
-      "warranty_months": 12}, (("SNK-0001", "FR"), ("SNK-0002", "DE"))),
+      "warranty_months": 12},
+     (("SNK-0001", "FR", True), ("SNK-0002", "DE", True), ("SNK-0003", "DE", None))),
     ("03760123450041", "Aurelia Chronographe 40", "watch",
      {"movement": "automatic calibre AU-7", "made_in": "Le Locle, Switzerland",
-      "warranty_months": 60}, (("WCH-0001", "CH"), ("WCH-0002", "FR"))),
+      "warranty_months": 60,
+      "owner_content_title": "Film: the making of the AU-7 movement",
+      "owner_content": "Forty minutes in the Le Locle workshop, from the first plate to the "
+                       "final regulation, told by the watchmakers who assembled your movement."},
+     (("WCH-0001", "CH", True), ("WCH-0002", "FR", True))),
 )
 
 
@@ -55,12 +64,12 @@ def seed_demo(session: Session, key_version: str) -> SeedSummary:
         product = get_or_create_product(
             session, brand, gtin, name=name, category=category, attributes=attributes
         )
-        for serial, market in serials:
+        for serial, market, released in serials:
             item = session.scalar(
                 select(Item).where(Item.product_id == product.id, Item.serial == serial)
             )
             if item is None:
-                item = Item(product=product, serial=serial, market=market, released=True)
+                item = Item(product=product, serial=serial, market=market, released=released)
                 session.add(item)
                 session.flush()
             if session.scalar(select(Tag.id).where(Tag.item_id == item.id)) is None:
@@ -90,11 +99,12 @@ def demo_tags(session: Session) -> list[Tag]:
 def demo_links(
     session: Session, keyring: Mapping[str, KeyVersion], base_url: str
 ) -> list[tuple[Tag, str]]:
-    """Return one fresh tap URL for the first item of each demo product."""
+    """Return one fresh tap URL for the first item of each demo product, and for every item
+    that is not plainly sold (still in the boutique, or its sale not known)."""
     seen: set[int] = set()
     links = []
     for tag in demo_tags(session):
-        if tag.item.product_id in seen:
+        if tag.item.product_id in seen and tag.item.released is True:
             continue
         seen.add(tag.item.product_id)
         links.append((tag, mint_tap_url(session, keyring, tag, base_url)))

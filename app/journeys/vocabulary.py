@@ -77,6 +77,7 @@ _FIELDS = (
     _f("item.released", "bool", "True once the item is sold; false while still in the boutique.",
        default=True),
     _f("item.age_days", "days", "Days since the item was made."),
+    _f("item.stolen", "bool", "True when the item has been reported stolen.", default=False),
     # -- the product (catalogue) --------------------------------------------------------------
     _f("product.category", "str", "The product's category in the catalogue, like serum or watch."),
     _f("product.gtin", "str", "Trade item number (GTIN) of the product."),

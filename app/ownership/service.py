@@ -242,6 +242,7 @@ class TapEffects:
     lifecycle: Lifecycle | None = None
     claimed: bool = False
     warranty_activated: bool = False
+    warranty_ends_at: datetime | None = None
     # Set when this tap created the owner: the view sets the owner cookie.
     new_owner_public_id: str | None = None
     offers: list[str] = field(default_factory=list)
@@ -369,12 +370,9 @@ def act_on_tap(
                 effects.new_owner_public_id = owner.public_id
             effects.lifecycle = lifecycle(session, item, owner.id)
     holding = effects.lifecycle.holding if effects.lifecycle else None
-    if (
-        "activate_warranty" in actions
-        and holding is not None
-        and activate_warranty(session, item, outcome.at) is not None
-    ):
-        effects.warranty_activated = True
+    if "activate_warranty" in actions and holding is not None:
+        effects.warranty_ends_at = activate_warranty(session, item, outcome.at)
+        effects.warranty_activated = effects.warranty_ends_at is not None
     effects.offers = [a for a in actions if a in ("confirm_ownership", "offer_service",
                                                    "start_transfer")]
     return effects
@@ -438,13 +436,7 @@ def create_offer(
         raise NotOwner()
     if _is_stolen(session, item.id):
         raise Conflict("This item is reported stolen, so it cannot change hands.")
-    session.execute(
-        update(TransferOffer)
-        .where(TransferOffer.ownership_id == holding.id, TransferOffer.accepted_at.is_(None),
-               TransferOffer.cancelled_at.is_(None))
-        .values(cancelled_at=at),
-        execution_options={"synchronize_session": False},
-    )
+    cancel_offers(session, holding.id, at)
     token, digest = new_token()
     hours = float(settings.get("TRANSFER_OFFER_HOURS", 72))
     offer = TransferOffer(token_hash=digest, item_id=item.id, ownership_id=holding.id,
@@ -458,6 +450,33 @@ def create_offer(
 
 def _is_stolen(session: Session, item_id: int) -> bool:
     return session.scalar(select(Item.stolen_at).where(Item.id == item_id)) is not None
+
+
+def open_offer(session: Session, ownership_id: int) -> TransferOffer | None:
+    """Return the ownership's open (not accepted, not withdrawn) offer, if any."""
+    return session.scalar(
+        select(TransferOffer)
+        .where(TransferOffer.ownership_id == ownership_id, TransferOffer.accepted_at.is_(None),
+               TransferOffer.cancelled_at.is_(None))
+        .order_by(TransferOffer.id.desc())
+        .limit(1)
+    )
+
+
+def cancel_offers(session: Session, ownership_id: int, at: datetime) -> int:
+    """Withdraw the ownership's open offers; return how many."""
+    return session.execute(
+        update(TransferOffer)
+        .where(TransferOffer.ownership_id == ownership_id, TransferOffer.accepted_at.is_(None),
+               TransferOffer.cancelled_at.is_(None))
+        .values(cancelled_at=at),
+        execution_options={"synchronize_session": False},
+    ).rowcount
+
+
+def offer_item(session: Session, offer: TransferOffer) -> Item:
+    """Return the item an offer is for."""
+    return session.get_one(Item, offer.item_id)
 
 
 def find_offer(session: Session, token: str, at: datetime) -> TransferOffer:
@@ -843,3 +862,32 @@ def round_location(latitude: float, longitude: float) -> tuple[float, float]:
     if not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
         raise DomainError("That is not a position on Earth.")
     return round(latitude, 1), round(longitude, 1)
+
+
+def record_location(
+    session: Session, tap_event_id: int, item_id: int, latitude: float, longitude: float
+) -> None:
+    """Attach the rounded position the person agreed to share to their tap's event.
+
+    Raises:
+        DomainError: not a position on Earth; nothing is stored.
+    """
+    from app.verify.models import TapEvent
+
+    lat, lon = round_location(latitude, longitude)
+    session.execute(
+        update(TapEvent)
+        .where(TapEvent.id == tap_event_id, TapEvent.item_id == item_id)
+        .values(latitude=lat, longitude=lon),
+        execution_options={"synchronize_session": False},
+    )
+
+
+def audit_trail(session: Session, item_id: int, limit: int = 200) -> list[dict[str, Any]]:
+    """Return the item's audit entries, oldest first, as JSON-ready data."""
+    rows = session.scalars(
+        select(AuditEntry).where(AuditEntry.item_id == item_id).order_by(AuditEntry.id)
+        .limit(limit)
+    )
+    return [{"at": _aware(r.at).isoformat(), "actor": r.actor, "action": r.action,
+             "detail": r.detail} for r in rows]

@@ -14,6 +14,9 @@ from jinja2 import TemplateNotFound, UndefinedError
 from app.db import db
 from app.errors import wants_json
 from app.journeys.service import tap_fact
+from app.ownership import access
+from app.ownership import service as ownership
+from app.ownership.views import ownership_json, page_context
 from app.verify.service import (
     GENUINE,
     INVALID,
@@ -53,8 +56,11 @@ def _country() -> str | None:
     return value if _COUNTRY_RE.match(value) and value not in _NOT_COUNTRIES else None
 
 
-def render_experience_html(outcome: TapOutcome, decision: Any) -> str:
-    """Render the decided experience; if it cannot be shown for this tap, the safe fallback."""
+def render_experience_html(outcome: TapOutcome, decision: Any, own: Any = None) -> str:
+    """Render the decided experience; if it cannot be shown for this tap, the safe fallback.
+
+    ``own`` is the page's ownership context (``app.ownership.views.page_context``), if any.
+    """
     context = {
         "outcome": outcome,
         "decision": decision,
@@ -62,6 +68,7 @@ def render_experience_html(outcome: TapOutcome, decision: Any) -> str:
         "replayed": outcome.verdict == REPLAYED,
         "revoked": outcome.verdict == REVOKED,
         "unknown": outcome.verdict == UNKNOWN_TAG,
+        "own": own,
     }
     try:
         return render_template(f"experiences/{decision.experience}.html", **context)
@@ -86,16 +93,39 @@ def _serve_tap(gtin: str | None, serial: str | None) -> ResponseReturnValue:
     )
     rules = current_app.extensions["aftertap.rules"]
     session = db.session
+    person = access.viewer()
+    person_id = person.id if person is not None else None
+    states: dict[str, Any] = {}
+
+    def build_fact(outcome: TapOutcome) -> dict[str, Any]:
+        fact = tap_fact(outcome)
+        if outcome.verdict == GENUINE and outcome.item is not None:
+            # The owner's tap count includes this tap, so it advances before the decision.
+            state = states["lifecycle"] = ownership.lifecycle(
+                session, outcome.item, person_id, count_tap=True
+            )
+            fact.update(ownership.lifecycle_fact(state, outcome.at))
+        return fact
+
+    def act(outcome: TapOutcome, decision: Any) -> ownership.TapEffects:
+        return ownership.act_on_tap(
+            session, outcome, decision.actions, states.get("lifecycle"), person
+        )
+
     with db.writer():
-        outcome, decision = process_tap(
+        processed = process_tap(
             session,
             current_app.config,
             current_app.extensions["aftertap.keys"],
             rules.decide,
-            tap_fact,
+            build_fact,
             tap,
+            act,
         )
         session.commit()
+    outcome, decision, effects = processed.outcome, processed.decision, processed.effects
+    if outcome.verdict == GENUINE and outcome.item is not None:
+        access.open_tap_session(outcome.item.id, processed.event_id, outcome.at)
 
     status = STATUS[outcome.verdict]
     trusted_uid = outcome.sun.uid_hex if outcome.sun and outcome.verdict != INVALID else None
@@ -110,11 +140,15 @@ def _serve_tap(gtin: str | None, serial: str | None) -> ResponseReturnValue:
             if item is not None and outcome.verdict != INVALID
             else None,
             experience={"journey": decision.journey, "template": decision.experience},
+            ownership=ownership_json(effects),
         )
         response.status_code = status
     else:
-        html = render_experience_html(outcome, decision)
+        own = page_context(outcome, decision, effects, person)
+        html = render_experience_html(outcome, decision, own)
         response = current_app.response_class(html, status=status, mimetype="text/html")
+    if effects is not None and effects.new_owner_public_id:
+        access.set_owner_cookie(response, effects.new_owner_public_id)
     # A tap URL is single-use: never cache the page, never leak the URL onwards.
     response.headers["Cache-Control"] = "no-store"
     response.headers["Vary"] = "Accept"

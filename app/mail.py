@@ -1,0 +1,71 @@
+"""Outgoing email: SMTP when ``SMTP_HOST`` is set, else a local outbox folder (development).
+
+Messages are sent after the transaction that created their link has committed, so a link in a
+sent email always works; a failed send is reported to the person, who can ask again.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import smtplib
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+class MailNotSent(Exception):
+    """The SMTP server refused the message or could not be reached."""
+
+
+def build_message(
+    settings: Mapping[str, Any], to: str, subject: str, text: str, html: str | None = None
+) -> EmailMessage:
+    """Return the message: plain text, with an HTML alternative when given."""
+    message = EmailMessage()
+    message["From"] = settings["MAIL_FROM"]
+    message["To"] = to
+    message["Subject"] = subject
+    message["Date"] = formatdate(localtime=False)
+    message["Message-ID"] = make_msgid(domain="aftertap.invalid")
+    message.set_content(text)
+    if html:
+        message.add_alternative(html, subtype="html")
+    return message
+
+
+def send(settings: Mapping[str, Any], message: EmailMessage) -> str:
+    """Deliver ``message``; return "smtp" or the outbox file it was written to.
+
+    Raises:
+        MailNotSent: SMTP was configured and delivery failed.
+    """
+    host = settings.get("SMTP_HOST")
+    if not host:
+        outbox = Path(settings["MAIL_OUTBOX_DIR"])
+        outbox.mkdir(parents=True, exist_ok=True)
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+        path = outbox / f"{stamp}-{secrets.token_hex(4)}.eml"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(bytes(message))
+        return str(path)
+    try:
+        with smtplib.SMTP(host, int(settings["SMTP_PORT"]),
+                          timeout=float(settings["SMTP_TIMEOUT_SECONDS"])) as smtp:
+            if settings.get("SMTP_STARTTLS"):
+                smtp.starttls()
+            if settings.get("SMTP_USERNAME"):
+                smtp.login(settings["SMTP_USERNAME"], settings.get("SMTP_PASSWORD") or "")
+            smtp.send_message(message)
+    except (OSError, smtplib.SMTPException) as exc:
+        # The address is personal data: log the failure's kind only.
+        log.error("mail not sent: %s", type(exc).__name__)
+        raise MailNotSent(str(type(exc).__name__)) from exc
+    return "smtp"

@@ -1,0 +1,113 @@
+"""``items release|stolen|reassign|show`` and ``owners export|erase``: the brand's side."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+from flask.cli import AppGroup
+
+from app.db import db
+from app.errors import DomainError
+from app.ownership import service as svc
+
+items_group = AppGroup("items", help="Items: sale, theft, ownership.")
+owners_group = AppGroup("owners", help="Owners' data: export and erasure.")
+
+
+def _run(action: Callable[[], Any]) -> Any:
+    """Run ``action`` in a transaction; a domain error becomes a clear message (exit 1)."""
+    try:
+        with db.writer():
+            result = action()
+            db.session.commit()
+        return result
+    except DomainError as exc:
+        db.session.rollback()
+        raise click.ClickException(exc.message) from exc
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@items_group.command("release", help="Mark an item sold (e.g. from a POS export).")
+@click.argument("gtin")
+@click.argument("serial")
+@click.option("--source", default="cli", show_default=True, help="Where the sale came from.")
+def release(gtin: str, serial: str, source: str) -> None:
+    changed = _run(lambda: svc.release(db.session, svc.find_item(db.session, gtin, serial),
+                                       _now(), actor="admin", source=source))
+    click.echo(f"{gtin}/{serial}: " + ("released" if changed else "already released"))
+
+
+@items_group.command("stolen", help="Flag an item as stolen (or --clear it); blocks transfers.")
+@click.argument("gtin")
+@click.argument("serial")
+@click.option("--reason", required=True)
+@click.option("--clear", is_flag=True, help="The item was recovered.")
+def stolen(gtin: str, serial: str, reason: str, clear: bool) -> None:
+    _run(lambda: svc.set_stolen(db.session, svc.find_item(db.session, gtin, serial),
+                                not clear, _now(), actor="admin", reason=reason))
+    click.echo(f"{gtin}/{serial}: " + ("cleared" if clear else "flagged stolen"))
+
+
+@items_group.command("reassign", help="Move an item to another owner, audited.")
+@click.argument("gtin")
+@click.argument("serial")
+@click.option("--email", help="Verified email of the new owner (default: a new, unnamed owner).")
+@click.option("--reason", required=True, help="Why; kept in the audit log.")
+def reassign(gtin: str, serial: str, email: str | None, reason: str) -> None:
+    def action() -> int:
+        item = svc.find_item(db.session, gtin, serial)
+        to = svc.find_owner_by_email(db.session, email) if email else None
+        return svc.reassign(db.session, item, to, _now(), actor="admin", reason=reason)[1]
+
+    ordinal = _run(action)
+    click.echo(f"{gtin}/{serial}: now with owner #{ordinal}")
+
+
+@items_group.command("show", help="Print an item's sale, warranty, ownership history and audit.")
+@click.argument("gtin")
+@click.argument("serial")
+def show(gtin: str, serial: str) -> None:
+    try:
+        item = svc.find_item(db.session, gtin, serial)
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from exc
+    data = {
+        "released": item.released,
+        "stolen": item.stolen_at is not None,
+        "warranty_ends_at": item.warranty_ends_at.isoformat() if item.warranty_ends_at else None,
+        "history": [
+            {"ordinal": h.ordinal, "began_by": h.began_by, "started_at": h.started_at.isoformat(),
+             "ended_at": h.ended_at.isoformat() if h.ended_at else None, "ended_by": h.ended_by}
+            for h in svc.history(db.session, item.id)
+        ],
+        "audit": svc.audit_trail(db.session, item.id),
+    }
+    click.echo(json.dumps(data, indent=2))
+
+
+@owners_group.command("export", help="Print everything held about the owner with EMAIL (JSON).")
+@click.argument("email")
+def export(email: str) -> None:
+    try:
+        data = svc.export_owner(db.session, svc.find_owner_by_email(db.session, email))
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(json.dumps(data, indent=2))
+
+
+@owners_group.command("erase", help="Erase the owner with EMAIL; tap history stays, anonymous.")
+@click.argument("email")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def erase(email: str, yes: bool) -> None:
+    if not yes:
+        click.confirm("Erase this owner's personal data and end their ownerships?", abort=True)
+    ended = _run(lambda: svc.erase_owner(
+        db.session, svc.find_owner_by_email(db.session, email), _now(), actor="admin"))
+    click.echo(f"erased; {ended} ownership(s) ended")
