@@ -11,8 +11,13 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
+import socket
+import time
 import uuid
 from collections.abc import Iterator
+from email import message_from_bytes
+from email import policy as email_policy
+from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
@@ -164,3 +169,40 @@ def db(app):  # type: ignore[no-untyped-def]
 @pytest.fixture
 def keyring(app):  # type: ignore[no-untyped-def]
     return app.extensions["aftertap.keys"]
+
+
+class Mailbox:
+    """Messages received by the loopback SMTP server, in arrival order."""
+
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+        self.host = "127.0.0.1"
+        self.port = 0
+
+    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
+        self.messages.append(message_from_bytes(envelope.content, policy=email_policy.default))
+        return "250 OK"
+
+    def wait_for(self, count: int, timeout: float = 5.0) -> list[EmailMessage]:
+        """Return the messages once ``count`` have arrived (fails after ``timeout`` seconds)."""
+        deadline = time.monotonic() + timeout
+        while len(self.messages) < count and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(self.messages) >= count, f"expected {count} email(s), got {len(self.messages)}"
+        return self.messages
+
+
+@pytest.fixture
+def mailbox(app) -> Iterator[Mailbox]:  # type: ignore[no-untyped-def]
+    """A real SMTP server on loopback; the app sends through it."""
+    from aiosmtpd.controller import Controller
+
+    box = Mailbox()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        box.port = probe.getsockname()[1]
+    controller = Controller(box, hostname=box.host, port=box.port)
+    controller.start()
+    app.config.update(SMTP_HOST=box.host, SMTP_PORT=box.port)
+    yield box
+    controller.stop()

@@ -15,7 +15,7 @@ from playwright.sync_api import expect
 
 from app.demo.service import seed_demo
 from app.verify.service import mint_tap_url
-from tests.browser.conftest import Phone, backend_of
+from tests.browser.conftest import PHONE, Phone, backend_of
 from tests.factories import tagged_item
 
 pytestmark = pytest.mark.browser
@@ -85,7 +85,7 @@ def assert_fits_phone(page: Any) -> None:
 
 
 def test_demo_tap_unboxes_then_welcomes_back(
-    app: Any, demo_server: str, phone: Phone, artifacts: Path
+    app: Any, demo_server: str, phone: Phone, browser: Any, artifacts: Path
 ) -> None:
     page = phone.page
     first = tap_demo_button(page, demo_server, DEMO_SERIAL)
@@ -97,13 +97,20 @@ def test_demo_tap_unboxes_then_welcomes_back(
     assert_fits_phone(page)
     page.screenshot(path=artifacts / f"unboxing-{backend_of(app)}.png", full_page=True)
 
-    again = tap_demo_button(page, demo_server, DEMO_SERIAL)
-    assert again.status == 200
-    expect(page.get_by_role("status")).to_have_text("✓ Authentic")
-    expect(page.get_by_role("heading", level=1)).to_have_text("Welcome back")
-    expect(page.get_by_text(f"Your {DEMO_PRODUCT} checked out as genuine again")).to_be_visible()
-    assert_fits_phone(page)
-    page.screenshot(path=artifacts / f"welcome-back-{backend_of(app)}.png", full_page=True)
+    # A friend's phone (another browser context) tapping the same bag: genuine, welcome back.
+    context = browser.new_context(**PHONE)
+    try:
+        friend = context.new_page()
+        again = tap_demo_button(friend, demo_server, DEMO_SERIAL)
+        assert again.status == 200
+        expect(friend.get_by_role("status")).to_have_text("✓ Authentic")
+        expect(friend.get_by_role("heading", level=1)).to_have_text("Welcome back")
+        expect(friend.get_by_text(f"Your {DEMO_PRODUCT} checked out as genuine again")
+               ).to_be_visible()
+        assert_fits_phone(friend)
+        friend.screenshot(path=artifacts / f"welcome-back-{backend_of(app)}.png", full_page=True)
+    finally:
+        context.close()
 
 
 def test_reloaded_tap_link_is_a_replay(

@@ -59,12 +59,19 @@ def test_demo_links_command_prints_working_links(runner, client, db):
     result = runner.invoke(args=["demo", "links", "--base-url", "http://127.0.0.1:5000"])
     assert result.exit_code == 0, result.output
     urls = [line.strip() for line in result.output.splitlines() if "://" in line]
-    assert len(urls) == len(DEMO_CATALOGUE)
+    # One per product, plus the items that show a sale state other than "sold".
+    assert len(urls) == len(DEMO_CATALOGUE) + 2
+    assert "(BAG-0003, still in the boutique)" in result.output
+    assert "(SNK-0003, sale not known)" in result.output
+    journeys = {}
     for url in urls:
         parts = urlsplit(url)
         resp = client.get(f"{parts.path}?{parts.query}", headers={"Accept": "application/json"})
         assert resp.status_code == 200
-        assert resp.get_json()["experience"]["journey"] == "unboxing"
+        journeys[parts.path.rsplit("/", 1)[1]] = resp.get_json()["experience"]["journey"]
+    assert journeys.pop("BAG-0003") == "visitor"
+    assert journeys.pop("SNK-0003") == "confirm-unknown-sale"
+    assert set(journeys.values()) == {"unboxing"}
 
 
 def test_demo_page_is_off_unless_enabled(client):

@@ -89,6 +89,7 @@ def test_defaults_and_complete_fact() -> None:
     assert defaults() == {
         "tap.verdict": "genuine",
         "item.released": True,
+        "item.stolen": False,
         "ownership.state": "unclaimed",
         "owner.is_current": False,
         "owner.is_previous": False,

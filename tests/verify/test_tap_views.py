@@ -35,7 +35,7 @@ def events(db, verdict: str | None = None) -> list[TapEvent]:  # type: ignore[no
 
 
 @pytest.mark.parametrize("mode", ["aes", "lrp", "plain"])
-def test_first_genuine_tap_unboxes_then_welcomes_back(client, db, keyring, mode):
+def test_first_genuine_tap_unboxes_then_welcomes_back(app, client, db, keyring, mode):
     tag = tagged_item(db)
     first = client.get(fresh(db, keyring, tag, mode=mode), headers=JSON)
     assert first.status_code == 200
@@ -46,10 +46,15 @@ def test_first_genuine_tap_unboxes_then_welcomes_back(client, db, keyring, mode)
     assert body["item"] == {"gtin": tag.item.product.gtin, "serial": tag.item.serial}
     assert body["experience"] == {"journey": "unboxing", "template": "unboxing"}
 
+    # The first tap made this browser the owner: its next tap is the owner's care page, while
+    # someone else's phone is welcomed back.
     second = client.get(fresh(db, keyring, tag, mode=mode), headers=JSON)
     assert second.status_code == 200
-    assert second.get_json()["experience"]["journey"] == "welcome-back"
+    assert second.get_json()["experience"]["journey"] == "care"
     assert second.get_json()["counter"] == 2
+    friend = app.test_client().get(fresh(db, keyring, tag, mode=mode), headers=JSON)
+    assert friend.get_json()["experience"]["journey"] == "welcome-back"
+    assert friend.get_json()["counter"] == 3
 
 
 def test_t_form_works_like_digital_link(client, db, keyring):
@@ -92,6 +97,7 @@ def test_forged_mac_is_invalid_and_records_nothing_about_the_tag(client, db, key
         "tamper": None,
         "item": None,
         "experience": None,
+        "ownership": None,
     }
     db.expire_all()
     assert db.get(Tag, tag.id).last_counter is None
@@ -262,7 +268,11 @@ def test_demo_ruleset_flags_a_stranger_tapping_outside_the_market(app, client, d
     tag = tagged_item(db, market="FR")
     first = client.get(fresh(db, keyring, tag), headers={**JSON, "CF-IPCountry": "CN"})
     assert first.get_json()["experience"]["journey"] == "unboxing"
-    again = client.get(fresh(db, keyring, tag), headers={**JSON, "CF-IPCountry": "CN"})
+    # The owner travelling is not grey market; a stranger's phone abroad is.
+    owner_abroad = client.get(fresh(db, keyring, tag), headers={**JSON, "CF-IPCountry": "CN"})
+    assert owner_abroad.get_json()["experience"]["journey"] == "care"
+    stranger = app.test_client()
+    again = stranger.get(fresh(db, keyring, tag), headers={**JSON, "CF-IPCountry": "CN"})
     assert again.get_json()["experience"]["journey"] == "grey-market-check"
-    home = client.get(fresh(db, keyring, tag), headers={**JSON, "CF-IPCountry": "FR"})
+    home = stranger.get(fresh(db, keyring, tag), headers={**JSON, "CF-IPCountry": "FR"})
     assert home.get_json()["experience"]["journey"] == "welcome-back"

@@ -1,0 +1,93 @@
+"""``provenance verify|export|keys``: thin wrappers over the provenance services."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+
+from app.db import db
+from app.errors import NotFound
+from app.provenance import KEY_EXTENSION, service
+
+provenance_group = AppGroup(
+    "provenance", help="Brand-signed provenance records for resale listings."
+)
+
+
+def read_public_keys(key_file: Path | None, key_url: str | None) -> dict[str, bytes]:
+    """Return ``{key_id: raw public key}`` from a saved key file and/or a downloaded JWK set.
+
+    Raises:
+        click.ClickException: neither was given, or what was given holds no usable key.
+    """
+    if key_file is None and key_url is None:
+        raise click.ClickException(
+            "give --key-file (the saved /.well-known/aftertap-provenance-keys.json, or an "
+            "Ed25519 public key PEM) or --key-url (the brand's published key set)"
+        )
+    keys: dict[str, bytes] = {}
+    try:
+        if key_file is not None:
+            keys.update(service.public_keys_from_text(key_file.read_text(encoding="utf-8")))
+        if key_url is not None:
+            keys.update(service.public_keys_from_text(_download(key_url)))
+    except service.PublicKeyError as exc:
+        raise click.ClickException(f"public key: {exc}") from exc
+    return keys
+
+
+def _download(url: str) -> str:
+    # urllib would also open file: and ftp: addresses; a key set is published over the web.
+    if not url.startswith(("https://", "http://")):
+        raise click.ClickException("--key-url must be an http(s) address")
+    request = urllib.request.Request(url, headers={"Accept": "application/json"})  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            return response.read(service.MAX_FILE_BYTES).decode("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise click.ClickException(f"cannot download {url}: {exc}") from exc
+
+
+@provenance_group.command(
+    "verify", help="Check an exported record offline with the brand's public key only."
+)
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--key-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Saved key set (aftertap-provenance-keys.json) or an Ed25519 public key PEM.")
+@click.option("--key-url", help="Download the key set from this address instead.")
+def verify(file: Path, key_file: Path | None, key_url: str | None) -> None:
+    keys = read_public_keys(key_file, key_url)
+    result = service.verify_document(file.read_bytes(), keys, datetime.now(UTC))
+    if not result.ok:
+        click.echo(f"INVALID: {result.reason}")
+        raise SystemExit(1)
+    assert result.record is not None
+    click.echo(f"valid: {service.describe(result.record)}")
+    click.echo("(signature and expiry checked offline; the record's public page says whether "
+               "the brand has withdrawn it)")
+
+
+@provenance_group.command("export", help="Write a record's signed file (for a resale listing).")
+@click.argument("record_id")
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="File to write.")
+def export(record_id: str, out: Path) -> None:
+    try:
+        record = service.get_record(db.session, record_id)
+    except NotFound as exc:
+        raise click.ClickException(exc.message) from exc
+    # Indented for people; the signed text travels verbatim inside it, so layout cannot matter.
+    out.write_text(json.dumps(service.signed_document(record), indent=2, ensure_ascii=False)
+                   + "\n", encoding="utf-8")
+    click.echo(f"wrote {out}")
+
+
+@provenance_group.command("keys", help="Print the public key set to publish (JWK set).")
+def keys() -> None:
+    click.echo(json.dumps(service.public_jwks([current_app.extensions[KEY_EXTENSION]]), indent=2))

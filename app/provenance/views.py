@@ -1,0 +1,134 @@
+"""Provenance routes: the public record page and JSON, the published key, owner and admin actions.
+
+Anyone may read a record (it holds no personal data); creating and withdrawing one needs the
+item's current owner with the product in hand (a live tap session in this browser).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, redirect, render_template, url_for
+from flask.typing import ResponseReturnValue
+from sqlalchemy.orm import Session
+
+from app.admin.api import api_blueprint, json_body
+from app.db import db
+from app.errors import DomainError
+from app.ownership import access
+from app.provenance import KEY_EXTENSION, service
+from app.provenance.keys import SigningKey
+
+bp = Blueprint("provenance", __name__)
+api_bp = api_blueprint("provenance_api", __name__)
+
+KEYS_PATH = "/.well-known/aftertap-provenance-keys.json"
+# Short: a withdrawn record must stop looking valid within a minute.
+RECORD_CACHE = "public, max-age=60"
+KEYS_CACHE = "public, max-age=3600"
+
+
+def signing_key() -> SigningKey:
+    """Return the app's provenance signing key."""
+    key: SigningKey = current_app.extensions[KEY_EXTENSION]
+    return key
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@contextmanager
+def _write() -> Iterator[Session]:
+    """Yield the request session for one write transaction; commit it, or roll back on error."""
+    with db.writer():
+        session = db.session
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            # Release SQLite's write lock now rather than at teardown.
+            session.rollback()
+            raise
+
+
+def _public(response: Response, cache: str) -> Response:
+    response.headers["Cache-Control"] = cache
+    # Public data without credentials: resale platforms may fetch it from their own pages.
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    return response
+
+
+def _keys_url() -> str:
+    return current_app.config["PUBLIC_BASE_URL"].rstrip("/") + KEYS_PATH
+
+
+# --- public ---------------------------------------------------------------------------------------
+
+
+@bp.get(KEYS_PATH)
+def public_keys() -> ResponseReturnValue:
+    return _public(jsonify(service.public_jwks([signing_key()])), KEYS_CACHE)
+
+
+@bp.get("/provenance/<record_id>.json")
+def record_json(record_id: str) -> ResponseReturnValue:
+    record = service.get_record(db.session, record_id)
+    body: dict[str, Any] = service.signed_document(record)
+    body["status"] = service.current_status(db.session, record, signing_key().key_id, _now())
+    body["revoked_at"] = service.format_time(record.revoked_at) if record.revoked_at else None
+    body["keys_url"] = _keys_url()
+    return _public(jsonify(body), RECORD_CACHE)
+
+
+@bp.get("/provenance/<record_id>")
+def record_page(record_id: str) -> ResponseReturnValue:
+    record = service.get_record(db.session, record_id)
+    document = service.signed_document(record)["record"]
+    status = service.current_status(db.session, record, signing_key().key_id, _now())
+    html = render_template(
+        "provenance/record.html", doc=document, record=record, status=status,
+        keys_path=KEYS_PATH,
+    )
+    return _public(Response(html, mimetype="text/html"), RECORD_CACHE)
+
+
+# --- the owner, with the product in hand ----------------------------------------------------------
+
+
+@bp.post("/items/<gtin>/<serial>/provenance")
+def create(gtin: str, serial: str) -> ResponseReturnValue:
+    with _write() as session:
+        context = access.require_owner_tap(gtin, serial)
+        assert context.holding is not None  # require_owner_tap guarantees a current holding
+        record = service.issue_record(session, signing_key(), current_app.config, context.view,
+                                      context.holding.id, _now())
+    return redirect(url_for("provenance.record_page", record_id=record.id), 303)
+
+
+@bp.post("/provenance/<record_id>/revoke")
+def revoke(record_id: str) -> ResponseReturnValue:
+    with _write() as session:
+        record = service.get_record(session, record_id)
+        gtin, serial = service.record_item(session, record)
+        context = access.require_owner_tap(gtin, serial)
+        assert context.viewer is not None  # require_owner_tap guarantees the owner
+        service.revoke_record(session, record.id, _now(), owner_id=context.viewer.id)
+    return redirect(url_for("provenance.record_page", record_id=record_id), 303)
+
+
+# --- the brand ------------------------------------------------------------------------------------
+
+
+@api_bp.post("/provenance/<record_id>/revoke")
+def admin_revoke(record_id: str) -> ResponseReturnValue:
+    reason = json_body().get("reason")
+    if reason is not None and not isinstance(reason, str):
+        raise DomainError("'reason' must be text.")
+    with _write() as session:
+        record = service.revoke_record(session, record_id, _now(), admin=True, reason=reason)
+    return jsonify(id=record.id, status=service.REVOKED,
+                   revoked_at=service.format_time(record.revoked_at))

@@ -1,0 +1,56 @@
+"""Shared set-up for provenance tests: owned items with history, a fixed clock."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.orm import Session
+
+from app.aftersales.models import ServiceEvent
+from app.catalog.models import Item
+from app.ownership.models import Owner
+from app.ownership.service import accept_offer, claim, create_offer
+from app.verify.models import Tag
+from app.verify.service import item_view
+from tests.factories import tagged_item
+
+NOW = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
+EMAIL = "alice.seller@example.com"
+ATTRIBUTES = {"made_in": "Italy", "material": "calfskin", "warranty_months": 24,
+              "internal_cost": "EUR 112"}
+
+
+def owned(db: Session, *, at: datetime = NOW, email: str | None = EMAIL,
+          **kw: object) -> tuple[Tag, Owner, int]:
+    """Return ``(tag, owner, ownership_id)`` for a new item claimed by a new owner at ``at``."""
+    kw.setdefault("attributes", dict(ATTRIBUTES))
+    tag = tagged_item(db, **kw)  # type: ignore[arg-type]
+    owner, ownership_id = claim(db, item_view(tag.item), None, at)
+    owner.email = email
+    db.commit()
+    return tag, owner, ownership_id
+
+
+def resold(db: Session, tag: Tag, at: datetime) -> tuple[Owner, int]:
+    """Transfer ``tag``'s item from its owner to a new one at ``at``; return the new holding."""
+    from app.ownership.service import current_holding
+
+    view = item_view(tag.item)
+    holding = current_holding(db, view.id)
+    assert holding is not None
+    seller = db.get(Owner, holding.owner_id)
+    token, _ = create_offer(db, {}, view, seller, at - timedelta(minutes=5))
+    buyer, _ = accept_offer(db, token, view, None, at)
+    db.commit()
+    new = current_holding(db, view.id)
+    assert new is not None
+    return buyer, new.id
+
+
+def serviced(db: Session, item: Item, kind: str, at: datetime) -> None:
+    """Record a service event with a note and a workshop (neither may reach a record)."""
+    db.add(ServiceEvent(item_id=item.id, at=at, kind=kind, note=f"Note for {EMAIL}",
+                        location="Atelier Rue Secrète"))
+    item.service_count = (item.service_count or 0) + 1
+    item.last_service_at = at
+    db.commit()
