@@ -10,7 +10,7 @@ import contextlib
 import threading
 from typing import Any
 
-from flask import Flask, g
+from flask import Flask, g, request
 from sqlalchemy import MetaData, create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -71,13 +71,23 @@ def _tune_sqlite(engine: Engine, busy_timeout_ms: int, begin: str | None) -> Non
         conn.exec_driver_sql(begin)
 
 
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def _close(session: Session | None) -> None:
+    if session is not None:
+        # Anything not committed by the view is abandoned, never half-applied.
+        session.rollback()
+        session.close()
+
+
 class Database:
     """Flask extension holding the engine; ``session`` is the current request's session."""
 
     def __init__(self) -> None:
         self.engine: Engine | None = None
         self.sessionmaker: sessionmaker[Session] | None = None
-        self._writer_lock: threading.Lock | None = None
+        self._writer_lock: threading.RLock | None = None
 
     def init_app(self, app: Flask) -> None:
         self.engine = make_engine(
@@ -85,16 +95,31 @@ class Database:
             sqlite_busy_timeout_ms=app.config["SQLITE_BUSY_TIMEOUT_MS"],
         )
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
-        self._writer_lock = threading.Lock() if self.engine.dialect.name == "sqlite" else None
+        # Re-entrant: a request that holds its turn (below) may enter writer() again.
+        self._writer_lock = threading.RLock() if self.engine.dialect.name == "sqlite" else None
         app.extensions["aftertap.db"] = self
+
+        @app.before_request
+        def _writer_turn() -> None:
+            # On SQLite every transaction takes the database's write lock at BEGIN, even one that
+            # starts with a read (an access check). A request that took it and then waited for
+            # this process's writer turn would deadlock with a thread holding the turn and
+            # waiting for the database. So a request that may write takes its turn first, for
+            # its whole transaction.
+            if self._writer_lock is not None and request.method not in _SAFE_METHODS:
+                self._writer_lock.acquire()
+                g.db_writer_turn = True
+
+        @app.teardown_request
+        def _end_turn(_exc: BaseException | None) -> None:
+            if g.pop("db_writer_turn", False):
+                _close(g.pop("db_session", None))
+                assert self._writer_lock is not None
+                self._writer_lock.release()
 
         @app.teardown_appcontext
         def _close_session(_exc: BaseException | None) -> None:
-            session = g.pop("db_session", None)
-            if session is not None:
-                # Anything not committed by the view is abandoned, never half-applied.
-                session.rollback()
-                session.close()
+            _close(g.pop("db_session", None))
 
     def writer(self) -> contextlib.AbstractContextManager[object]:
         """Return a context that serialises this process's write transactions on SQLite.

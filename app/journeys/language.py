@@ -35,12 +35,12 @@ from app.journeys.vocabulary import FactField
 
 ACTIONS: frozenset[str] = frozenset(
     {
-        "claim_ownership",  # the person tapping becomes the item's owner
-        "confirm_ownership",  # the current owner confirms it is still theirs
-        "activate_warranty",  # start the item's warranty
+        "claim_ownership",  # the person tapping becomes the owner of the unclaimed item, at once
+        "confirm_ownership",  # the page offers "this is mine": one more tap registers them
+        "activate_warranty",  # start the item's warranty (once, for the product's term)
         "record_signal",  # record the journey's signal for brand intelligence
-        "offer_service",  # open a service request for the item
-        "start_transfer",  # the owner starts handing the item to a new owner
+        "offer_service",  # the page offers the owner a service request
+        "start_transfer",  # the page offers the owner a transfer link for a resale
     }
 )
 """Names a journey may list under ``do``; the service carries them out when it is chosen."""

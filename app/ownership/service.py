@@ -643,7 +643,7 @@ def normalize_email(text: str) -> str:
     Raises:
         DomainError: it does not look like an email address.
     """
-    email = (text or "").strip()
+    email = text.strip() if isinstance(text, str) else ""
     if len(email) > 254 or not _EMAIL.match(email):
         raise DomainError("Please enter an email address like name@example.com.")
     local, domain = email.rsplit("@", 1)

@@ -411,7 +411,8 @@ def api_reassign(gtin: str, serial: str) -> ResponseReturnValue:
     body = json_body()
     with db.writer():
         item = svc.find_item(db.session, gtin, serial)
-        to = svc.find_owner_by_email(db.session, body["email"]) if body.get("email") else None
+        to = (svc.find_owner_by_email(db.session, str(body["email"]))
+              if body.get("email") else None)
         _owner, ordinal = svc.reassign(db.session, item, to, _now(), actor="admin",
                                        reason=str(body.get("reason") or ""))
         db.session.commit()

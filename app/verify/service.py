@@ -305,7 +305,10 @@ def process_tap(
 
 _UID_RE = re.compile(r"^[0-9A-Fa-f]{14}$")
 IMPORT_REQUIRED = ("uid", "gtin", "serial", "key_version")
-IMPORT_OPTIONAL = ("market", "product_name", "category")
+IMPORT_OPTIONAL = ("market", "product_name", "category", "sold")
+# The ``sold`` column: yes (default), no (still in a boutique: it only authenticates until
+# released), unknown (no sales feed: the ruleset decides what a first tap does).
+_SOLD = {"": True, "yes": True, "no": False, "unknown": None}
 
 
 class ImportRejected(Exception):
@@ -364,6 +367,10 @@ def import_tags(
         if key_version not in keyring:
             problems.append((line, f"key version {key_version!r} is not in the keys file"))
             continue
+        sold_text = (row.get("sold") or "").strip().lower()
+        if sold_text not in _SOLD:
+            problems.append((line, f"sold {row['sold']!r} must be yes, no or unknown"))
+            continue
         market = (row.get("market") or "").strip().upper() or None
         if market is not None and not _is_country(market):
             problems.append((line, f"market {market!r} must be a two-letter country code"))
@@ -398,7 +405,8 @@ def import_tags(
                 problems.append((line, f"uid {uid} is already registered to another item"))
             continue
         if item is None:
-            item = Item(product=product, serial=serial, market=market, released=True)
+            item = Item(product=product, serial=serial, market=market,
+                        released=_SOLD[sold_text])
             session.add(item)
             session.flush()
         elif session.scalar(select(Tag.id).where(Tag.item_id == item.id)) is not None:

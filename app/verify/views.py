@@ -93,12 +93,11 @@ def _serve_tap(gtin: str | None, serial: str | None) -> ResponseReturnValue:
     )
     rules = current_app.extensions["aftertap.rules"]
     session = db.session
-    person = access.viewer()
-    person_id = person.id if person is not None else None
     states: dict[str, Any] = {}
 
     def build_fact(outcome: TapOutcome) -> dict[str, Any]:
         fact = tap_fact(outcome)
+        person_id = person.id if person is not None else None
         if outcome.verdict == GENUINE and outcome.item is not None:
             # The owner's tap count includes this tap, so it advances before the decision.
             state = states["lifecycle"] = ownership.lifecycle(
@@ -113,6 +112,8 @@ def _serve_tap(gtin: str | None, serial: str | None) -> ResponseReturnValue:
         )
 
     with db.writer():
+        # Read inside the writer turn: on SQLite any query opens the write transaction.
+        person = access.viewer()
         processed = process_tap(
             session,
             current_app.config,

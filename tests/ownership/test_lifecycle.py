@@ -224,3 +224,19 @@ def test_form_without_csrf_token_is_refused(app, db, keyring):
     resp = client.post(item_path(tag, "claim"), data={})
     assert resp.status_code == 400
     assert _ownerships(db, tag) == []
+
+
+def test_service_due_journey_offers_a_service_request(app, db, keyring):
+    from sqlalchemy import update
+
+    tag = tagged_item(db, category="watch", attributes=WATCH)
+    client = app.test_client()
+    tap(client, db, keyring, tag)
+    db.execute(update(Ownership).where(Ownership.item_id == tag.item_id)
+               .values(started_at=datetime.now(UTC) - timedelta(days=800)))
+    db.commit()
+    resp = tap(client, db, keyring, tag)
+    page = resp.get_data(as_text=True)
+    assert "Time for a service" in page
+    assert f'href="{item_path(tag, "service")}"' in page
+    assert client.get(item_path(tag, "service")).status_code == 200

@@ -123,3 +123,19 @@ def test_items_cli(app, db, runner):
     assert shown["stolen"] is True
     assert [h["began_by"] for h in shown["history"]] == ["brand"]
     assert [a["action"] for a in shown["audit"]] == ["release", "reassign", "stolen"]
+
+
+def test_previous_owner_is_known_after_a_transfer(app, db):
+    tag = tagged_item(db)
+    view = item_view(tag.item)
+    seller, _ = svc.claim(db, view, None, NOW)
+    token, _offer = svc.create_offer(db, app.config, view, seller, NOW)
+    buyer, ordinal = svc.accept_offer(db, token, view, None, NOW)
+    db.commit()
+    assert ordinal == 2
+    old = svc.lifecycle_fact(svc.lifecycle(db, view, seller.id), NOW)
+    assert (old["owner.is_current"], old["owner.is_previous"]) == (False, True)
+    new = svc.lifecycle_fact(svc.lifecycle(db, view, buyer.id), NOW)
+    assert (new["owner.is_current"], new["ownership.ordinal"]) == (True, 2)
+    with pytest.raises(Conflict):
+        svc.accept_offer(db, token, view, None, NOW)

@@ -142,3 +142,25 @@ def test_sun_inspect_reports_json_without_a_database(tmp_path, keys_file, db, ke
     bad = offline.test_cli_runner().invoke(args=["sun", "inspect", forged])
     assert bad.exit_code == 1
     assert json.loads(bad.output)["valid"] is False
+
+
+def test_import_sale_state_column(runner, db, tmp_path):
+    tagged_item(db)
+    g = gtin()
+    header = "uid,gtin,serial,key_version,product_name,category,sold\n"
+    csv = write(tmp_path, (
+        f"04A1B2C3D4E5E1,{g},S-1,test-2026,Tote,bag,yes\n"
+        f"04A1B2C3D4E5E2,{g},S-2,test-2026,,,no\n"
+        f"04A1B2C3D4E5E3,{g},S-3,test-2026,,,unknown\n"
+        f"04A1B2C3D4E5E4,{g},S-4,test-2026,,,\n"
+    ), header=header)
+    result = runner.invoke(args=["tags", "import", str(csv)])
+    assert result.exit_code == 0, result.output
+    rows = db.execute(select(Item.serial, Item.released).where(Item.serial.like("S-%")))
+    released = {serial: sold for serial, sold in rows}
+    assert released == {"S-1": True, "S-2": False, "S-3": None, "S-4": True}
+
+    bad = write(tmp_path, f"04A1B2C3D4E5E5,{g},S-5,test-2026,,,maybe\n", header=header)
+    result = runner.invoke(args=["tags", "import", str(bad)])
+    assert result.exit_code == 1
+    assert "tags.csv:2: sold 'maybe' must be yes, no or unknown" in result.output

@@ -1,0 +1,168 @@
+"""After-sales pages and API.
+
+* Owner pages, ``/items/<gtin>/<serial>/service``: the pre-filled service request form and its
+  confirmation. Every one needs the current owner's browser with a live tap session
+  (``require_owner_tap``), so a copied link, another browser or a previous owner gets a 403 page.
+* Brand API under ``/admin/api`` (admin Basic auth, JSON writes): record service events, read an
+  item's service file, list requests. Its errors are always JSON, whatever the client accepts.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Blueprint, jsonify, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from werkzeug.exceptions import HTTPException
+
+from app.admin.api import api_blueprint, json_body
+from app.aftersales import service
+from app.aftersales.models import ServiceRequest
+from app.db import db
+from app.errors import DomainError, Forbidden, NotFound
+from app.ownership.access import require_owner_tap
+from app.ownership.service import find_item
+
+bp = Blueprint("aftersales", __name__)
+api = api_blueprint("aftersales_api", __name__)
+
+
+# --- owner pages ----------------------------------------------------------------------------------
+
+
+def _form_page(context: Any, *, kind: str = "", message: str = "", error: str | None = None,
+               status: int = 200) -> ResponseReturnValue:
+    now = datetime.now(UTC)
+    prefill = service.request_prefill(db.session, context.view, context.viewer, now)
+    html = render_template("aftersales/request.html", item=context.view, prefill=prefill,
+                           kind=kind, message=message, error=error,
+                           message_max=service.MESSAGE_MAX)
+    return html, status, {"Cache-Control": "no-store"}
+
+
+@bp.route("/items/<gtin>/<serial>/service", methods=["GET", "POST"])
+def request_form(gtin: str, serial: str) -> ResponseReturnValue:
+    """The pre-filled service request form; a valid POST redirects (303) to its confirmation."""
+    if request.method == "GET":
+        return _form_page(require_owner_tap(gtin, serial))
+    kind = request.form.get("kind", "")
+    message = request.form.get("message", "")
+    session = db.session
+    # The guard runs inside the writer section: on SQLite its reads open the transaction that
+    # takes the write lock, which must not happen while another writer of this process waits.
+    with db.writer():
+        context = require_owner_tap(gtin, serial)
+        try:
+            row = service.create_request(session, context.view, context.holding, kind, message,
+                                         datetime.now(UTC))
+        except DomainError as err:
+            session.rollback()
+            if isinstance(err, Forbidden):
+                raise
+            # Bad input or too many open requests: the form again, with what the owner typed
+            # and what to do about it.
+            return _form_page(context, kind=kind, message=message, error=err.message,
+                              status=err.status)
+        request_id = row.id
+        session.commit()
+    return redirect(url_for(".requested", gtin=gtin, serial=serial, request_id=request_id), 303)
+
+
+@bp.get("/items/<gtin>/<serial>/service/<int:request_id>")
+def requested(gtin: str, serial: str, request_id: int) -> ResponseReturnValue:
+    """The confirmation of request ``request_id``, with its reference number (owner only)."""
+    context = require_owner_tap(gtin, serial)
+    row = db.session.get(ServiceRequest, request_id)
+    if (row is None or context.holding is None or row.item_id != context.item.id
+            or row.ownership_id != context.holding.id):
+        raise NotFound("There is no such service request for this item.")
+    prefill = service.request_prefill(db.session, context.view, context.viewer,
+                                      datetime.now(UTC))
+    html = render_template("aftersales/requested.html", item=context.view, prefill=prefill,
+                           request_row=row, reference=service.reference(row.id),
+                           kind_label=service.SERVICE_KINDS.get(row.kind, row.kind))
+    return html, 200, {"Cache-Control": "no-store"}
+
+
+# --- brand API ----------------------------------------------------------------------------------
+
+
+@api.errorhandler(DomainError)
+def _api_domain_error(err: DomainError) -> ResponseReturnValue:
+    return jsonify(error=err.code, message=err.message), err.status
+
+
+@api.errorhandler(HTTPException)
+def _api_http_error(err: HTTPException) -> ResponseReturnValue:
+    if err.code is None or err.response is not None:
+        return err  # a ready response, e.g. the 401 with its WWW-Authenticate header
+    code = (err.name or "error").lower().replace(" ", "_")
+    return jsonify(error=code, message=err.description or err.name), err.code
+
+
+def _item_json(item: Any) -> dict[str, Any]:
+    last = item.last_service_at
+    if last is not None and last.tzinfo is None:
+        last = last.replace(tzinfo=UTC)
+    return {"gtin": item.product.gtin, "serial": item.serial,
+            "service_count": item.service_count or 0,
+            "last_service_at": last.isoformat() if last else None}
+
+
+def _optional_text(body: dict[str, Any], key: str) -> str | None:
+    value = body.get(key)
+    if value is not None and not isinstance(value, str):
+        raise DomainError(f"{key!r} must be a string.")
+    return value
+
+
+@api.post("/items/<gtin>/<serial>/service-events")
+def api_record_event(gtin: str, serial: str) -> ResponseReturnValue:
+    """Record a service event: ``{kind, at?, note?, location?, request_id?}`` → 201 + event."""
+    body = json_body()
+    unknown = sorted(set(body) - {"kind", "at", "note", "location", "request_id"})
+    if unknown:
+        raise DomainError(f"Unknown field(s): {', '.join(unknown)}.")
+    kind = body.get("kind")
+    if not isinstance(kind, str):
+        raise DomainError("'kind' is required and must be a string, e.g. \"full service\".")
+    at_text = _optional_text(body, "at")
+    request_id = body.get("request_id")
+    if request_id is not None and (isinstance(request_id, bool) or not isinstance(request_id,
+                                                                                   int)):
+        raise DomainError("'request_id' must be an integer.")
+    now = datetime.now(UTC)
+    at = service.parse_moment(at_text) if at_text is not None else now
+    session = db.session
+    with db.writer():
+        item = find_item(session, gtin, serial)
+        event = service.record_event(
+            session, item, kind, at, note=_optional_text(body, "note"),
+            location=_optional_text(body, "location"), request_id=request_id, now=now,
+        )
+        session.commit()
+    session.refresh(item)
+    return jsonify(event=service.event_json(event), item=_item_json(item)), 201
+
+
+@api.get("/items/<gtin>/<serial>/service")
+def api_item_service(gtin: str, serial: str) -> ResponseReturnValue:
+    """The item's service file: its counters, events (newest first) and requests (oldest first)."""
+    session = db.session
+    item = find_item(session, gtin, serial)
+    return jsonify(
+        item=_item_json(item),
+        events=[service.event_json(e) for e in service.item_events(session, item.id)],
+        requests=[r.as_json() for r in service.list_requests(session, None, item_id=item.id)],
+    )
+
+
+@api.get("/service-requests")
+def api_service_requests() -> ResponseReturnValue:
+    """Service requests, oldest first: ``?status=open|done|cancelled|all`` (default open),
+    ``&brand=SLUG``."""
+    status = request.args.get("status", "open")
+    rows = service.list_requests(db.session, None if status == "all" else status,
+                                 request.args.get("brand") or None)
+    return jsonify(requests=[r.as_json() for r in rows])
