@@ -8,6 +8,7 @@ or an INSERT guarded by a unique index, so the database, not Python, decides who
 from __future__ import annotations
 
 import calendar
+import functools
 import hashlib
 import re
 import secrets
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import exists, func, select, update
+from sqlalchemy import bindparam, delete, exists, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -80,6 +81,9 @@ def _aware(moment: datetime | None) -> datetime | None:
     return moment
 
 
+_INSERT_AUDIT = insert(AuditEntry.__table__)
+
+
 def audit(
     session: Session,
     at: datetime,
@@ -91,9 +95,11 @@ def audit(
     **detail: Any,
 ) -> None:
     """Append an audit entry. ``detail`` must hold ids and reasons, never personal data."""
-    session.add(
-        AuditEntry(at=at, actor=actor, action=action, item_id=item_id, owner_id=owner_id,
-                   detail=detail)
+    # A Core insert: written at once and in order, with no ORM flush on the tap path.
+    session.connection().execute(
+        _INSERT_AUDIT,
+        {"at": at, "actor": actor, "action": action, "item_id": item_id, "owner_id": owner_id,
+         "detail": detail},
     )
 
 
@@ -109,12 +115,29 @@ def find_owner(session: Session, public_id: str | None) -> Owner | None:
     )
 
 
-def create_owner(session: Session, at: datetime) -> Owner:
-    """Return a new owner with a fresh random credential (flushed, so it has an id)."""
-    owner = Owner(public_id=secrets.token_urlsafe(32), created_at=at)
-    session.add(owner)
-    session.flush()
-    return owner
+@dataclass(frozen=True)
+class NewOwner:
+    """An owner just created in this transaction: its id and cookie credential."""
+
+    id: int
+    public_id: str
+
+
+_INSERT_OWNER = insert(Owner.__table__).returning(Owner.id)
+
+
+def create_owner(session: Session, at: datetime) -> NewOwner:
+    """Return a new owner with a fresh random credential (inserted, so it has an id)."""
+    public_id = secrets.token_urlsafe(32)
+    owner_id = session.connection().execute(
+        _INSERT_OWNER,
+        {"public_id": public_id, "created_at": at, "email_opt_in": False},
+    ).scalar_one()
+    return NewOwner(owner_id, public_id)
+
+
+# Anything with an ``id`` and a ``public_id``: a loaded Owner or a NewOwner.
+OwnerLike = Owner | NewOwner
 
 
 # --- what a tap knows about ownership -----------------------------------------------------------
@@ -155,11 +178,20 @@ _CURRENT = (
     .join(Owner, Ownership.owner_id == Owner.id)
     .where(Ownership.ended_at.is_(None))
 )
+_CURRENT_FOR_ITEM = _CURRENT.where(Ownership.item_id == bindparam("item_id"))
+_COUNT_OWNER_TAP = (
+    update(Ownership)
+    .where(Ownership.id == bindparam("ownership_id"))
+    .values(owner_taps=Ownership.owner_taps + 1)
+    .returning(Ownership.owner_taps)
+)
 
 
 def current_holding(session: Session, item_id: int) -> Holding | None:
     """Return the item's current ownership, or None when nobody owns it."""
-    row = session.execute(_CURRENT.where(Ownership.item_id == item_id)).first()
+    # A Core statement on the connection: this runs on every genuine tap, and the ORM's
+    # per-statement bookkeeping would cost more than the indexed lookup itself.
+    row = session.connection().execute(_CURRENT_FOR_ITEM, {"item_id": item_id}).first()
     if row is None:
         return None
     return Holding(row[0], row[1], row[2], row[3], _aware(row[4]), row[5],
@@ -177,11 +209,8 @@ def lifecycle(
     holding = current_holding(session, item.id)
     state = Lifecycle(item, viewer, holding)
     if holding is not None and viewer == holding.owner_id and count_tap:
-        taps = session.execute(
-            update(Ownership)
-            .where(Ownership.id == holding.id)
-            .values(owner_taps=Ownership.owner_taps + 1)
-            .returning(Ownership.owner_taps)
+        taps = session.connection().execute(
+            _COUNT_OWNER_TAP, {"ownership_id": holding.id}
         ).scalar_one()
         state.holding = Holding(**{**holding.__dict__, "owner_taps": taps})
     elif viewer is not None and not state.viewer_is_owner:
@@ -276,35 +305,46 @@ def activate_warranty(session: Session, item: ItemView, at: datetime) -> datetim
     return ends if done else None
 
 
-def _insert_ownership(session: Session, **values: Any) -> int | None:
-    """Insert an ownership unless the item already has a current one; return its id or None."""
-    conn = session.connection()
-    insert_for = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    stmt = (
-        insert_for(Ownership)
-        .values(**values)
+_MAX_ORDINAL = select(func.max(Ownership.ordinal)).where(
+    Ownership.item_id == bindparam("item_id")
+)
+
+
+@functools.cache
+def _insert_ownership_statement(dialect: str) -> Any:
+    insert_for = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return (
+        insert_for(Ownership.__table__)
         .on_conflict_do_nothing(
             index_elements=[Ownership.item_id], index_where=Ownership.ended_at.is_(None)
         )
         .returning(Ownership.id)
     )
-    return conn.execute(stmt).scalar_one_or_none()
+
+
+def _insert_ownership(session: Session, **values: Any) -> int | None:
+    """Insert an ownership unless the item already has a current one; return its id or None."""
+    conn = session.connection()
+    values.setdefault("owner_taps", 0)
+    values.setdefault("ended_at", None)
+    values.setdefault("ended_by", None)
+    return conn.execute(_insert_ownership_statement(conn.dialect.name), values).scalar_one_or_none()
 
 
 def _next_ordinal(session: Session, item_id: int) -> int:
-    last = session.scalar(select(func.max(Ownership.ordinal)).where(Ownership.item_id == item_id))
+    last = session.connection().execute(_MAX_ORDINAL, {"item_id": item_id}).scalar()
     return (last or 0) + 1
 
 
 def claim(
     session: Session,
     item: ItemView,
-    owner: Owner | None,
+    owner: OwnerLike | None,
     at: datetime,
     *,
     began_by: str = FIRST_TAP,
     unknown_sale_allowed: bool = False,
-) -> tuple[Owner, int]:
+) -> tuple[OwnerLike, int]:
     """Make ``owner`` (a new owner when None) the item's first or next owner.
 
     An item whose sale is not known can only be claimed with ``unknown_sale_allowed`` (the
@@ -316,18 +356,38 @@ def claim(
         Forbidden: the item is still in the boutique, or its sale is unknown and not allowed.
         Conflict: someone owns the item already (possibly a request that won a race).
     """
+    owner, ownership_id, _ordinal = _claim(session, item, owner, at, began_by=began_by,
+                                           unknown_sale_allowed=unknown_sale_allowed)
+    return owner, ownership_id
+
+
+def _claim(
+    session: Session,
+    item: ItemView,
+    owner: OwnerLike | None,
+    at: datetime,
+    *,
+    began_by: str,
+    unknown_sale_allowed: bool,
+) -> tuple[OwnerLike, int, int]:
     if item.released is False:
         raise Forbidden("This item has not been sold yet, so it cannot be registered.")
     if item.released is None and not unknown_sale_allowed:
         raise Forbidden("This item's sale has not been recorded, so it cannot be registered.")
     if current_holding(session, item.id) is not None:
         raise Conflict("This item already has an owner.")
+    created = owner is None
     owner = owner or create_owner(session, at)
+    ordinal = _next_ordinal(session, item.id)
     ownership_id = _insert_ownership(
-        session, item_id=item.id, owner_id=owner.id, ordinal=_next_ordinal(session, item.id),
+        session, item_id=item.id, owner_id=owner.id, ordinal=ordinal,
         began_by=began_by, started_at=at, owner_taps=1 if began_by == FIRST_TAP else 0,
     )
     if ownership_id is None:
+        # A concurrent claim won (the insert did nothing, so the transaction is still usable):
+        # the owner made for this one would own nothing.
+        if created:
+            session.connection().execute(delete(Owner.__table__).where(Owner.id == owner.id))
         raise Conflict("This item already has an owner.")
     if item.released is None:
         session.execute(
@@ -337,7 +397,7 @@ def claim(
         audit(session, at, "ruleset", "release", item_id=item.id,
               reason="first claim of an item whose sale was not known")
     audit(session, at, "owner", "claim", item_id=item.id, owner_id=owner.id, began_by=began_by)
-    return owner, ownership_id
+    return owner, ownership_id, ordinal
 
 
 def act_on_tap(
@@ -360,15 +420,20 @@ def act_on_tap(
     item = outcome.item
     if "claim_ownership" in actions and state.holding is None and item.released is not False:
         try:
-            with session.begin_nested():
-                owner, _ = claim(session, item, viewer, outcome.at, unknown_sale_allowed=True)
+            owner, ownership_id, ordinal = _claim(session, item, viewer, outcome.at,
+                                                  began_by=FIRST_TAP, unknown_sale_allowed=True)
         except Conflict:
             owner = None  # a concurrent first tap won; this one is a visitor
         if owner is not None:
             effects.claimed = True
             if viewer is None:
                 effects.new_owner_public_id = owner.public_id
-            effects.lifecycle = lifecycle(session, item, owner.id)
+            opt_in = bool(viewer is not None and viewer.email_opt_in
+                          and viewer.email_verified_at is not None)
+            effects.lifecycle = Lifecycle(
+                item, owner.id,
+                Holding(ownership_id, owner.id, ordinal, FIRST_TAP, outcome.at, 1, opt_in),
+            )
     holding = effects.lifecycle.holding if effects.lifecycle else None
     if "activate_warranty" in actions and holding is not None:
         effects.warranty_ends_at = activate_warranty(session, item, outcome.at)
@@ -380,7 +445,7 @@ def act_on_tap(
 
 def confirm_claim(
     session: Session, item: ItemView, viewer: Owner | None, at: datetime, *, warranty: bool = True
-) -> tuple[Owner, bool]:
+) -> tuple[OwnerLike, bool]:
     """The one-tap confirmation: the person who just tapped says "this is mine".
 
     Returns:
@@ -421,7 +486,7 @@ def history(session: Session, item_id: int) -> list[HistoryEntry]:
 
 
 def create_offer(
-    session: Session, settings: Mapping[str, Any], item: ItemView, owner: Owner, at: datetime
+    session: Session, settings: Mapping[str, Any], item: ItemView, owner: OwnerLike, at: datetime
 ) -> tuple[str, TransferOffer]:
     """Create a single-use transfer offer from ``owner``; earlier open offers are cancelled.
 
@@ -503,7 +568,7 @@ def find_offer(session: Session, token: str, at: datetime) -> TransferOffer:
 
 def accept_offer(
     session: Session, token: str, item: ItemView, buyer: Owner | None, at: datetime
-) -> tuple[Owner, int]:
+) -> tuple[OwnerLike, int]:
     """The buyer, holding the item (a live tap of ``item``), accepts the offer in ``token``.
 
     The offer is taken with one conditional UPDATE, and the seller's ownership ended with
@@ -541,18 +606,19 @@ def accept_offer(
     ).rowcount
     if not ended:
         raise Conflict("This item changed hands since the link was made.")
-    buyer = buyer or create_owner(session, at)
+    new_owner = buyer or create_owner(session, at)
     ordinal = _next_ordinal(session, item.id)
-    if _insert_ownership(session, item_id=item.id, owner_id=buyer.id, ordinal=ordinal,
+    if _insert_ownership(session, item_id=item.id, owner_id=new_owner.id, ordinal=ordinal,
                          began_by=TRANSFER, started_at=at) is None:
         raise Conflict("This item changed hands since the link was made.")
     session.execute(
-        update(TransferOffer).where(TransferOffer.id == offer.id).values(accepted_by=buyer.id),
+        update(TransferOffer).where(TransferOffer.id == offer.id)
+        .values(accepted_by=new_owner.id),
         execution_options={"synchronize_session": False},
     )
-    audit(session, at, "owner", "transfer_accept", item_id=item.id, owner_id=buyer.id,
+    audit(session, at, "owner", "transfer_accept", item_id=item.id, owner_id=new_owner.id,
           offer_id=offer.id, ordinal=ordinal)
-    return buyer, ordinal
+    return new_owner, ordinal
 
 
 # --- brand side ---------------------------------------------------------------------------------
@@ -599,7 +665,7 @@ def set_stolen(session: Session, item: Item, stolen: bool, at: datetime, *, acto
 
 def reassign(
     session: Session, item: Item, to: Owner | None, at: datetime, *, actor: str, reason: str
-) -> tuple[Owner, int]:
+) -> tuple[OwnerLike, int]:
     """The brand moves ``item`` to owner ``to`` (a new owner when None), audited with ``reason``.
 
     Returns:
@@ -619,14 +685,15 @@ def reassign(
             .values(ended_at=at, ended_by=BRAND),
             execution_options={"synchronize_session": False},
         )
-    to = to or create_owner(session, at)
+    new_owner = to or create_owner(session, at)
     ordinal = _next_ordinal(session, item.id)
-    if _insert_ownership(session, item_id=item.id, owner_id=to.id, ordinal=ordinal,
+    if _insert_ownership(session, item_id=item.id, owner_id=new_owner.id, ordinal=ordinal,
                          began_by=BRAND, started_at=at) is None:
         raise Conflict("The item changed hands meanwhile; try again.")
-    audit(session, at, actor, "reassign", item_id=item.id, owner_id=to.id, ordinal=ordinal,
-          previous_ordinal=holding.ordinal if holding else None, reason=reason.strip()[:200])
-    return to, ordinal
+    audit(session, at, actor, "reassign", item_id=item.id, owner_id=new_owner.id,
+          ordinal=ordinal, previous_ordinal=holding.ordinal if holding else None,
+          reason=reason.strip()[:200])
+    return new_owner, ordinal
 
 
 # --- email, recovery ----------------------------------------------------------------------------

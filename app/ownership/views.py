@@ -47,9 +47,14 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+_ITEM_ACTIONS = ("claim", "owner", "email", "transfer", "recover", "location")
+
+
 def _item_urls(gtin: str, serial: str) -> dict[str, str]:
-    return {name: url_for(f"ownership.{name}", gtin=gtin, serial=serial)
-            for name in ("claim", "owner", "email", "transfer", "recover", "location")}
+    # Every tap page carries these; building them from the one route pattern is several times
+    # cheaper than url_for per link. GTINs and serials are [0-9A-Za-z-] (app.catalog.service).
+    base = f"{request.script_root}/items/{gtin}/{serial}"
+    return {name: f"{base}/{name}" for name in _ITEM_ACTIONS}
 
 
 # --- the tap page's ownership context --------------------------------------------------------

@@ -7,13 +7,13 @@ import threading
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.db import make_engine
 from app.errors import Conflict, Forbidden
 from app.ownership import service as svc
-from app.ownership.models import Ownership
+from app.ownership.models import Owner, Ownership
 from app.verify.service import item_view
 from tests.factories import tagged_item
 
@@ -103,6 +103,8 @@ def test_concurrent_claims_on_one_item_one_wins(app, db):
     engine.dispose()
     assert outcome["second"] == "conflict"
     assert len(db.scalars(select(Ownership).where(Ownership.item_id == tag.item_id)).all()) == 1
+    # The loser's new owner would own nothing: it is not left behind.
+    assert db.scalar(select(func.count()).select_from(Owner)) == 1
 
 
 def test_items_cli(app, db, runner):

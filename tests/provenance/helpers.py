@@ -25,7 +25,8 @@ def owned(db: Session, *, at: datetime = NOW, email: str | None = EMAIL,
     """Return ``(tag, owner, ownership_id)`` for a new item claimed by a new owner at ``at``."""
     kw.setdefault("attributes", dict(ATTRIBUTES))
     tag = tagged_item(db, **kw)  # type: ignore[arg-type]
-    owner, ownership_id = claim(db, item_view(tag.item), None, at)
+    new_owner, ownership_id = claim(db, item_view(tag.item), None, at)
+    owner = db.get_one(Owner, new_owner.id)
     owner.email = email
     db.commit()
     return tag, owner, ownership_id
@@ -40,11 +41,11 @@ def resold(db: Session, tag: Tag, at: datetime) -> tuple[Owner, int]:
     assert holding is not None
     seller = db.get(Owner, holding.owner_id)
     token, _ = create_offer(db, {}, view, seller, at - timedelta(minutes=5))
-    buyer, _ = accept_offer(db, token, view, None, at)
+    new_owner, _ = accept_offer(db, token, view, None, at)
     db.commit()
     new = current_holding(db, view.id)
     assert new is not None
-    return buyer, new.id
+    return db.get_one(Owner, new_owner.id), new.id
 
 
 def serviced(db: Session, item: Item, kind: str, at: datetime) -> None:
