@@ -102,3 +102,37 @@ def test_whole_life_of_one_item(
         _shot(seller, artifacts, app, "9-old-owner")
     finally:
         buyer_context.close()
+
+
+def test_sharing_a_place_is_opt_in_and_rounded(
+    app: Any, demo_server: str, browser: Any, artifacts: Path  # noqa: F811
+) -> None:
+    from sqlalchemy import select
+
+    from app.verify.models import TapEvent
+
+    context = browser.new_context(**PHONE, geolocation={"latitude": 48.85661,
+                                                        "longitude": 2.35222},
+                                  permissions=["geolocation"])
+    context.set_default_timeout(10_000)
+    try:
+        page = context.new_page()
+        tap_demo_button(page, demo_server, "SER-0001")
+        session = app.extensions["aftertap.db"].sessionmaker()
+        try:
+            positions = list(session.execute(select(TapEvent.latitude, TapEvent.longitude)))
+        finally:
+            session.close()
+        assert positions == [(None, None)]  # nothing finer than the country without consent
+        page.get_by_text("Share your approximate place (optional)").tap()
+        page.get_by_role("button", name="Share my approximate place").tap()
+        expect(page.get_by_role("heading", level=1)).to_have_text("Thank you")
+        _shot(page, artifacts, app, "place-shared")
+        session = app.extensions["aftertap.db"].sessionmaker()
+        try:
+            positions = list(session.execute(select(TapEvent.latitude, TapEvent.longitude)))
+        finally:
+            session.close()
+        assert positions == [(48.9, 2.4)]
+    finally:
+        context.close()
