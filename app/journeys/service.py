@@ -54,6 +54,7 @@ def tap_fact(outcome: TapOutcome) -> dict[str, Any]:
                 "item.serial": item.serial,
                 "item.market": item.market,
                 "item.released": item.released,
+                "item.stolen": item.stolen,
                 "item.age_days": _days(item.created_at, outcome.at),
                 "product.gtin": product.gtin,
                 "product.category": product.category,
@@ -65,9 +66,9 @@ def tap_fact(outcome: TapOutcome) -> dict[str, Any]:
                 fact[f"product.{key}"] = value
         if item.market and outcome.country:
             fact["tap.outside_market"] = item.market != outcome.country
-        # Ownership, owner, warranty and service facts take their documented defaults (nobody
-        # owns it, nothing serviced) until those capabilities record otherwise, so a live tap
-        # and a ruleset test with the same given reach the same journey.
+        # Ownership, owner, warranty and service facts start from their documented defaults;
+        # a genuine tap then overlays the item's real state (app.ownership.service
+        # .lifecycle_fact), so a live tap and a ruleset test with the same given agree.
         for path, value in defaults().items():
             if path.split(".", 1)[0] in _LIFECYCLE_PREFIXES:
                 fact.setdefault(path, value)

@@ -1,0 +1,125 @@
+"""In-process cost of a tap, without HTTP or load: first taps (which register an owner) against
+repeat taps, with ``/healthz`` for scale.
+
+    .venv/bin/python bench/tap_inprocess.py [--items 300] [--backend sqlite|postgresql]
+
+Each call is ``app(environ, start_response)`` on one thread: this isolates what the tap itself
+costs (SUN verification, the counter UPDATE, ownership reads and writes, rules, page, session
+cookie), which ``bench/tap_throughput.py`` measures under load through gunicorn.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from app import create_app
+from app.db import make_engine
+from app.migrate import upgrade
+from app.provenance.keys import write_key_file
+from app.verify.keys import write_demo_keys_file
+from app.verify.service import mint_tap_url
+from tests.factories import tagged_item
+
+PG_URL = os.environ.get("AFTERTAP_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def _environ(path: str) -> dict[str, Any]:
+    route, _, query = path.partition("?")
+    return {"REQUEST_METHOD": "GET", "PATH_INFO": route, "QUERY_STRING": query,
+            "SERVER_NAME": "bench", "SERVER_PORT": "80", "wsgi.url_scheme": "http",
+            "wsgi.input": None, "HTTP_ACCEPT": "text/html"}
+
+
+def _call(app: Any, path: str) -> None:
+    statuses: list[str] = []
+    body = app(_environ(path), lambda status, _headers: statuses.append(status))
+    b"".join(body)
+    if not statuses[0].startswith("200"):
+        raise SystemExit(f"{path}: {statuses[0]}")
+
+
+def _per_call_ms(app: Any, paths: list[str], rounds: int = 3) -> float:
+    """Median over ``rounds`` slices of the mean milliseconds per call."""
+    size = len(paths) // rounds
+    means = []
+    for i in range(rounds):
+        chunk = paths[i * size:(i + 1) * size]
+        start = time.perf_counter()
+        for path in chunk:
+            _call(app, path)
+        means.append((time.perf_counter() - start) / len(chunk) * 1000)
+    return statistics.median(means)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--items", type=int, default=300)
+    parser.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="aftertap-bench-"))
+    admin = None
+    if args.backend == "sqlite":
+        url = f"sqlite:///{work / 'bench.db'}"
+    else:
+        name = f"aftertap_inproc_{uuid.uuid4().hex[:8]}"
+        admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    try:
+        upgrade(url)
+        write_demo_keys_file(work / "keys.toml", name="test-2026")
+        write_key_file(work / "provenance.pem")
+        app = create_app({
+            "DATABASE_URL": url, "SECRET_KEY": "bench-" + "x" * 40,
+            "KEYS_FILE": str(work / "keys.toml"),
+            "PROVENANCE_KEY_FILE": str(work / "provenance.pem"),
+            "ADMIN_PASSWORD_FILE": str(work / "none"), "RULESETS_RELOAD_SECONDS": -1,
+        })
+        engine = make_engine(url, sqlite_begin=None)
+        with Session(engine) as session:
+            keyring = app.extensions["aftertap.keys"]
+            tags = [tagged_item(session) for _ in range(args.items + 30)]
+
+            def path_for(tag: Any) -> str:
+                parts = urlsplit(mint_tap_url(session, keyring, tag, "http://bench"))
+                session.commit()
+                return f"{parts.path}?{parts.query}"
+
+            first = [path_for(t) for t in tags]
+            again = [path_for(t) for t in tags]
+        engine.dispose()
+        for path in first[:30]:  # warm-up: imports, caches, the rules engine
+            _call(app, path)
+        claim_ms = _per_call_ms(app, first[30:])
+        repeat_ms = _per_call_ms(app, again[30:])
+        healthz_ms = _per_call_ms(app, ["/healthz"] * 3000)
+        app.extensions["aftertap.db"].engine.dispose()
+    finally:
+        if admin is not None:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            admin.dispose()
+    print(f"{args.backend}: first tap (registers the owner) {claim_ms:.2f} ms, "
+          f"repeat tap {repeat_ms:.2f} ms, /healthz {healthz_ms:.2f} ms "
+          f"({args.items} items, in-process, one thread)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
