@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from app.bootstrap import bootstrap
 from app.demo.service import DEMO_CATALOGUE, seed_demo
+from app.provenance.keys import load_key_file
 from app.verify.keys import load_key_versions
 from app.verify.models import Tag
 
@@ -20,10 +21,14 @@ def test_bootstrap_creates_random_secret_and_keys_once(tmp_path, monkeypatch):
     monkeypatch.setenv("AFTERTAP_SECRET_KEY_FILE", str(tmp_path / "i" / "secret_key"))
     monkeypatch.setenv("AFTERTAP_KEYS_FILE", str(tmp_path / "i" / "keys.toml"))
     monkeypatch.setenv("AFTERTAP_ADMIN_PASSWORD_FILE", str(tmp_path / "i" / "admin_password"))
+    monkeypatch.setenv("AFTERTAP_PROVENANCE_KEY_FILE", str(tmp_path / "i" / "provenance.pem"))
     monkeypatch.delenv("AFTERTAP_ADMIN_PASSWORD", raising=False)
     first = bootstrap()
-    assert len(first) == 3
+    assert len(first) == 4
     assert stat.S_IMODE(os.stat(tmp_path / "i" / "admin_password").st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(tmp_path / "i" / "provenance.pem").st_mode) == 0o600
+    signing = load_key_file(tmp_path / "i" / "provenance.pem")
+    assert len(signing.public_raw) == 32
     secret = (tmp_path / "i" / "secret_key").read_text()
     keys = (tmp_path / "i" / "keys.toml").read_text()
     assert len(secret) >= 32
