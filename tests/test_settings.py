@@ -51,9 +51,12 @@ def test_bad_ruleset_stops_start_up(tmp_path, keys_file):
                     "RULESETS_DIR": str(tmp_path)})
 
 
-def test_environment_overrides_defaults_and_overrides_win(tmp_path, keys_file, monkeypatch):
+def test_environment_overrides_defaults_and_overrides_win(
+    tmp_path, keys_file, provenance_key_file, monkeypatch
+):
     monkeypatch.setenv("AFTERTAP_SECRET_KEY", "e" * 40)
     monkeypatch.setenv("AFTERTAP_KEYS_FILE", str(keys_file))
+    monkeypatch.setenv("AFTERTAP_PROVENANCE_KEY_FILE", str(provenance_key_file))
     monkeypatch.setenv("AFTERTAP_DATABASE_URL", f"sqlite:///{tmp_path / 'env.db'}")
     monkeypatch.setenv("AFTERTAP_FAILED_TAP_DETAIL_PER_HOUR", "7")
     app = create_app()
@@ -63,11 +66,12 @@ def test_environment_overrides_defaults_and_overrides_win(tmp_path, keys_file, m
     assert create_app({"FAILED_TAP_DETAIL_PER_HOUR": 9}).config["FAILED_TAP_DETAIL_PER_HOUR"] == 9
 
 
-def test_wsgi_module_starts_from_environment_alone(tmp_path, keys_file):
+def test_wsgi_module_starts_from_environment_alone(tmp_path, keys_file, provenance_key_file):
     env = {
         "PATH": "/usr/bin:/bin",
         "AFTERTAP_SECRET_KEY": "w" * 40,
         "AFTERTAP_KEYS_FILE": str(keys_file),
+        "AFTERTAP_PROVENANCE_KEY_FILE": str(provenance_key_file),
         "AFTERTAP_DATABASE_URL": f"sqlite:///{tmp_path / 'w.db'}",
     }
     out = subprocess.run(

@@ -117,7 +117,9 @@ def test_tags_tap_refuses_unknown_serial_and_non_simulating_keys(runner, db, tmp
     assert "no tagged item has serial 'NOPE'" in result.output
 
 
-def test_sun_inspect_reports_json_without_a_database(tmp_path, keys_file, db, keyring, monkeypatch):
+def test_sun_inspect_reports_json_without_a_database(
+    tmp_path, keys_file, provenance_key_file, db, keyring, monkeypatch
+):
     from app import create_app
 
     tag = tagged_item(db)
@@ -129,6 +131,7 @@ def test_sun_inspect_reports_json_without_a_database(tmp_path, keys_file, db, ke
     offline = create_app({
         "DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:1/none",
         "SECRET_KEY": "s" * 40, "KEYS_FILE": str(keys_file),
+        "PROVENANCE_KEY_FILE": str(provenance_key_file),
     })
     result = offline.test_cli_runner().invoke(args=["sun", "inspect", url])
     assert result.exit_code == 0, result.output
