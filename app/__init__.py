@@ -20,6 +20,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     from app import cli, errors, security, settings
     from app import ownership as ownership_pkg
     from app import provenance as provenance_pkg
+    from app import rewards as rewards_pkg
     from app import rules as rules_pkg
     from app import verify as verify_pkg
     from app.db import db
@@ -40,6 +41,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     ownership_pkg.init_app(app)
     aftersales_pkg.init_app(app)
     provenance_pkg.init_app(app)
+    rewards_pkg.init_app(app)
     demo_views.init_app(app)
     admin_pkg.init_app(app)
     cli.init_app(app)
@@ -49,7 +51,8 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         # Pages carry their CSS inline and load nothing from anywhere else.
         response.headers.setdefault(
             "Content-Security-Policy",
-            "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; "
+            "default-src 'none'; script-src 'self'; connect-src 'self'; "
+            "style-src 'unsafe-inline'; "
             "img-src 'self' data:; "
             "form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
         )

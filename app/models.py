@@ -4,4 +4,5 @@ from app.aftersales import models as aftersales  # noqa: F401
 from app.catalog import models as catalog  # noqa: F401
 from app.ownership import models as ownership  # noqa: F401
 from app.provenance import models as provenance  # noqa: F401
+from app.rewards import models as rewards  # noqa: F401
 from app.verify import models as verify  # noqa: F401

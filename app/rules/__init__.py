@@ -42,6 +42,11 @@ class Rules:
         self.registry = registry
         self.default_brand = default_brand
 
+    def ruleset_for(self, brand: str | None) -> Any:
+        """Return the live ruleset that decides ``brand``'s taps (or the default one), or None."""
+        rulesets = self.registry.rulesets()
+        return rulesets.get(brand or "") or rulesets.get(self.default_brand or "")
+
     def decide(self, brand: str | None, fact: Mapping[str, Any]) -> Decision:
         """Return the decision for ``fact`` under ``brand``'s ruleset (or the default one).
 

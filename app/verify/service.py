@@ -280,17 +280,18 @@ def process_tap(
     decide: Callable[[str | None, Mapping[str, Any]], Any],
     build_fact: Callable[[TapOutcome], Mapping[str, Any]],
     tap: TapInput,
-    act: Callable[[TapOutcome, Any], Any] | None = None,
+    act: Callable[[TapOutcome, Any, int | None], Any] | None = None,
 ) -> ProcessedTap:
-    """Verify, decide, act on and record one tap, in the caller's transaction (it commits).
+    """Verify, decide, record and act on one tap, in the caller's transaction (it commits).
 
-    ``build_fact(outcome)``, ``decide(brand_slug, fact)`` and ``act(outcome, decision)`` are
-    passed in so that verification depends neither on the rules engine nor on what journeys do.
+    ``build_fact(outcome)``, ``decide(brand_slug, fact)`` and ``act(outcome, decision,
+    event_id)`` are passed in so that verification depends neither on the rules engine nor on
+    what journeys do. The event is recorded before acting so actions can refer to it (a reward
+    is granted once per tap event).
     """
     outcome = verify_tap(session, keyring, tap)
     brand = outcome.item.product.brand.slug if outcome.item else None
     decision = decide(brand, build_fact(outcome))
-    effects = act(outcome, decision) if act is not None else None
     event_id = record_tap(
         session,
         outcome,
@@ -298,6 +299,7 @@ def process_tap(
         ruleset_version=decision.ruleset_version,
         journey=decision.journey,
     )
+    effects = act(outcome, decision, event_id) if act is not None else None
     return ProcessedTap(outcome, decision, event_id, effects)
 
 

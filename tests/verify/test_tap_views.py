@@ -98,6 +98,7 @@ def test_forged_mac_is_invalid_and_records_nothing_about_the_tag(client, db, key
         "item": None,
         "experience": None,
         "ownership": None,
+        "reward": None,
     }
     db.expire_all()
     assert db.get(Tag, tag.id).last_counter is None

@@ -1,0 +1,14 @@
+"""Rewards: loyalty ledger, prize pools, reveal mechanics, limits that hold, audited draws."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    """Register the reveal and terms pages, the till's code API and the ``rewards`` CLI group."""
+    from app.rewards import cli, views
+
+    app.register_blueprint(views.bp)
+    app.register_blueprint(views.api)
+    app.cli.add_command(cli.rewards_group)

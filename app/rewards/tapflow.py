@@ -1,0 +1,89 @@
+"""Rewards on the tap path: the ``reward.*`` and ``owner.points`` facts, and the journey's grant.
+
+The tap view calls ``reward_facts`` while building the fact (so a journey can fall through when
+its reward is unavailable) and ``grant_for_tap`` after the decision, once the tap event exists
+(a grant is idempotent per tap event and reward).
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from app.rewards import service
+from app.rewards.ledger import balance
+
+# Ruleset versions whose pools this process has synced into the database. Syncing is idempotent;
+# remembering it keeps an upsert per reward off every tap.
+_synced: set[tuple[str, str]] = set()
+_synced_lock = threading.Lock()
+
+
+def ensure_synced(session: Session, ruleset: Any) -> None:
+    """Make sure the database has the pools and prizes of ``ruleset`` (a live ``Ruleset``)."""
+    key = (ruleset.brand, ruleset.version)
+    if key in _synced:
+        return
+    service.sync_ruleset(session, ruleset.doc, ruleset.brand)
+    session.flush()
+    with _synced_lock:
+        # Recorded once the caller commits; a rollback only costs a repeated idempotent sync.
+        _synced.add(key)
+
+
+def reward_facts(
+    session: Session, ruleset: Any, owner_id: int | None, item_id: int, at: datetime
+) -> dict[str, Any]:
+    """Return ``reward.<id>.available`` for every reward of the ruleset, and ``owner.points``."""
+    facts: dict[str, Any] = {}
+    if owner_id is not None:
+        facts["owner.points"] = balance(session, owner_id)
+    if not ruleset.doc.rewards:
+        return facts
+    ensure_synced(session, ruleset)
+    available = service.availability(session, ruleset.doc, ruleset.brand, owner_id, item_id, at)
+    facts.update({f"reward.{rid}.available": ok for rid, ok in available.items()})
+    return facts
+
+
+def grant_for_tap(
+    session: Session,
+    ruleset: Any,
+    reward_id: str,
+    *,
+    tap_event_id: int,
+    owner_id: int | None,
+    item_id: int,
+    journey: str,
+    at: datetime,
+) -> service.GrantView | None:
+    """Grant the decided journey's reward for this tap; None when it cannot be given now.
+
+    Limits are re-checked atomically by the grant, so a reward that ran out between the fact and
+    the grant is simply not given; the journey's page still shows.
+    """
+    ensure_synced(session, ruleset)
+    try:
+        return service.grant(session, ruleset.doc, ruleset.brand, reward_id,
+                             tap_event_id=tap_event_id, owner_id=owner_id, item_id=item_id,
+                             journey=journey, at=at)
+    except service.RewardUnavailable:
+        return None
+
+
+def get_grant(session: Session, token: str) -> service.GrantView:
+    """Return the grant whose reveal link carries ``token``.
+
+    Raises:
+        NotFound: no grant has that token.
+    """
+    from app.errors import NotFound
+    from app.rewards.models import RewardGrant
+
+    view = service._view(session.connection(), RewardGrant.token == token)
+    if view is None:
+        raise NotFound("This reward link is not valid.")
+    return view

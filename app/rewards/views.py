@@ -1,0 +1,157 @@
+"""Reward pages: reveal (click, scratch, unwrap), the public terms, and the till's code API.
+
+A reveal needs the grant's token, a live tap session for the grant's item, and (for owned
+rewards) the owner's browser: a forwarded link reveals nothing. The outcome is decided and
+stored by ``service.reveal`` before the page or the scratch animation shows anything, and a
+reload shows the stored outcome again.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    jsonify,
+    redirect,
+    render_template,
+    url_for,
+)
+from flask.typing import ResponseReturnValue
+
+from app.admin.api import api_blueprint, json_body
+from app.db import db
+from app.errors import DomainError, Forbidden, wants_json
+from app.ownership import access
+from app.rewards import service
+from app.rewards.tapflow import get_grant
+from app.verify.service import item_view
+
+bp = Blueprint("rewards", __name__)
+api = api_blueprint("rewards_api", __name__)
+
+LABELS = {
+    service.PENDING: "Your reward is waiting",
+    service.CONSOLATION: "Thank you",
+}
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def label(grant: service.GrantView) -> str:
+    """Return the words a person sees for a settled grant."""
+    if grant.outcome == service.PRIZE and grant.prize_id:
+        return grant.prize_id.replace("-", " ").capitalize()
+    if grant.points and not grant.prize_id:
+        return f"{grant.points} points"
+    if grant.prize_id:
+        return grant.prize_id.replace("-", " ").capitalize()
+    return LABELS.get(grant.outcome, "Thank you")
+
+
+def reward_json(grant: service.GrantView | None) -> dict[str, Any] | None:
+    """Return a tap's reward as JSON: pending ones give only where to reveal them."""
+    if grant is None:
+        return None
+    body: dict[str, Any] = {"reward": grant.reward_id, "mechanic": grant.mechanic,
+                            "outcome": grant.outcome}
+    if grant.pending:
+        body["reveal"] = url_for("rewards.reveal_page", token=grant.token)
+    else:
+        body.update(prize=grant.prize_id, points=grant.points, code=grant.code,
+                    label=label(grant))
+    return body
+
+
+def _grant_for_browser(token: str) -> service.GrantView:
+    """Return the grant behind ``token`` if this browser may see it.
+
+    Raises:
+        NotFound: no such grant.
+        NeedsTap: no live tap session for the grant's item here.
+        Forbidden: the grant belongs to another owner.
+    """
+    grant = get_grant(db.session, token)
+    live, _event = access.live_tap(grant.item_id)
+    if not live:
+        raise access.NeedsTap()
+    viewer = access.viewer()
+    if grant.owner_id is not None and (viewer is None or viewer.id != grant.owner_id):
+        raise Forbidden("This reward belongs to the item's owner.")
+    return grant
+
+
+def _page(grant: service.GrantView) -> ResponseReturnValue:
+    from app.catalog.models import Item
+
+    item = item_view(db.session.get_one(Item, grant.item_id))
+    html = render_template("rewards/reveal.html", grant=grant, item=item, label=label(grant))
+    response = current_app.response_class(html, mimetype="text/html")
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/rewards/<token>")
+def reveal_page(token: str) -> ResponseReturnValue:
+    return _page(_grant_for_browser(token))
+
+
+@bp.post("/rewards/<token>/reveal")
+def reveal(token: str) -> ResponseReturnValue:
+    with db.writer():
+        grant = _grant_for_browser(token)
+        grant = service.reveal(db.session, grant.id, grant.owner_id, _now())
+        db.session.commit()
+    if wants_json():
+        return jsonify(outcome=grant.outcome, prize=grant.prize_id, points=grant.points,
+                       code=grant.code, label=label(grant),
+                       expires_at=grant.expires_at.isoformat() if grant.expires_at else None)
+    return redirect(url_for("rewards.reveal_page", token=token), 303)
+
+
+@bp.get("/rewards/terms/<brand>")
+def terms(brand: str) -> ResponseReturnValue:
+    ruleset = current_app.extensions["aftertap.rules"].registry.rulesets().get(brand)
+    if ruleset is None:
+        abort(404)
+    from app.rewards.tapflow import ensure_synced
+
+    with db.writer():
+        ensure_synced(db.session, ruleset)
+        rows = service.terms(db.session, ruleset.doc, brand, _now())
+        db.session.commit()
+    html = render_template("rewards/terms.html", rewards=rows, title=ruleset.title, brand=brand)
+    response = current_app.response_class(html, mimetype="text/html")
+    response.headers["Cache-Control"] = "public, max-age=60"
+    return response
+
+
+# --- the till -----------------------------------------------------------------------------------
+
+
+def _redemption_json(view: service.RedemptionView) -> dict[str, Any]:
+    return {"code": view.code, "brand": view.brand, "reward": view.reward_id,
+            "prize": view.prize_id, "status": view.status, "shop": view.shop,
+            "expires_at": view.expires_at.isoformat() if view.expires_at else None,
+            "redeemed_at": view.redeemed_at.isoformat() if view.redeemed_at else None}
+
+
+@api.get("/codes/<code>")
+def check(code: str) -> ResponseReturnValue:
+    return jsonify(_redemption_json(service.check_code(db.session, code, _now())))
+
+
+@api.post("/codes/<code>/redeem")
+def redeem(code: str) -> ResponseReturnValue:
+    shop = json_body().get("shop")
+    if not isinstance(shop, str) or not shop.strip():
+        raise DomainError('Say which shop redeems the code: {"shop": "Paris Rivoli"}.')
+    with db.writer():
+        view = service.redeem(db.session, code, _now(), shop=shop.strip()[:80])
+        db.session.commit()
+    return jsonify(_redemption_json(view))

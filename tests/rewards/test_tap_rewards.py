@@ -1,0 +1,94 @@
+"""Rewards through the real tap: points at unboxing, a click-to-reveal that holds on reload."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select, update
+
+from app.ownership.models import Ownership
+from app.rewards.ledger import balance
+from tests.factories import post_form, tagged_item, tap
+
+JSON = {"Accept": "application/json"}
+
+
+def _owner_id(db, tag) -> int:  # type: ignore[no-untyped-def]
+    db.expire_all()
+    return db.scalar(select(Ownership.owner_id).where(Ownership.item_id == tag.item_id,
+                                                     Ownership.ended_at.is_(None)))
+
+
+def test_unboxing_gives_welcome_points_once_per_item(app, db, keyring):
+    tag = tagged_item(db)
+    phone = app.test_client()
+    body = tap(phone, db, keyring, tag, as_json=True).get_json()
+    assert body["experience"]["journey"] == "unboxing"
+    assert body["reward"]["reward"] == "welcome-points"
+    assert body["reward"]["points"] == 100
+    owner = _owner_id(db, tag)
+    assert balance(db, owner) == 100
+    # The owner's balance is part of the next tap's fact.
+    tap(phone, db, keyring, tag)
+    assert balance(db, owner) == 100
+
+
+def _review_ready(app, db, keyring):  # type: ignore[no-untyped-def]
+    """Return ``(tag, phone, tap_json)``: an owner a month in, offered the review reveal.
+
+    The reward holds out 10% of owners (a stable hash): an owner in the holdout sees the journey
+    without the reward, so try owners until one is in the treatment group.
+    """
+    for _ in range(20):
+        tag = tagged_item(db)
+        phone = app.test_client()
+        tap(phone, db, keyring, tag)
+        db.execute(update(Ownership).where(Ownership.item_id == tag.item_id)
+                   .values(started_at=datetime.now(UTC) - timedelta(days=30)))
+        db.commit()
+        body = tap(phone, db, keyring, tag, as_json=True).get_json()
+        assert body["experience"]["journey"] == "review-reveal"
+        if body["reward"] is not None:
+            return tag, phone, body
+    raise AssertionError("20 owners in a row were held out of a 10% holdout")
+
+
+def test_click_to_reveal_is_decided_once_and_shown_again(app, db, keyring):
+    tag, phone, body = _review_ready(app, db, keyring)
+    reward = body["reward"]
+    assert reward["outcome"] == "pending"
+    link = reward["reveal"]
+    page = phone.get(link)
+    assert page.status_code == 200 and "Reveal my reward" in page.get_data(as_text=True)
+
+    # Someone else, even holding the item, cannot open the owner's reward.
+    other = app.test_client()
+    tap(other, db, keyring, tag)
+    assert other.get(link).status_code == 403
+    assert post_form(other, link + "/reveal").status_code == 403
+
+    first = post_form(phone, link + "/reveal", headers=JSON).get_json()
+    assert first["outcome"] in ("prize", "consolation")
+    again = post_form(phone, link + "/reveal", headers=JSON).get_json()
+    assert again == first
+    shown = phone.get(link).get_data(as_text=True)
+    assert first["label"] in shown
+    if first["code"]:
+        assert first["code"] in shown
+
+
+def test_reward_link_without_a_fresh_tap_reveals_nothing(app, db, keyring):
+    _tag, phone, body = _review_ready(app, db, keyring)
+    link = body["reward"]["reveal"]
+    with phone.session_transaction() as browser_session:
+        browser_session.pop("taps", None)  # the tap session ran out
+    assert phone.get(link).status_code == 403
+    assert post_form(phone, link + "/reveal").status_code == 403
+
+
+def test_terms_page_shows_odds_and_stock(app, client):
+    page = client.get("/rewards/terms/maison-aurelia")
+    assert page.status_code == 200
+    text = page.get_data(as_text=True)
+    assert "Ten off" in text and "70.0% of draws" in text and "20 of 20 left" in text
+    assert client.get("/rewards/terms/nobody").status_code == 404
