@@ -64,6 +64,9 @@ def defaults() -> dict[str, Any]:
         # Ed25519 private key (PKCS#8 PEM) the brand signs provenance records with.
         "PROVENANCE_KEY_FILE": str(INSTANCE_DIR / "provenance_ed25519.pem"),
         "PROVENANCE_VALID_DAYS": 90,
+        # -- loyalty -------------------------------------------------------------------------
+        # Points for behaviour outside journeys; AFTERTAP_LOYALTY_POINTS='{"review": 40, ...}'.
+        "LOYALTY_POINTS": {"review": 40, "service": 50, "provenance": 25, "take_back": 200},
     }
 
 

@@ -6,12 +6,14 @@ import json
 from datetime import UTC, datetime
 
 import click
+from flask import current_app
 from flask.cli import AppGroup
 
 from app.aftersales import service
 from app.db import db
 from app.errors import DomainError
 from app.ownership.service import find_item
+from app.rewards.loyalty import earn_for_item_owner
 
 service_group = AppGroup("service", help="After-sales: service events and owners' requests.")
 
@@ -39,6 +41,7 @@ def record(gtin: str, serial: str, kind: str, at_text: str | None, note: str | N
             item = find_item(session, gtin, serial)
             event = service.record_event(session, item, kind, at, note=note, location=location,
                                          request_id=request_id, now=now)
+            earn_for_item_owner(session, current_app.config, item.id, "service", event.id, now)
             session.commit()
     except DomainError as err:
         session.rollback()

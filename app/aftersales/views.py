@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Blueprint, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, jsonify, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
@@ -23,6 +23,7 @@ from app.db import db
 from app.errors import DomainError, Forbidden, NotFound
 from app.ownership.access import require_owner_tap
 from app.ownership.service import find_item
+from app.rewards.loyalty import earn_for_item_owner
 
 bp = Blueprint("aftersales", __name__)
 api = api_blueprint("aftersales_api", __name__)
@@ -141,6 +142,8 @@ def api_record_event(gtin: str, serial: str) -> ResponseReturnValue:
             session, item, kind, at, note=_optional_text(body, "note"),
             location=_optional_text(body, "location"), request_id=request_id, now=now,
         )
+        # Servicing is real care of the item: its owner earns loyalty points for it.
+        earn_for_item_owner(session, current_app.config, item.id, "service", event.id, now)
         session.commit()
     session.refresh(item)
     return jsonify(event=service.event_json(event), item=_item_json(item)), 201

@@ -31,6 +31,7 @@ CONFIRMED = "confirmed"
 TRANSFER = "transfer"
 BRAND = "brand"
 ERASED = "erased"
+TAKE_BACK = "take_back"
 
 
 class NeedsTap(Forbidden):
@@ -694,6 +695,28 @@ def reassign(
           ordinal=ordinal, previous_ordinal=holding.ordinal if holding else None,
           reason=reason.strip()[:200])
     return new_owner, ordinal
+
+
+def take_back(session: Session, item: Item, at: datetime, *, actor: str, reason: str) -> int:
+    """The brand takes the item back (recycling, buy-back): the current ownership ends.
+
+    Returns:
+        The id of the owner who gave it back (they may earn take-back points).
+    Raises:
+        Conflict: nobody owns the item.
+    """
+    holding = current_holding(session, item.id)
+    if holding is None:
+        raise Conflict("Nobody owns this item, so there is nothing to take back.")
+    session.execute(
+        update(Ownership).where(Ownership.id == holding.id, Ownership.ended_at.is_(None))
+        .values(ended_at=at, ended_by=TAKE_BACK),
+        execution_options={"synchronize_session": False},
+    )
+    cancel_offers(session, holding.id, at)
+    audit(session, at, actor, "take_back", item_id=item.id, owner_id=holding.owner_id,
+          ordinal=holding.ordinal, reason=reason.strip()[:200])
+    return holding.owner_id
 
 
 # --- email, recovery ----------------------------------------------------------------------------

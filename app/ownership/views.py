@@ -123,12 +123,18 @@ def claim(gtin: str, serial: str) -> ResponseReturnValue:
 def _owner_page(ctx: access.TapContext, **extra: Any) -> str:
     from app.aftersales.service import service_history
     from app.provenance.service import records_for_item
+    from app.rewards.ledger import balance, ledger
+    from app.rewards.loyalty import has_reviewed
 
     session_ = db.session
     item = item_view(ctx.item)
+    owner_id = ctx.viewer.id if ctx.viewer else None
     return render_template(
         "ownership/owner.html",
         item=item,
+        points=balance(session_, owner_id) if owner_id else 0,
+        entries=list(reversed(ledger(session_, owner_id)))[:5] if owner_id else [],
+        reviewed=has_reviewed(session_, owner_id, item.product.id) if owner_id else True,
         holding=ctx.holding,
         owner=ctx.viewer,
         history=svc.history(session_, item.id),
@@ -422,6 +428,22 @@ def api_reassign(gtin: str, serial: str) -> ResponseReturnValue:
                                        reason=str(body.get("reason") or ""))
         db.session.commit()
     return jsonify(ordinal=ordinal, item=_item_status(item))
+
+
+@api.post("/items/<gtin>/<serial>/take-back")
+def api_take_back(gtin: str, serial: str) -> ResponseReturnValue:
+    """The item came back to the brand (buy-back, recycling): its ownership ends, and the owner
+    earns the take-back points."""
+    from app.rewards.loyalty import earn_for
+
+    body = json_body()
+    with db.writer():
+        item = svc.find_item(db.session, gtin, serial)
+        owner_id = svc.take_back(db.session, item, _now(), actor="admin",
+                                 reason=str(body.get("reason") or ""))
+        entry = earn_for(db.session, current_app.config, owner_id, "take_back", item.id, _now())
+        db.session.commit()
+    return jsonify(points=entry.points if entry else 0, item=_item_status(item))
 
 
 @api.get("/owners/export")

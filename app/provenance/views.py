@@ -21,6 +21,7 @@ from app.errors import DomainError
 from app.ownership import access
 from app.provenance import KEY_EXTENSION, service
 from app.provenance.keys import SigningKey
+from app.rewards.loyalty import earn_for
 
 bp = Blueprint("provenance", __name__)
 api_bp = api_blueprint("provenance_api", __name__)
@@ -104,6 +105,9 @@ def create(gtin: str, serial: str) -> ResponseReturnValue:
     with _write() as session:
         context = access.require_owner_tap(gtin, serial)
         assert context.holding is not None  # require_owner_tap guarantees a current holding
+        # A record before a resale helps the next owner: one credit per ownership.
+        earn_for(session, current_app.config, context.viewer.id, "provenance",
+                 context.holding.id, _now())
         record = service.issue_record(session, signing_key(), current_app.config, context.view,
                                       context.holding.id, _now())
     return redirect(url_for("provenance.record_page", record_id=record.id), 303)

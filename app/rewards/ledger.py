@@ -23,7 +23,7 @@ from app.rewards.models import LoyaltyAccount, LoyaltyEntry
 
 EARN, SPEND, EXPIRE, REVERSE = "earn", "spend", "expire", "reverse"
 KINDS = (EARN, SPEND, EXPIRE, REVERSE)
-CAUSES = ("tap", "journey", "reward", "service", "admin")
+CAUSES = ("tap", "journey", "reward", "service", "admin", "review", "provenance", "take_back")
 
 
 class InsufficientPoints(Conflict):

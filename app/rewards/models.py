@@ -23,6 +23,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Text,
     UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -56,7 +57,8 @@ class LoyaltyEntry(Base):
     kind: Mapped[str] = mapped_column(String(8))  # earn | spend | expire | reverse
     points: Mapped[int] = mapped_column(Integer)  # signed: + earn, - spend / expire
     balance_after: Mapped[int] = mapped_column(Integer)
-    cause_type: Mapped[str] = mapped_column(String(16))  # tap | journey | reward | service | admin
+    # tap | journey | reward | service | admin | review | provenance | take_back
+    cause_type: Mapped[str] = mapped_column(String(16))
     cause_id: Mapped[str] = mapped_column(String(64))
     # The entry a reversal undoes; unique, so an entry can be reversed once only.
     reverses_id: Mapped[int | None] = mapped_column(ForeignKey("loyalty_entries.id"), unique=True)
@@ -220,3 +222,21 @@ class RewardExposure(Base):
     item_id: Mapped[int | None] = mapped_column(ForeignKey("items.id"))
     cohort: Mapped[str] = mapped_column(String(10))  # treatment | holdout
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ProductReview(Base):
+    """An owner's review of a product; one per owner and product."""
+
+    __tablename__ = "product_reviews"
+    __table_args__ = (
+        UniqueConstraint("owner_id", "product_id"),
+        CheckConstraint("rating BETWEEN 1 AND 5", name="rating_1_to_5"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("owners.id"))
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"))
+    rating: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -619,9 +619,11 @@ def _take_prize(
     """Take one unit of a prize; return ``(code or None, its points)``, or None when gone."""
     conn = session.connection()
     prize = RewardPrize
-    if conn.execute(
+    # Only finite stock is counted here: an unlimited prize (a consolation, usually) needs no
+    # counter, and updating one would make every reveal of the pool queue on that row.
+    if row["stock"] is not None and conn.execute(
         update(prize)
-        .where(prize.id == row["id"], or_(prize.stock.is_(None), prize.given < prize.stock))
+        .where(prize.id == row["id"], prize.given < prize.stock)
         .values(given=prize.given + 1)
     ).rowcount != 1:
         return None
@@ -631,8 +633,9 @@ def _take_prize(
     elif row["code"] == LIST:
         code = _take_code(session, brand, row["code_list"], grant_id)
         if code is None:  # the list ran dry under us: give the unit back
-            conn.execute(update(prize).where(prize.id == row["id"])
-                         .values(given=prize.given - 1))
+            if row["stock"] is not None:
+                conn.execute(update(prize).where(prize.id == row["id"])
+                             .values(given=prize.given - 1))
             return None
     return code, row["points"] or 0
 

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from app.rewards import service
 from app.rewards.ledger import balance
+from app.rewards.loyalty import has_reviewed
 
 # Ruleset versions whose pools this process has synced into the database. Syncing is idempotent;
 # remembering it keeps an upsert per reward off every tap.
@@ -35,12 +36,15 @@ def ensure_synced(session: Session, ruleset: Any) -> None:
 
 
 def reward_facts(
-    session: Session, ruleset: Any, owner_id: int | None, item_id: int, at: datetime
+    session: Session, ruleset: Any, owner_id: int | None, item: Any, at: datetime
 ) -> dict[str, Any]:
-    """Return ``reward.<id>.available`` for every reward of the ruleset, and ``owner.points``."""
+    """Return ``reward.<id>.available`` for every reward of the ruleset, ``owner.points`` and
+    ``owner.has_reviewed`` (for the person tapping, when known)."""
     facts: dict[str, Any] = {}
+    item_id = item.id
     if owner_id is not None:
         facts["owner.points"] = balance(session, owner_id)
+        facts["owner.has_reviewed"] = has_reviewed(session, owner_id, item.product.id)
     if not ruleset.doc.rewards:
         return facts
     ensure_synced(session, ruleset)

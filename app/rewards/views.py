@@ -121,13 +121,38 @@ def terms(brand: str) -> ResponseReturnValue:
         abort(404)
     from app.rewards.tapflow import ensure_synced
 
+    from app.rewards import draws
+
     with db.writer():
         ensure_synced(db.session, ruleset)
+        # Commit to today's and tomorrow's seeds before anyone plays them, and open the seeds of
+        # days that are over, so anyone can check the draws (``flask rewards audit``).
+        draws.publish_commitments(db.session, _now())
+        draws.reveal_seeds(db.session, _now())
         rows = service.terms(db.session, ruleset.doc, brand, _now())
         db.session.commit()
     html = render_template("rewards/terms.html", rewards=rows, title=ruleset.title, brand=brand)
     response = current_app.response_class(html, mimetype="text/html")
     response.headers["Cache-Control"] = "public, max-age=60"
+    return response
+
+
+@bp.post("/items/<gtin>/<serial>/review")
+def review(gtin: str, serial: str) -> ResponseReturnValue:
+    """The owner, with the item in hand, reviews its product (once); review points follow."""
+    from flask import request
+
+    from app.rewards.loyalty import submit_review
+
+    with db.writer():
+        ctx = access.require_owner_tap(gtin, serial)
+        entry = submit_review(db.session, current_app.config, ctx.view, ctx.viewer.id,
+                              request.form.get("rating"), request.form.get("text", ""), _now())
+        db.session.commit()
+    html = render_template("rewards/reviewed.html", item=ctx.view,
+                           points=entry.points if entry else 0)
+    response = current_app.response_class(html, status=201, mimetype="text/html")
+    response.headers["Cache-Control"] = "no-store"
     return response
 
 

@@ -108,7 +108,7 @@ def _serve_tap(gtin: str | None, serial: str | None) -> ResponseReturnValue:
             fact.update(ownership.lifecycle_fact(state, outcome.at))
             ruleset = rules.ruleset_for(outcome.item.product.brand.slug)
             if ruleset is not None:
-                fact.update(reward_facts(session, ruleset, person_id, outcome.item.id,
+                fact.update(reward_facts(session, ruleset, person_id, outcome.item,
                                          outcome.at))
         return fact
 
