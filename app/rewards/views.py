@@ -119,9 +119,8 @@ def terms(brand: str) -> ResponseReturnValue:
     ruleset = current_app.extensions["aftertap.rules"].registry.rulesets().get(brand)
     if ruleset is None:
         abort(404)
-    from app.rewards.tapflow import ensure_synced
-
     from app.rewards import draws
+    from app.rewards.tapflow import ensure_synced
 
     with db.writer():
         ensure_synced(db.session, ruleset)
