@@ -27,6 +27,7 @@ run: install
 	@echo "More taps: http://$(HOST):$(PORT)/demo  or  $(BIN)/flask --app wsgi tags tap SERIAL"
 	@echo "Journey preview: http://$(HOST):$(PORT)/admin/preview  (user admin, password in instance/admin_password)"
 	@echo "Owners' emails (confirmation, recovery links) land in instance/outbox/ until AFTERTAP_SMTP_HOST is set."
+	@echo "Rewards, odds and draw commitments: http://$(HOST):$(PORT)/rewards/terms/maison-aurelia"
 	@echo "Serving on http://$(HOST):$(PORT)  (Ctrl-C to stop)"
 	AFTERTAP_DEMO=true AFTERTAP_PUBLIC_BASE_URL=http://$(HOST):$(PORT) \
 		$(BIN)/gunicorn --workers 3 --bind $(HOST):$(PORT) wsgi:app

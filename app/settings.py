@@ -25,6 +25,8 @@ def defaults() -> dict[str, Any]:
         # Password of the brand-side admin pages (user "admin"); unset: those pages do not exist.
         "ADMIN_PASSWORD": None,
         "ADMIN_PASSWORD_FILE": str(INSTANCE_DIR / "admin_password"),
+        # Password of user "till" (shops' POS): it may only check and redeem reward codes.
+        "TILL_PASSWORD": None,
         "SECRET_KEY_FILE": str(INSTANCE_DIR / "secret_key"),
         "KEYS_FILE": str(INSTANCE_DIR / "keys.toml"),
         "RULESETS_DIR": str(PROJECT_ROOT / "rulesets"),

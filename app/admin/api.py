@@ -21,13 +21,27 @@ def require_admin() -> None:
     Without ``ADMIN_PASSWORD`` the admin side does not exist (404), so a forgotten setting never
     leaves it open.
     """
-    password = current_app.config.get("ADMIN_PASSWORD")
-    if not password:
+    require_user(("admin",))
+
+
+_PASSWORD_SETTING = {"admin": "ADMIN_PASSWORD", "till": "TILL_PASSWORD"}
+
+
+def require_user(users: tuple[str, ...]) -> None:
+    """Abort unless the request carries Basic credentials of one of ``users`` (admin, till).
+
+    A user whose password setting is unset cannot sign in; with none set, the endpoint does not
+    exist (404). Passwords are compared in constant time.
+    """
+    configured = {u: current_app.config.get(_PASSWORD_SETTING[u]) for u in users}
+    if not any(configured.values()):
         abort(404)
     auth = request.authorization
-    given = (auth.password or "") if auth and auth.username == "admin" else ""
-    if not hmac.compare_digest(given.encode(), str(password).encode()):
-        abort(Response("Sign in as admin.", 401,
+    user = auth.username if auth and auth.username in configured else None
+    expected = str(configured.get(user) or "") if user else ""
+    given = (auth.password or "") if user else ""
+    if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
+        abort(Response(f"Sign in as {' or '.join(users)}.", 401,
                        {"WWW-Authenticate": 'Basic realm="Aftertap admin", charset="UTF-8"'}))
 
 
@@ -44,10 +58,12 @@ def json_body() -> dict[str, Any]:
     return body
 
 
-def api_blueprint(name: str, import_name: str) -> Blueprint:
-    """Return a blueprint under ``/admin/api`` whose every endpoint needs the admin."""
+def api_blueprint(
+    name: str, import_name: str, users: tuple[str, ...] = ("admin",)
+) -> Blueprint:
+    """Return a blueprint under ``/admin/api`` whose every endpoint needs one of ``users``."""
     bp = Blueprint(name, import_name, url_prefix="/admin/api")
-    bp.before_request(require_admin)
+    bp.before_request(lambda: require_user(users))
 
     @bp.before_request
     def _json_writes() -> None:

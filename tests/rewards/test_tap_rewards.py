@@ -92,3 +92,36 @@ def test_terms_page_shows_odds_and_stock(app, client):
     text = page.get_data(as_text=True)
     assert "Ten off" in text and "70.0% of draws" in text and "20 of 20 left" in text
     assert client.get("/rewards/terms/nobody").status_code == 404
+
+
+def test_the_till_checks_and_redeems_a_won_code_once(app, db, keyring):
+    import base64
+
+    app.config.update(TILL_PASSWORD="shop-secret", ADMIN_PASSWORD="admin-secret")
+    till = {"Authorization": "Basic " + base64.b64encode(b"till:shop-secret").decode()}
+    # Day 80 of a serum: the refill scratch card, whose prizes all carry a generated code.
+    tag = tagged_item(db, category="serum")
+    phone = app.test_client()
+    tap(phone, db, keyring, tag)
+    db.execute(update(Ownership).where(Ownership.item_id == tag.item_id)
+               .values(started_at=datetime.now(UTC) - timedelta(days=80)))
+    db.commit()
+    body = tap(phone, db, keyring, tag, as_json=True).get_json()
+    assert body["experience"]["journey"] == "serum-refill"
+    won = post_form(phone, body["reward"]["reveal"] + "/reveal", headers=JSON).get_json()
+    assert won["outcome"] == "prize" and won["code"]
+    code = won["code"]
+    client = app.test_client()
+    assert client.get(f"/admin/api/codes/{code}").status_code == 401
+    checked = client.get(f"/admin/api/codes/{code}", headers=till)
+    assert checked.status_code == 200 and checked.get_json()["status"] == "valid"
+    assert client.post(f"/admin/api/codes/{code}/redeem", json={}, headers=till).status_code == 400
+    first = client.post(f"/admin/api/codes/{code}/redeem", json={"shop": "Paris Rivoli"},
+                        headers=till)
+    assert first.status_code == 200 and first.get_json()["status"] == "redeemed"
+    again = client.post(f"/admin/api/codes/{code}/redeem", json={"shop": "Lyon"}, headers=till)
+    assert again.status_code == 409
+    assert client.get("/admin/api/codes/NOPE", headers=till).status_code == 404
+    # The till's password opens nothing else.
+    gtin, serial = tag.item.product.gtin, tag.item.serial
+    assert client.get(f"/admin/api/items/{gtin}/{serial}", headers=till).status_code == 401
