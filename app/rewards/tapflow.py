@@ -45,12 +45,48 @@ def reward_facts(
     if owner_id is not None:
         facts["owner.points"] = balance(session, owner_id)
         facts["owner.has_reviewed"] = has_reviewed(session, owner_id, item.product.id)
-    if not ruleset.doc.rewards:
+    tested = tested_rewards(ruleset)
+    if not tested:
+        return facts
+    # A reward that gives points or counts per owner needs a known owner: for an anonymous tap
+    # (most first taps, every stranger's) the answer is known without touching the database.
+    if owner_id is None and all(
+        service._needs_owner(ruleset.doc.rewards[rid]) for rid in tested
+    ):
+        facts.update({f"reward.{rid}.available": False for rid in tested})
         return facts
     ensure_synced(session, ruleset)
     available = service.availability(session, ruleset.doc, ruleset.brand, owner_id, item_id, at)
-    facts.update({f"reward.{rid}.available": ok for rid, ok in available.items()})
+    facts.update({f"reward.{rid}.available": ok for rid, ok in available.items() if rid in tested})
     return facts
+
+
+_tested: dict[tuple[str, str], frozenset[str]] = {}
+
+
+def tested_rewards(ruleset: Any) -> frozenset[str]:
+    """Return the ids of rewards whose ``reward.<id>.available`` some journey tests.
+
+    Only those facts can change a decision, so only those are worth computing on a tap.
+    """
+    key = (ruleset.brand, ruleset.version)
+    found = _tested.get(key)
+    if found is None:
+        paths: set[str] = set()
+
+        def walk(node: Any) -> None:
+            if hasattr(node, "children"):
+                for child in node.children:
+                    walk(child)
+            else:
+                paths.add(node.path)
+
+        for journey in ruleset.doc.journeys:
+            walk(journey.when)
+        found = frozenset(rid for rid in ruleset.doc.rewards
+                          if f"reward.{rid}.available" in paths)
+        _tested[key] = found
+    return found
 
 
 def grant_for_tap(
