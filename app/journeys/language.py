@@ -59,7 +59,7 @@ JOURNEY_FIELDS = ("id", "priority", "when", "do", "experience", "content", "rewa
 REWARD_FIELDS = (
     "points", "mechanic", "prizes", "consolation", "limit", "expires", "holdout", "budget",
 )
-PRIZE_FIELDS = ("id", "weight", "stock", "code", "points")
+PRIZE_FIELDS = ("id", "weight", "stock", "code", "points", "min_plays")
 CONSOLATION_FIELDS = ("id", "points", "code")
 LIMIT_FIELDS = ("per_item", "per_owner", "per_day", "per")
 SCHEDULE_FIELDS = ("id", "cron", "when", "message", "channel")
@@ -166,6 +166,9 @@ class PrizeDoc:
     code: str | None  # None, "generated", or "list" (codes taken from ``code_list``)
     code_list: str | None
     points: int | None
+    # The prize can only be drawn once the reward has been played this many times (so the first
+    # players cannot take the big prizes before anyone else has had a chance).
+    min_plays: int | None = None
     line: int = field(default=0, compare=False)
     column: int = field(default=0, compare=False)
 
@@ -767,11 +770,12 @@ class _Parser:
                     weight = value
         stock = self.integer(fields.get("stock"), pctx)
         points = self.integer(fields.get("points"), pctx)
+        min_plays = None if consolation else self.integer(fields.get("min_plays"), pctx)
         code, code_list = self.code(fields.get("code"), pctx)
         if len(self.problems) > before or pid is None:
             return None
         line, column = _mark(node)
-        return PrizeDoc(pid, weight, stock, code, code_list, points, line, column)
+        return PrizeDoc(pid, weight, stock, code, code_list, points, min_plays, line, column)
 
     def code(self, entry: _Entry | None, ctx: str) -> tuple[str | None, str | None]:
         if entry is None or _is_null(entry.node):
@@ -1736,6 +1740,7 @@ def ruleset_json_schema() -> dict[str, Any]:
                 "stock": count,
                 "code": {"$ref": "#/$defs/code"},
                 "points": count,
+                "min_plays": count,
             },
         },
         "reward": {

@@ -104,6 +104,8 @@ class RewardPrize(Base):
     code: Mapped[str | None] = mapped_column(String(16))  # generated | list
     code_list: Mapped[str | None] = mapped_column(String(64))
     points: Mapped[int | None] = mapped_column(Integer)
+    # Drawable only once the pool has had this many grants (plays); None: from the first.
+    min_plays: Mapped[int | None] = mapped_column(Integer)
     # Removed from the ruleset: kept for the history of grants and audits, never drawn.
     retired: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
 

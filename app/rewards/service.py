@@ -117,7 +117,8 @@ def _sync_prize(
 ) -> None:
     values = {"consolation": consolation, "position": position,
               "weight": 0.0 if consolation else float(prize.weight), "code": prize.code,
-              "code_list": prize.code_list, "points": prize.points, "retired": False}
+              "code_list": prize.code_list, "points": prize.points,
+              "min_plays": None if consolation else prize.min_plays, "retired": False}
     insert_ignore(session, RewardPrize.__table__,
                   {"pool_id": pool_id, "prize_id": prize.id, "stock": prize.stock, "given": 0,
                    **values})
@@ -563,11 +564,11 @@ def _settle(session: Session, grant_id: int, at: datetime) -> None:
     conn = session.connection()
     g = conn.execute(
         select(RewardGrant.pool_id, RewardGrant.owner_id, RewardPool.brand, RewardPool.points,
-               RewardPool.expires_days)
+               RewardPool.expires_days, RewardPool.given)
         .join(RewardPool, RewardPool.id == RewardGrant.pool_id)
         .where(RewardGrant.id == grant_id)
     ).one()
-    pool_id, owner_id, brand, base_points, expires_days = g
+    pool_id, owner_id, brand, base_points, expires_days, plays = g
     rows = conn.execute(
         select(RewardPrize).where(RewardPrize.pool_id == pool_id, RewardPrize.retired.is_(False))
         .order_by(RewardPrize.position)
@@ -578,7 +579,10 @@ def _settle(session: Session, grant_id: int, at: datetime) -> None:
     outcome, prize_id, code = (POINTS if points else NOTHING), None, None
     if prizes:
         free = _free_codes(conn, brand, {r["code_list"] for r in prizes if r["code"] == LIST})
-        candidates = [[r["prize_id"], r["weight"]] for r in prizes if _in_stock(r, free)]
+        # A prize with ``min_plays`` joins the draw once the pool has had that many plays
+        # (grants); the candidates, logged with the draw, say which prizes were in it.
+        candidates = [[r["prize_id"], r["weight"]] for r in prizes if _in_stock(r, free)
+                      and (r["min_plays"] is None or plays >= r["min_plays"])]
         day = draws.utc_day(at)
         _seed_id, seed = draws.seed_for(session, pool_id, day, at)
         message = draws.draw_message(grant_id)
@@ -787,6 +791,7 @@ class PrizeTerms:
     left: int | None
     points: int | None
     code: str | None
+    min_plays: int | None = None
 
 
 @dataclass(frozen=True)
@@ -828,7 +833,7 @@ def terms(
         def prize_terms(p: PrizeDoc, odds: float | None, rid: str = rid) -> PrizeTerms:
             left = None if p.stock is None else max(0, p.stock - given.get((rid, p.id), 0))
             code = p.code if p.code != LIST else "list"
-            return PrizeTerms(p.id, odds, p.stock, left, p.points, code)
+            return PrizeTerms(p.id, odds, p.stock, left, p.points, code, p.min_plays)
 
         out.append(RewardTerms(
             reward_id=rid, mechanic=reward.mechanic, points=reward.points,

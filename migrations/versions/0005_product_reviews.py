@@ -1,8 +1,9 @@
-"""Owners' product reviews.
+"""Owners' product reviews, and prizes that wait for a minimum number of plays.
 
 Why: journeys read ``owner.has_reviewed`` (the review-reveal promotion asks once), and a review
 earns loyalty points once per owner and product. One review per owner and product is a unique
-key, so a double submit cannot earn twice.
+key, so a double submit cannot earn twice. A prize's ``min_plays`` keeps big prizes out of the
+first draws of a pool, so the first players cannot drain them.
 
 Revision ID: 0005
 Revises: 0004
@@ -19,6 +20,7 @@ depends_on = None
 
 
 def upgrade() -> None:
+    op.add_column("reward_prizes", sa.Column("min_plays", sa.Integer(), nullable=True))
     op.create_table(
         "product_reviews",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -43,3 +45,4 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("product_reviews")
+    op.drop_column("reward_prizes", "min_plays")
