@@ -88,6 +88,9 @@ _FIELDS = (
     _f("ownership.ordinal", "int", "Which owner this is: 1 for the first buyer, 2 after a resale."),
     _f("ownership.days", "days", "Days since the current owner claimed the item."),
     _f("ownership.owner_taps", "int", "Taps by the current owner, this one included."),
+    _f("ownership.month_streak", "int",
+       "Regular use: consecutive calendar months, this one included, in which the owner "
+       "tapped the item."),
     # -- the person tapping -------------------------------------------------------------------
     _f("owner.is_current", "bool", "True when the person tapping is the item's current owner.",
        default=False),

@@ -69,6 +69,10 @@ class Ownership(Base):
     # transfer | brand | erased
     ended_by: Mapped[str | None] = mapped_column(String(16))
     owner_taps: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Regular use: consecutive calendar months (UTC) with an owner tap, and the last such month
+    # as year * 12 + month - 1.
+    month_streak: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_tap_month: Mapped[int | None] = mapped_column(Integer)
 
     item: Mapped[Item] = relationship()
     owner: Mapped[Owner] = relationship()

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, delete, exists, func, insert, select, update
+from sqlalchemy import bindparam, case, delete, exists, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -155,6 +155,13 @@ class Holding:
     started_at: datetime
     owner_taps: int
     email_opt_in: bool
+    month_streak: int = 0
+
+
+def month_number(moment: datetime) -> int:
+    """Return ``moment``'s calendar month as one number (year * 12 + month - 1), in UTC."""
+    utc = moment.astimezone(UTC)
+    return utc.year * 12 + utc.month - 1
 
 
 @dataclass
@@ -175,6 +182,7 @@ _CURRENT = (
     select(
         Ownership.id, Ownership.owner_id, Ownership.ordinal, Ownership.began_by,
         Ownership.started_at, Ownership.owner_taps, Owner.email_opt_in, Owner.email_verified_at,
+        Ownership.month_streak,
     )
     .join(Owner, Ownership.owner_id == Owner.id)
     .where(Ownership.ended_at.is_(None))
@@ -183,8 +191,17 @@ _CURRENT_FOR_ITEM = _CURRENT.where(Ownership.item_id == bindparam("item_id"))
 _COUNT_OWNER_TAP = (
     update(Ownership)
     .where(Ownership.id == bindparam("ownership_id"))
-    .values(owner_taps=Ownership.owner_taps + 1)
-    .returning(Ownership.owner_taps)
+    .values(
+        owner_taps=Ownership.owner_taps + 1,
+        # Same month: unchanged; the month after the last: one more; a gap: starts again.
+        month_streak=case(
+            (Ownership.last_tap_month == bindparam("month"), Ownership.month_streak),
+            (Ownership.last_tap_month == bindparam("month") - 1, Ownership.month_streak + 1),
+            else_=1,
+        ),
+        last_tap_month=bindparam("month"),
+    )
+    .returning(Ownership.owner_taps, Ownership.month_streak)
 )
 
 
@@ -196,11 +213,16 @@ def current_holding(session: Session, item_id: int) -> Holding | None:
     if row is None:
         return None
     return Holding(row[0], row[1], row[2], row[3], _aware(row[4]), row[5],
-                   bool(row[6]) and row[7] is not None)
+                   bool(row[6]) and row[7] is not None, row[8])
 
 
 def lifecycle(
-    session: Session, item: ItemView, viewer: int | None, *, count_tap: bool = False
+    session: Session,
+    item: ItemView,
+    viewer: int | None,
+    *,
+    count_tap: bool = False,
+    at: datetime | None = None,
 ) -> Lifecycle:
     """Return ``item``'s ownership state as seen by ``viewer``.
 
@@ -210,10 +232,12 @@ def lifecycle(
     holding = current_holding(session, item.id)
     state = Lifecycle(item, viewer, holding)
     if holding is not None and viewer == holding.owner_id and count_tap:
-        taps = session.connection().execute(
-            _COUNT_OWNER_TAP, {"ownership_id": holding.id}
-        ).scalar_one()
-        state.holding = Holding(**{**holding.__dict__, "owner_taps": taps})
+        taps, streak = session.connection().execute(
+            _COUNT_OWNER_TAP,
+            {"ownership_id": holding.id, "month": month_number(at or datetime.now(UTC))},
+        ).one()
+        state.holding = Holding(**{**holding.__dict__, "owner_taps": taps,
+                                   "month_streak": streak})
     elif viewer is not None and not state.viewer_is_owner:
         state.viewer_is_previous = bool(
             session.scalar(
@@ -255,6 +279,7 @@ def lifecycle_fact(state: Lifecycle, at: datetime) -> dict[str, Any]:
         fact["ownership.ordinal"] = holding.ordinal
         fact["ownership.days"] = _days(holding.started_at, at)
         fact["ownership.owner_taps"] = holding.owner_taps
+        fact["ownership.month_streak"] = holding.month_streak
     if fact["warranty.active"]:
         fact["warranty.days_left"] = max(0, (item.warranty_ends_at - at).days)
     if item.last_service_at is not None:
@@ -327,6 +352,8 @@ def _insert_ownership(session: Session, **values: Any) -> int | None:
     """Insert an ownership unless the item already has a current one; return its id or None."""
     conn = session.connection()
     values.setdefault("owner_taps", 0)
+    values.setdefault("month_streak", 0)
+    values.setdefault("last_tap_month", None)
     values.setdefault("ended_at", None)
     values.setdefault("ended_by", None)
     return conn.execute(_insert_ownership_statement(conn.dialect.name), values).scalar_one_or_none()
@@ -383,6 +410,8 @@ def _claim(
     ownership_id = _insert_ownership(
         session, item_id=item.id, owner_id=owner.id, ordinal=ordinal,
         began_by=began_by, started_at=at, owner_taps=1 if began_by == FIRST_TAP else 0,
+        month_streak=1 if began_by == FIRST_TAP else 0,
+        last_tap_month=month_number(at) if began_by == FIRST_TAP else None,
     )
     if ownership_id is None:
         # A concurrent claim won (the insert did nothing, so the transaction is still usable):
@@ -433,7 +462,7 @@ def act_on_tap(
                           and viewer.email_verified_at is not None)
             effects.lifecycle = Lifecycle(
                 item, owner.id,
-                Holding(ownership_id, owner.id, ordinal, FIRST_TAP, outcome.at, 1, opt_in),
+                Holding(ownership_id, owner.id, ordinal, FIRST_TAP, outcome.at, 1, opt_in, 1),
             )
     holding = effects.lifecycle.holding if effects.lifecycle else None
     if "activate_warranty" in actions and holding is not None:

@@ -103,7 +103,7 @@ def _serve_tap(gtin: str | None, serial: str | None) -> ResponseReturnValue:
         if outcome.verdict == GENUINE and outcome.item is not None:
             # The owner's tap count includes this tap, so it advances before the decision.
             state = states["lifecycle"] = ownership.lifecycle(
-                session, outcome.item, person_id, count_tap=True
+                session, outcome.item, person_id, count_tap=True, at=outcome.at
             )
             fact.update(ownership.lifecycle_fact(state, outcome.at))
             ruleset = rules.ruleset_for(outcome.item.product.brand.slug)

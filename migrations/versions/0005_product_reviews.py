@@ -3,7 +3,8 @@
 Why: journeys read ``owner.has_reviewed`` (the review-reveal promotion asks once), and a review
 earns loyalty points once per owner and product. One review per owner and product is a unique
 key, so a double submit cannot earn twice. A prize's ``min_plays`` keeps big prizes out of the
-first draws of a pool, so the first players cannot drain them.
+first draws of a pool, so the first players cannot drain them. ``ownerships.month_streak``
+counts consecutive months with an owner tap, for regular-use loyalty journeys.
 
 Revision ID: 0005
 Revises: 0004
@@ -21,6 +22,9 @@ depends_on = None
 
 def upgrade() -> None:
     op.add_column("reward_prizes", sa.Column("min_plays", sa.Integer(), nullable=True))
+    op.add_column("ownerships", sa.Column("month_streak", sa.Integer(), nullable=False,
+                                          server_default="0"))
+    op.add_column("ownerships", sa.Column("last_tap_month", sa.Integer(), nullable=True))
     op.create_table(
         "product_reviews",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -46,3 +50,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("product_reviews")
     op.drop_column("reward_prizes", "min_plays")
+    op.drop_column("ownerships", "last_tap_month")
+    op.drop_column("ownerships", "month_streak")

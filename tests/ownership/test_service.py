@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -141,3 +141,45 @@ def test_previous_owner_is_known_after_a_transfer(app, db):
     assert (new["owner.is_current"], new["ownership.ordinal"]) == (True, 2)
     with pytest.raises(Conflict):
         svc.accept_offer(db, token, view, None, NOW)
+
+
+def test_month_streak_counts_consecutive_months_with_an_owner_tap(app, db):
+    tag = tagged_item(db)
+    view = item_view(tag.item)
+    jan = datetime(2026, 1, 20, tzinfo=UTC)
+    owner, _ = svc.claim(db, view, None, jan)
+    db.commit()
+
+    def tap_on(moment: datetime) -> int:
+        state = svc.lifecycle(db, view, owner.id, count_tap=True, at=moment)
+        db.commit()
+        return svc.lifecycle_fact(state, moment)["ownership.month_streak"]
+
+    assert tap_on(jan.replace(day=25)) == 1  # same month as the claim
+    assert tap_on(datetime(2026, 2, 3, tzinfo=UTC)) == 2
+    assert tap_on(datetime(2026, 3, 31, tzinfo=UTC)) == 3
+    assert tap_on(datetime(2026, 5, 1, tzinfo=UTC)) == 1  # April skipped: starts again
+    assert tap_on(datetime(2026, 12, 1, tzinfo=UTC)) == 1
+    assert tap_on(datetime(2027, 1, 2, tzinfo=UTC)) == 2  # across the year
+
+
+def test_regular_use_earns_loyalty_points_through_the_tap(app, db, keyring):
+    from sqlalchemy import update
+
+    from app.rewards.ledger import balance
+    from tests.factories import tap
+
+    tag = tagged_item(db)
+    phone = app.test_client()
+    tap(phone, db, keyring, tag)
+    start = balance(db, db.scalar(select(Ownership.owner_id)))
+    # Two months of taps before this one, and the review already done.
+    now = datetime.now(UTC)
+    db.execute(update(Ownership).values(month_streak=2,
+                                        last_tap_month=svc.month_number(now) - 1,
+                                        started_at=now - timedelta(days=200)))
+    db.commit()
+    body = tap(phone, db, keyring, tag, as_json=True).get_json()
+    assert body["experience"]["journey"] == "loyal-owner"
+    assert body["reward"]["points"] == 50
+    assert balance(db, db.scalar(select(Ownership.owner_id))) == start + 50
