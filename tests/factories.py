@@ -88,3 +88,19 @@ def post_form(client: Any, path: str, data: dict[str, str] | None = None, **kw: 
 def item_path(tag: Tag, action: str) -> str:
     """Return ``/items/<gtin>/<serial>/<action>`` for ``tag``'s item."""
     return f"/items/{tag.item.product.gtin}/{tag.item.serial}/{action}"
+
+
+def age_ownership(session: Session, tag: Tag, days: int) -> None:
+    """Move the start of ``tag``'s item's current ownership ``days`` into the past (committed)."""
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import update
+
+    from app.ownership.models import Ownership
+
+    session.execute(
+        update(Ownership)
+        .where(Ownership.item_id == tag.item_id, Ownership.ended_at.is_(None))
+        .values(started_at=datetime.now(UTC) - timedelta(days=days))
+    )
+    session.commit()

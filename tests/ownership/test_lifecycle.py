@@ -10,7 +10,7 @@ from app.catalog.models import Item
 from app.ownership.models import AuditEntry, Ownership
 from app.ownership.service import add_months
 from app.verify.models import TapEvent
-from tests.factories import item_path, post_form, tagged_item, tap, tap_url
+from tests.factories import age_ownership, item_path, post_form, tagged_item, tap, tap_url
 
 WATCH = {"made_in": "Le Locle", "warranty_months": 60, "owner_content": "The film",
          "owner_content_title": "Film: the making of"}
@@ -227,14 +227,11 @@ def test_form_without_csrf_token_is_refused(app, db, keyring):
 
 
 def test_service_due_journey_offers_a_service_request(app, db, keyring):
-    from sqlalchemy import update
 
     tag = tagged_item(db, category="watch", attributes=WATCH)
     client = app.test_client()
     tap(client, db, keyring, tag)
-    db.execute(update(Ownership).where(Ownership.item_id == tag.item_id)
-               .values(started_at=datetime.now(UTC) - timedelta(days=800)))
-    db.commit()
+    age_ownership(db, tag, 800)
     resp = tap(client, db, keyring, tag)
     page = resp.get_data(as_text=True)
     assert "Time for a service" in page

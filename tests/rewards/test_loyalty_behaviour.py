@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from app.ownership.models import Ownership
 from app.rewards.ledger import balance, ledger
-from tests.factories import item_path, post_form, tagged_item, tap
+from tests.factories import age_ownership, item_path, post_form, tagged_item, tap
 
 AUTH = {"Authorization": "Basic YWRtaW46cHc="}  # admin:pw
 JSON = {"Accept": "application/json"}
@@ -26,9 +24,7 @@ def _owned(app, db, keyring, **kw):  # type: ignore[no-untyped-def]
 def test_a_review_earns_once_and_ends_the_review_promotion(app, db, keyring):
     tag, phone, owner_id = _owned(app, db, keyring)
     start = balance(db, owner_id)  # the unboxing's welcome points
-    db.execute(update(Ownership).where(Ownership.item_id == tag.item_id)
-               .values(started_at=datetime.now(UTC) - timedelta(days=30)))
-    db.commit()
+    age_ownership(db, tag, 30)
     page = tap(phone, db, keyring, tag).get_data(as_text=True)
     assert "Send my review" in page  # the review-reveal journey's page offers the form
 

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from app.ownership.models import Ownership
 from app.rewards.ledger import balance
-from tests.factories import post_form, tagged_item, tap
+from tests.factories import age_ownership, post_form, tagged_item, tap
 
 JSON = {"Accept": "application/json"}
 
@@ -43,9 +41,7 @@ def _review_ready(app, db, keyring):  # type: ignore[no-untyped-def]
         tag = tagged_item(db)
         phone = app.test_client()
         tap(phone, db, keyring, tag)
-        db.execute(update(Ownership).where(Ownership.item_id == tag.item_id)
-                   .values(started_at=datetime.now(UTC) - timedelta(days=30)))
-        db.commit()
+        age_ownership(db, tag, 30)
         body = tap(phone, db, keyring, tag, as_json=True).get_json()
         assert body["experience"]["journey"] == "review-reveal"
         if body["reward"] is not None:
@@ -103,9 +99,7 @@ def test_the_till_checks_and_redeems_a_won_code_once(app, db, keyring):
     tag = tagged_item(db, category="serum")
     phone = app.test_client()
     tap(phone, db, keyring, tag)
-    db.execute(update(Ownership).where(Ownership.item_id == tag.item_id)
-               .values(started_at=datetime.now(UTC) - timedelta(days=80)))
-    db.commit()
+    age_ownership(db, tag, 80)
     body = tap(phone, db, keyring, tag, as_json=True).get_json()
     assert body["experience"]["journey"] == "serum-refill"
     won = post_form(phone, body["reward"]["reveal"] + "/reveal", headers=JSON).get_json()
