@@ -105,7 +105,8 @@ def test_click_to_reveal_with_the_button(
         page.get_by_role("button", name="Reveal my reward").click()  # ...and a real click
         expect(page.get_by_role("status")).to_have_text(re.compile("^(You won|Thank you)$"))
         assert_fits_phone(page)
-        page.screenshot(path=artifacts / f"reveal-{backend_of(app)}.png", full_page=True)
+        page.screenshot(path=artifacts / f"reveal-{backend_of(app)}.png", full_page=True,
+                        animations="disabled")
         heading = page.get_by_role("heading", level=1).inner_text()
         page.reload()
         expect(page.get_by_role("heading", level=1)).to_have_text(heading)
