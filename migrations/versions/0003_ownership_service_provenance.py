@@ -69,7 +69,9 @@ def upgrade() -> None:
         sa.Column("ended_at", _tz(), nullable=True),
         sa.Column("ended_by", sa.String(16), nullable=True),
         sa.Column("owner_taps", sa.Integer(), server_default="0", nullable=False),
-        sa.ForeignKeyConstraint(["item_id"], ["items.id"], name=op.f("fk_ownerships_item_id_items")),
+        sa.ForeignKeyConstraint(
+            ["item_id"], ["items.id"], name=op.f("fk_ownerships_item_id_items")
+        ),
         sa.ForeignKeyConstraint(
             ["owner_id"], ["owners.id"], name=op.f("fk_ownerships_owner_id_owners")
         ),
