@@ -12,12 +12,10 @@ from flask.typing import ResponseReturnValue
 from jinja2 import TemplateNotFound, UndefinedError
 
 from app.db import db
+from app.engagement import engage
 from app.errors import wants_json
-from app.journeys.service import tap_fact
 from app.ownership import access
-from app.ownership import service as ownership
 from app.ownership.views import ownership_json, page_context
-from app.rewards.tapflow import grant_for_tap, reward_facts
 from app.rewards.views import reward_json
 from app.verify.service import (
     GENUINE,
@@ -27,7 +25,6 @@ from app.verify.service import (
     UNKNOWN_TAG,
     TapInput,
     TapOutcome,
-    process_tap,
 )
 
 log = logging.getLogger(__name__)
@@ -93,59 +90,21 @@ def _serve_tap(gtin: str | None, serial: str | None) -> ResponseReturnValue:
         path_serial=serial,
         country=_country(),
     )
-    rules = current_app.extensions["aftertap.rules"]
     session = db.session
-    states: dict[str, Any] = {}
-
-    def build_fact(outcome: TapOutcome) -> dict[str, Any]:
-        fact = tap_fact(outcome)
-        person_id = person.id if person is not None else None
-        if outcome.verdict == GENUINE and outcome.item is not None:
-            # The owner's tap count includes this tap, so it advances before the decision.
-            state = states["lifecycle"] = ownership.lifecycle(
-                session, outcome.item, person_id, count_tap=True, at=outcome.at
-            )
-            fact.update(ownership.lifecycle_fact(state, outcome.at))
-            ruleset = rules.ruleset_for(outcome.item.product.brand.slug)
-            if ruleset is not None:
-                fact.update(reward_facts(session, ruleset, person_id, outcome.item,
-                                         outcome.at))
-        return fact
-
-    def act(outcome: TapOutcome, decision: Any, event_id: int | None) -> ownership.TapEffects:
-        effects = ownership.act_on_tap(
-            session, outcome, decision.actions, states.get("lifecycle"), person
-        )
-        if (decision.reward and outcome.verdict == GENUINE and outcome.item is not None
-                and event_id is not None and decision.journey):
-            ruleset = rules.ruleset_for(outcome.item.product.brand.slug)
-            state = effects.lifecycle
-            # Rewards go to the owner: the one this tap just registered, or the person tapping.
-            owner_id = (state.holding.owner_id if state is not None and state.holding
-                        and (effects.claimed or state.viewer_is_owner)
-                        else (person.id if person is not None else None))
-            if ruleset is not None:
-                states["grant"] = grant_for_tap(
-                    session, ruleset, decision.reward, tap_event_id=event_id,
-                    owner_id=owner_id, item_id=outcome.item.id, journey=decision.journey,
-                    at=outcome.at,
-                )
-        return effects
-
     with db.writer():
         # Read inside the writer turn: on SQLite any query opens the write transaction.
         person = access.viewer()
-        processed = process_tap(
+        result = engage(
             session,
             current_app.config,
             current_app.extensions["aftertap.keys"],
-            rules.decide,
-            build_fact,
+            current_app.extensions["aftertap.rules"],
+            person,
             tap,
-            act,
         )
         session.commit()
-    outcome, decision, effects = processed.outcome, processed.decision, processed.effects
+    processed, effects = result.processed, result.effects
+    outcome, decision = processed.outcome, processed.decision
     if outcome.verdict == GENUINE and outcome.item is not None:
         access.open_tap_session(outcome.item.id, processed.event_id, outcome.at)
 
@@ -163,13 +122,13 @@ def _serve_tap(gtin: str | None, serial: str | None) -> ResponseReturnValue:
             else None,
             experience={"journey": decision.journey, "template": decision.experience},
             ownership=ownership_json(effects),
-            reward=reward_json(states.get("grant")),
+            reward=reward_json(result.grant),
         )
         response.status_code = status
     else:
         own = page_context(outcome, decision, effects, person)
         if own is not None:
-            own["grant"] = states.get("grant")
+            own["grant"] = result.grant
         html = render_experience_html(outcome, decision, own)
         response = current_app.response_class(html, status=status, mimetype="text/html")
     if effects is not None and effects.new_owner_public_id:
