@@ -68,6 +68,14 @@ def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8", "surrogateescape")).hexdigest()
 
 
+def write(session: Session, statement: Any) -> int:
+    """Run an UPDATE as one statement (no ORM synchronisation); return the rows it changed.
+
+    The conditional UPDATEs here decide races: their row counts say who won.
+    """
+    return session.execute(statement, execution_options={"synchronize_session": False}).rowcount
+
+
 def add_months(moment: datetime, months: int) -> datetime:
     """Return ``moment`` plus ``months`` calendar months (the 31st becomes the month's last day)."""
     month0 = moment.month - 1 + months
@@ -322,12 +330,12 @@ def activate_warranty(session: Session, item: ItemView, at: datetime) -> datetim
     if months == 0:
         return None
     ends = add_months(at, months)
-    done = session.execute(
+    done = write(
+        session,
         update(Item)
         .where(Item.id == item.id, Item.warranty_started_at.is_(None))
         .values(warranty_started_at=at, warranty_ends_at=ends),
-        execution_options={"synchronize_session": False},
-    ).rowcount
+    )
     return ends if done else None
 
 
@@ -397,12 +405,15 @@ def _claim(
     *,
     began_by: str,
     unknown_sale_allowed: bool,
+    known_unowned: bool = False,
 ) -> tuple[OwnerLike, int, int]:
     if item.released is False:
         raise Forbidden("This item has not been sold yet, so it cannot be registered.")
     if item.released is None and not unknown_sale_allowed:
         raise Forbidden("This item's sale has not been recorded, so it cannot be registered.")
-    if current_holding(session, item.id) is not None:
+    # A tap that has just read "unowned" skips the re-read: the guarded insert below still
+    # decides a race, and a loser leaves nothing behind.
+    if not known_unowned and current_holding(session, item.id) is not None:
         raise Conflict("This item already has an owner.")
     created = owner is None
     owner = owner or create_owner(session, at)
@@ -420,9 +431,9 @@ def _claim(
             session.connection().execute(delete(Owner.__table__).where(Owner.id == owner.id))
         raise Conflict("This item already has an owner.")
     if item.released is None:
-        session.execute(
+        write(
+            session,
             update(Item).where(Item.id == item.id).values(released=True),
-            execution_options={"synchronize_session": False},
         )
         audit(session, at, "ruleset", "release", item_id=item.id,
               reason="first claim of an item whose sale was not known")
@@ -451,7 +462,8 @@ def act_on_tap(
     if "claim_ownership" in actions and state.holding is None and item.released is not False:
         try:
             owner, ownership_id, ordinal = _claim(session, item, viewer, outcome.at,
-                                                  began_by=FIRST_TAP, unknown_sale_allowed=True)
+                                                  began_by=FIRST_TAP, unknown_sale_allowed=True,
+                                                  known_unowned=True)
         except Conflict:
             owner = None  # a concurrent first tap won; this one is a visitor
         if owner is not None:
@@ -560,13 +572,13 @@ def open_offer(session: Session, ownership_id: int) -> TransferOffer | None:
 
 def cancel_offers(session: Session, ownership_id: int, at: datetime) -> int:
     """Withdraw the ownership's open offers; return how many."""
-    return session.execute(
+    return write(
+        session,
         update(TransferOffer)
         .where(TransferOffer.ownership_id == ownership_id, TransferOffer.accepted_at.is_(None),
                TransferOffer.cancelled_at.is_(None))
         .values(cancelled_at=at),
-        execution_options={"synchronize_session": False},
-    ).rowcount
+    )
 
 
 def offer_item(session: Session, offer: TransferOffer) -> Item:
@@ -619,21 +631,21 @@ def accept_offer(
     holding = current_holding(session, item.id)
     if buyer is not None and holding is not None and holding.owner_id == buyer.id:
         raise Conflict("You already own this item.")
-    taken = session.execute(
+    taken = write(
+        session,
         update(TransferOffer)
         .where(TransferOffer.id == offer.id, TransferOffer.accepted_at.is_(None),
                TransferOffer.cancelled_at.is_(None), TransferOffer.expires_at > at)
         .values(accepted_at=at),
-        execution_options={"synchronize_session": False},
-    ).rowcount
+    )
     if not taken:
         raise Conflict("This transfer link has already been used.")
-    ended = session.execute(
+    ended = write(
+        session,
         update(Ownership)
         .where(Ownership.id == offer.ownership_id, Ownership.ended_at.is_(None))
         .values(ended_at=at, ended_by=TRANSFER),
-        execution_options={"synchronize_session": False},
-    ).rowcount
+    )
     if not ended:
         raise Conflict("This item changed hands since the link was made.")
     new_owner = buyer or create_owner(session, at)
@@ -641,10 +653,10 @@ def accept_offer(
     if _insert_ownership(session, item_id=item.id, owner_id=new_owner.id, ordinal=ordinal,
                          began_by=TRANSFER, started_at=at) is None:
         raise Conflict("This item changed hands since the link was made.")
-    session.execute(
+    write(
+        session,
         update(TransferOffer).where(TransferOffer.id == offer.id)
         .values(accepted_by=new_owner.id),
-        execution_options={"synchronize_session": False},
     )
     audit(session, at, "owner", "transfer_accept", item_id=item.id, owner_id=new_owner.id,
           offer_id=offer.id, ordinal=ordinal)
@@ -682,12 +694,12 @@ def set_stolen(session: Session, item: Item, stolen: bool, at: datetime, *, acto
     """Flag or clear ``item`` as stolen; open transfer offers are withdrawn when flagged."""
     item.stolen_at = at if stolen else None
     if stolen:
-        session.execute(
+        write(
+            session,
             update(TransferOffer)
             .where(TransferOffer.item_id == item.id, TransferOffer.accepted_at.is_(None),
                    TransferOffer.cancelled_at.is_(None))
             .values(cancelled_at=at),
-            execution_options={"synchronize_session": False},
         )
     audit(session, at, actor, "stolen" if stolen else "recovered", item_id=item.id,
           reason=reason[:200])
@@ -710,10 +722,10 @@ def reassign(
     if to is not None and holding is not None and holding.owner_id == to.id:
         raise Conflict("That owner already owns this item.")
     if holding is not None:
-        session.execute(
+        write(
+            session,
             update(Ownership).where(Ownership.id == holding.id, Ownership.ended_at.is_(None))
             .values(ended_at=at, ended_by=BRAND),
-            execution_options={"synchronize_session": False},
         )
     new_owner = to or create_owner(session, at)
     ordinal = _next_ordinal(session, item.id)
@@ -737,10 +749,10 @@ def take_back(session: Session, item: Item, at: datetime, *, actor: str, reason:
     holding = current_holding(session, item.id)
     if holding is None:
         raise Conflict("Nobody owns this item, so there is nothing to take back.")
-    session.execute(
+    write(
+        session,
         update(Ownership).where(Ownership.id == holding.id, Ownership.ended_at.is_(None))
         .values(ended_at=at, ended_by=TAKE_BACK),
-        execution_options={"synchronize_session": False},
     )
     cancel_offers(session, holding.id, at)
     audit(session, at, actor, "take_back", item_id=item.id, owner_id=holding.owner_id,
@@ -797,12 +809,12 @@ def _redeem(session: Session, token: str, purposes: tuple[str, ...], at: datetim
     row = session.scalar(select(OwnerToken).where(OwnerToken.token_hash == token_digest(token)))
     if row is None or row.purpose not in purposes:
         raise NotFound("This link is not valid.")
-    used = session.execute(
+    used = write(
+        session,
         update(OwnerToken)
         .where(OwnerToken.id == row.id, OwnerToken.used_at.is_(None), OwnerToken.expires_at > at)
         .values(used_at=at),
-        execution_options={"synchronize_session": False},
-    ).rowcount
+    )
     if not used:
         if row.used_at is not None:
             raise Conflict("This link has already been used.")
@@ -920,33 +932,33 @@ def erase_owner(session: Session, owner: Owner, at: datetime, *, actor: str) -> 
     """
     from app.aftersales.models import ServiceRequest
 
-    ended = session.execute(
+    ended = write(
+        session,
         update(Ownership)
         .where(Ownership.owner_id == owner.id, Ownership.ended_at.is_(None))
         .values(ended_at=at, ended_by=ERASED),
-        execution_options={"synchronize_session": False},
-    ).rowcount
+    )
     own_ids = select(Ownership.id).where(Ownership.owner_id == owner.id).scalar_subquery()
-    session.execute(
+    write(
+        session,
         update(TransferOffer)
         .where(TransferOffer.ownership_id.in_(own_ids), TransferOffer.accepted_at.is_(None),
                TransferOffer.cancelled_at.is_(None))
         .values(cancelled_at=at),
-        execution_options={"synchronize_session": False},
     )
-    session.execute(
+    write(
+        session,
         update(ServiceRequest).where(ServiceRequest.ownership_id.in_(own_ids))
         .values(message="(erased)"),
-        execution_options={"synchronize_session": False},
     )
-    session.execute(
+    write(
+        session,
         update(OwnerToken).where(OwnerToken.owner_id == owner.id, OwnerToken.used_at.is_(None))
         .values(used_at=at, email=None),
-        execution_options={"synchronize_session": False},
     )
-    session.execute(
+    write(
+        session,
         update(OwnerToken).where(OwnerToken.owner_id == owner.id).values(email=None),
-        execution_options={"synchronize_session": False},
     )
     owner.email = None
     owner.email_verified_at = None
@@ -994,11 +1006,11 @@ def record_location(
     from app.verify.models import TapEvent
 
     lat, lon = round_location(latitude, longitude)
-    session.execute(
+    write(
+        session,
         update(TapEvent)
         .where(TapEvent.id == tap_event_id, TapEvent.item_id == item_id)
         .values(latitude=lat, longitude=lon),
-        execution_options={"synchronize_session": False},
     )
 
 
