@@ -12,18 +12,19 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     """Build the app: defaults, then ``AFTERTAP_*`` environment, then ``overrides``.
 
     Raises:
-        app.settings.ConfigurationError: a required secret or file is missing or invalid.
+        app.core.settings.ConfigurationError: a required secret or file is missing or invalid.
     """
     # Imports live here so that importing a leaf module (e.g. app.verify.sun) stays cheap.
     from app import admin as admin_pkg
     from app import aftersales as aftersales_pkg
-    from app import cli, errors, security, settings
+    from app import cli
     from app import ownership as ownership_pkg
     from app import provenance as provenance_pkg
     from app import rewards as rewards_pkg
     from app import rules as rules_pkg
     from app import verify as verify_pkg
-    from app.db import db
+    from app.core import errors, security, settings
+    from app.core.db import db
     from app.demo import views as demo_views
 
     app = Flask(__name__, template_folder="../templates", static_folder="../static")

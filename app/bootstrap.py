@@ -11,8 +11,8 @@ import os
 import secrets
 from pathlib import Path
 
+from app.core.settings import defaults
 from app.provenance.keys import write_key_file
-from app.settings import defaults
 from app.verify.keys import write_demo_keys_file
 
 

@@ -12,7 +12,7 @@ db_group = AppGroup("db", help="Database schema (Alembic migrations).")
 @db_group.command("upgrade", help="Migrate the database to the newest schema.")
 @click.option("--revision", default="head", show_default=True)
 def db_upgrade(revision: str) -> None:
-    from app.migrate import upgrade
+    from app.core.migrate import upgrade
 
     upgrade(current_app.config["DATABASE_URL"], revision)
     click.echo(f"database at revision {revision}")
@@ -20,7 +20,7 @@ def db_upgrade(revision: str) -> None:
 
 @db_group.command("current", help="Print the database's schema revision.")
 def db_current() -> None:
-    from app.migrate import current
+    from app.core.migrate import current
 
     click.echo(current(current_app.config["DATABASE_URL"]) or "(not migrated)")
 

@@ -14,9 +14,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from app.catalog.models import Owner
 from app.journeys.service import tap_fact
 from app.ownership import service as ownership
-from app.ownership.models import Owner
 from app.rewards.service import GrantView
 from app.rewards.tapflow import grant_for_tap, reward_facts
 from app.verify.keys import KeyVersion

@@ -1,7 +1,8 @@
-"""Every domain's tables, imported so ``Base.metadata`` is complete (migrations, schema checks)."""
+"""Every package's tables, imported so ``Base.metadata`` is complete (migrations, schema checks)."""
 
 from app.aftersales import models as aftersales  # noqa: F401
 from app.catalog import models as catalog  # noqa: F401
+from app.core import audit  # noqa: F401
 from app.ownership import models as ownership  # noqa: F401
 from app.provenance import models as provenance  # noqa: F401
 from app.rewards import models as rewards  # noqa: F401

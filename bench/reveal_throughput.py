@@ -30,8 +30,8 @@ from sqlalchemy import create_engine, insert, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.db import make_engine
-from app.migrate import upgrade
+from app.core.db import make_engine
+from app.core.migrate import upgrade
 from app.rewards import service
 from app.rules.service import parse_ruleset
 from app.verify.models import TapEvent

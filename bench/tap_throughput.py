@@ -60,8 +60,8 @@ from app.catalog.service import (  # noqa: E402
     get_or_create_product,
     gtin_check_digit,
 )
-from app.db import make_engine  # noqa: E402
-from app.migrate import upgrade  # noqa: E402
+from app.core.db import make_engine  # noqa: E402
+from app.core.migrate import upgrade  # noqa: E402
 from app.verify.keys import KeyVersion, write_demo_keys_file  # noqa: E402
 from app.verify.models import FailedTapHour, Tag, TapEvent  # noqa: E402
 from app.verify.sun import mint_query  # noqa: E402

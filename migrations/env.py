@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 
 from app import models as _models  # noqa: F401 - registers every table on Base.metadata
-from app.db import Base, make_engine
+from app.core.db import Base, make_engine
 
 config = context.config
 target_metadata = Base.metadata

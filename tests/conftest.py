@@ -26,8 +26,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from app import create_app
-from app.db import make_engine
-from app.migrate import upgrade
+from app.core.db import make_engine
+from app.core.migrate import upgrade
 from app.provenance.keys import write_key_file
 from app.verify.keys import load_key_versions, write_demo_keys_file
 

@@ -96,7 +96,7 @@ def age_ownership(session: Session, tag: Tag, days: int) -> None:
 
     from sqlalchemy import update
 
-    from app.ownership.models import Ownership
+    from app.catalog.models import Ownership
 
     session.execute(
         update(Ownership)

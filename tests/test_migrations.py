@@ -6,8 +6,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from app import models as _models  # noqa: F401 - every table on Base.metadata
-from app.db import Base, make_engine
-from app.migrate import current
+from app.core.db import Base, make_engine
+from app.core.migrate import current
 
 
 def test_models_and_migrations_agree(database_url):

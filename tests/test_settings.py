@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from app import create_app
-from app.settings import ConfigurationError
+from app.core.settings import ConfigurationError
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -13,8 +13,8 @@ from flask import Blueprint, abort, current_app, render_template, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
-from app.admin.api import require_admin
-from app.db import db
+from app.core.db import db
+from app.core.web import require_admin
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 

@@ -10,9 +10,9 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from app.aftersales import service
-from app.db import db
-from app.errors import DomainError
-from app.ownership.service import find_item
+from app.catalog.service import find_item
+from app.core.db import db
+from app.core.errors import DomainError
 from app.rewards.loyalty import earn_for_item_owner
 
 service_group = AppGroup("service", help="After-sales: service events and owners' requests.")

@@ -17,11 +17,13 @@ from sqlalchemy import case, literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.aftersales.models import ServiceEvent, ServiceRequest
-from app.catalog.models import Brand, Item, Product
-from app.errors import Conflict, DomainError, NotFound
-from app.ownership.models import Owner, Ownership
-from app.ownership.service import Holding, NotOwner, audit
-from app.verify.service import ItemView
+from app.catalog.access import NotOwner
+from app.catalog.holdings import Holding
+from app.catalog.models import Brand, Item, Owner, Ownership, Product
+from app.catalog.views import ItemView
+from app.core.audit import audit
+from app.core.clock import utc
+from app.core.errors import Conflict, DomainError, NotFound
 
 # What an owner can ask for, with the label the form shows.
 SERVICE_KINDS: dict[str, str] = {
@@ -80,14 +82,6 @@ class RequestRow:
         }
 
 
-def _utc(moment: datetime) -> datetime:
-    # SQLite stores datetimes without their offset, so every stored moment is converted to UTC
-    # first; a naive moment is taken to be UTC already.
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
-
-
 def reference(request_id: int) -> str:
     """Return the reference number an owner quotes for request ``request_id``."""
     return f"SR-{request_id:06d}"
@@ -105,7 +99,7 @@ def parse_moment(text: str) -> datetime:
     try:
         if len(raw) == 10:
             return datetime.combine(date.fromisoformat(raw), time(), UTC)
-        return _utc(datetime.fromisoformat(raw))
+        return utc(datetime.fromisoformat(raw))
     except ValueError:
         raise DomainError(
             f"{raw!r} is not a date or time; write it like 2026-03-14 or 2026-03-14T10:30:00Z."
@@ -125,7 +119,7 @@ def service_history(session: Session, item_id: int) -> list[ServiceEntry]:
         .where(ServiceEvent.item_id == item_id)
         .order_by(ServiceEvent.at.desc(), ServiceEvent.id.desc())
     ).all()
-    return [ServiceEntry(_utc(at), kind, note, location) for at, kind, note, location in rows]
+    return [ServiceEntry(utc(at), kind, note, location) for at, kind, note, location in rows]
 
 
 def _owners_open_requests(session: Session, item_id: int, owner_id: int) -> list[ServiceRequest]:
@@ -160,7 +154,7 @@ def request_prefill(
         "warranty_active": warranty_active(item, at),
         "warranty_ends_at": item.warranty_ends_at,
         "history": service_history(session, item.id),
-        "open_requests": [(reference(r.id), r.kind, _utc(r.created_at)) for r in open_],
+        "open_requests": [(reference(r.id), r.kind, utc(r.created_at)) for r in open_],
         "kinds": SERVICE_KINDS,
     }
 
@@ -201,7 +195,7 @@ def create_request(
     text = _clean_text(message, "message", MESSAGE_MAX, required=True)
     if holding is None:
         raise NotOwner()
-    at = _utc(at)
+    at = utc(at)
     # Lock the ownership row (PostgreSQL; SQLite's single writer already serialises): a transfer
     # that ended it since the guard ran wins, and two submissions of one owner queue here.
     current = session.scalar(
@@ -254,7 +248,7 @@ def record_event(
             or cancelled.
         NotFound: no such item.
     """
-    now = _utc(now or datetime.now(UTC))
+    now = utc(now or datetime.now(UTC))
     kind_text = _clean_text(kind, "kind of service", EVENT_KIND_MAX, required=True)
     assert kind_text is not None
     if not kind_text.isprintable():
@@ -263,7 +257,7 @@ def record_event(
     location_text = _clean_text(location, "location", LOCATION_MAX, required=False)
     if not isinstance(at, datetime):
         raise DomainError("The service time must be a date and time.")
-    at = _utc(at)
+    at = utc(at)
     if at > now + FUTURE_SLACK:
         raise DomainError(f"The service time {at.isoformat()} is in the future.")
     if isinstance(item, Item):
@@ -356,7 +350,7 @@ def list_requests(
     for req, gtin, serial, product, brand, email, verified_at, erased_at in session.execute(stmt):
         contact = email if verified_at is not None and erased_at is None else None
         rows.append(RequestRow(req.id, reference(req.id), gtin, serial, product, brand,
-                               _utc(req.created_at), req.kind, req.message,
+                               utc(req.created_at), req.kind, req.message,
                                bool(req.under_warranty), req.status, contact))
     return rows
 
@@ -380,6 +374,6 @@ def item_events(session: Session, item_id: int) -> list[ServiceEvent]:
 
 def event_json(event: ServiceEvent) -> dict[str, Any]:
     """Return ``event`` as JSON-ready data."""
-    return {"id": event.id, "at": _utc(event.at).isoformat(), "kind": event.kind,
+    return {"id": event.id, "at": utc(event.at).isoformat(), "kind": event.kind,
             "note": event.note, "location": event.location, "request_id": event.request_id}
 

@@ -16,13 +16,13 @@ from flask import Blueprint, current_app, jsonify, redirect, render_template, re
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
-from app.admin.api import api_blueprint, json_body
 from app.aftersales import service
 from app.aftersales.models import ServiceRequest
-from app.db import db
-from app.errors import DomainError, Forbidden, NotFound
-from app.ownership.access import require_owner_tap
-from app.ownership.service import find_item
+from app.catalog.service import find_item
+from app.core.db import db
+from app.core.errors import DomainError, Forbidden, NotFound
+from app.core.web import api_blueprint, json_body
+from app.catalog.access import require_owner_tap
 from app.rewards.loyalty import earn_for_item_owner
 
 bp = Blueprint("aftersales", __name__)

@@ -1,4 +1,13 @@
-"""Catalogue tables: a brand owns products; a product has serialised items."""
+"""Catalogue tables: a brand owns products; a product has serialised items; an item is held by
+one owner at a time.
+
+Owners and ownerships live here, below the domains, because every domain reads them (is this
+browser the item's owner? who owned it before?). Only ``app.ownership`` changes them.
+
+An owner has no login: the credential is an opaque ``public_id`` in a signed cookie. Erasing an
+owner wipes the personal fields and rotates ``public_id`` (every cookie stops working) while the
+item's ownership history keeps its anonymous rows.
+"""
 
 from __future__ import annotations
 
@@ -8,16 +17,17 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     Boolean,
-    DateTime,
     ForeignKey,
+    Index,
     Integer,
     String,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.db import Base
+from app.core.db import Base, UTCDateTime
 
 
 class Brand(Base):
@@ -26,7 +36,7 @@ class Brand(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     slug: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(200))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=func.now())
 
     products: Mapped[list[Product]] = relationship(back_populates="brand")
 
@@ -58,14 +68,64 @@ class Item(Base):
     # Sold (True), still in a boutique (False: it only authenticates), or not known (None: the
     # brand has no sales feed, and its ruleset decides what a first tap does).
     released: Mapped[bool | None] = mapped_column(Boolean)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=func.now())
     # The warranty runs from the first owner's activation for the product's term.
-    warranty_started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    warranty_ends_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    warranty_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    warranty_ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # Reported stolen: transfers are refused until the flag is cleared.
-    stolen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    stolen_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # Kept beside the service log so a tap reads service.* facts in the row it already loads.
     service_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    last_service_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_service_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     product: Mapped[Product] = relationship(back_populates="items")
+
+
+class Owner(Base):
+    __tablename__ = "owners"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # The cookie credential: random, never shown, rotated on erasure.
+    public_id: Mapped[str] = mapped_column(String(43), unique=True)
+    email: Mapped[str | None] = mapped_column(String(254), index=True)
+    # Set when the owner opened the confirmation link: recovery only goes to verified addresses.
+    email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    email_opt_in: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=func.now())
+    erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class Ownership(Base):
+    """One owner's holding of one item, from start to end; ordinal 1 is the first buyer."""
+
+    __tablename__ = "ownerships"
+    __table_args__ = (
+        UniqueConstraint("item_id", "ordinal"),
+        # At most one current ownership per item: two racing claims or transfers cannot both win.
+        Index(
+            "uq_ownerships_current_item",
+            "item_id",
+            unique=True,
+            sqlite_where=text("ended_at IS NULL"),
+            postgresql_where=text("ended_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"), index=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("owners.id"), index=True)
+    ordinal: Mapped[int] = mapped_column(Integer)
+    # first_tap | confirmed | transfer | brand
+    began_by: Mapped[str] = mapped_column(String(16))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # transfer | brand | erased
+    ended_by: Mapped[str | None] = mapped_column(String(16))
+    owner_taps: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Regular use: consecutive calendar months (UTC) with an owner tap, and the last such month
+    # as year * 12 + month - 1.
+    month_streak: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_tap_month: Mapped[int | None] = mapped_column(Integer)
+
+    item: Mapped[Item] = relationship()
+    owner: Mapped[Owner] = relationship()

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.catalog.models import Brand, Item, Product
-from app.errors import DomainError
+from app.core.errors import DomainError, NotFound
 
 # GS1 General Specifications: serial (AI 21) is up to 20 characters from the "AI encodable set 82";
 # we accept its URL-safe subset so the Digital Link path needs no escaping.
@@ -102,8 +102,15 @@ def get_or_create_product(
     return product
 
 
-def find_item(session: Session, gtin: str, serial: str) -> Item | None:
-    """Return the item with this GTIN and serial, or None."""
-    return session.scalar(
+def find_item(session: Session, gtin: str, serial: str) -> Item:
+    """Return the item ``gtin``/``serial``.
+
+    Raises:
+        NotFound: no such item.
+    """
+    item = session.scalar(
         select(Item).join(Product).where(Product.gtin == gtin, Item.serial == serial)
     )
+    if item is None:
+        raise NotFound(f"No item {gtin}/{serial} is registered.")
+    return item

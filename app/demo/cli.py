@@ -6,7 +6,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from app.db import db
+from app.core.db import db
 from app.demo.service import demo_links, seed_demo
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Flask, abort, current_app, redirect, render_template, request
 from flask.typing import ResponseReturnValue
 
-from app.db import db
+from app.core.db import db
 from app.demo.service import demo_tags
 from app.verify.service import TagNotFound, find_tag, mint_tap_url
 

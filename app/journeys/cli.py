@@ -86,7 +86,7 @@ def simulate(ruleset: str, facts: tuple[str, ...], serial: str | None, at: str |
         raise click.ClickException(str(exc)) from None
     base: dict[str, object] = {}
     if serial:
-        from app.db import db
+        from app.core.db import db
         from app.verify.service import TagNotFound, find_tag
 
         try:

@@ -230,7 +230,8 @@ def item_fact(session: Any, tag: Any, at: Any, as_: str | None = None) -> dict[s
 
 def simulated_outcome(tag: Any, at: Any, verdict: str | None = None) -> Any:
     """Return the TapOutcome a tap of ``tag`` at ``at`` would have, without touching anything."""
-    from app.verify.service import GENUINE, TagView, TapOutcome, item_view
+    from app.catalog.views import item_view
+    from app.verify.service import GENUINE, TagView, TapOutcome
 
     view = TagView(tag.id, tag.uid, tag.key_version, tag.revoked_at is not None,
                    item_view(tag.item))

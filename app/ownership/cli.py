@@ -10,8 +10,8 @@ from typing import Any
 import click
 from flask.cli import AppGroup
 
-from app.db import db
-from app.errors import DomainError
+from app.core.db import db
+from app.core.errors import DomainError
 from app.ownership import service as svc
 
 items_group = AppGroup("items", help="Items: sale, theft, ownership.")

@@ -8,9 +8,7 @@ or an INSERT guarded by a unique index, so the database, not Python, decides who
 from __future__ import annotations
 
 import calendar
-import functools
 import hashlib
-import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -18,13 +16,24 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, case, delete, exists, func, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from app.catalog.models import Item, Product
-from app.errors import Conflict, DomainError, Forbidden, Gone, NotFound
-from app.ownership.models import AuditEntry, Owner, Ownership, OwnerToken, TransferOffer
-from app.verify.service import GENUINE, ItemView, TapOutcome
+from app.catalog.access import NeedsTap, NotOwner
+from app.catalog.holdings import Holding, current_holding, find_owner, find_owner_by_email
+from app.catalog.models import Item, Owner, Ownership, Product
+from app.catalog.service import find_item
+from app.catalog.views import ItemView
+from app.core.audit import audit, audit_trail
+from app.core.db import insert_ignore
+from app.core.errors import Conflict, DomainError, Forbidden, Gone, NotFound
+from app.core.mail import normalize_email
+from app.ownership.models import OwnerToken, TransferOffer
+from app.verify.service import GENUINE, TapOutcome
+
+__all__ = [  # moved to the catalogue and core; re-exported until the split of this module
+    "Holding", "NeedsTap", "NotOwner", "audit", "audit_trail", "current_holding", "find_item",
+    "find_owner", "find_owner_by_email", "normalize_email",
+]
 
 FIRST_TAP = "first_tap"
 CONFIRMED = "confirmed"
@@ -32,26 +41,6 @@ TRANSFER = "transfer"
 BRAND = "brand"
 ERASED = "erased"
 TAKE_BACK = "take_back"
-
-
-class NeedsTap(Forbidden):
-    """The action needs the product in hand: a fresh tap in this browser, minutes ago."""
-
-    code = "tap_required"
-
-    def __init__(self, message: str | None = None) -> None:
-        super().__init__(
-            message
-            or "Hold your phone to the product again to do this. For your security, actions "
-            "only work for a few minutes after a tap, on the phone that tapped."
-        )
-
-
-class NotOwner(Forbidden):
-    code = "not_owner"
-
-    def __init__(self, message: str | None = None) -> None:
-        super().__init__(message or "Only the registered owner of this item can do this.")
 
 
 # --- tokens -------------------------------------------------------------------------------------
@@ -84,44 +73,7 @@ def add_months(moment: datetime, months: int) -> datetime:
     return moment.replace(year=year, month=month, day=day)
 
 
-def _aware(moment: datetime | None) -> datetime | None:
-    if moment is not None and moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment
-
-
-_INSERT_AUDIT = insert(AuditEntry.__table__)
-
-
-def audit(
-    session: Session,
-    at: datetime,
-    actor: str,
-    action: str,
-    *,
-    item_id: int | None = None,
-    owner_id: int | None = None,
-    **detail: Any,
-) -> None:
-    """Append an audit entry. ``detail`` must hold ids and reasons, never personal data."""
-    # A Core insert: written at once and in order, with no ORM flush on the tap path.
-    session.connection().execute(
-        _INSERT_AUDIT,
-        {"at": at, "actor": actor, "action": action, "item_id": item_id, "owner_id": owner_id,
-         "detail": detail},
-    )
-
-
 # --- owners -------------------------------------------------------------------------------------
-
-
-def find_owner(session: Session, public_id: str | None) -> Owner | None:
-    """Return the (not erased) owner whose cookie credential is ``public_id``, or None."""
-    if not public_id:
-        return None
-    return session.scalar(
-        select(Owner).where(Owner.public_id == public_id, Owner.erased_at.is_(None))
-    )
 
 
 @dataclass(frozen=True)
@@ -152,20 +104,6 @@ OwnerLike = Owner | NewOwner
 # --- what a tap knows about ownership -----------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Holding:
-    """The item's current ownership, as a tap reads it."""
-
-    id: int
-    owner_id: int
-    ordinal: int
-    began_by: str
-    started_at: datetime
-    owner_taps: int
-    email_opt_in: bool
-    month_streak: int = 0
-
-
 def month_number(moment: datetime) -> int:
     """Return ``moment``'s calendar month as one number (year * 12 + month - 1), in UTC."""
     utc = moment.astimezone(UTC)
@@ -186,16 +124,6 @@ class Lifecycle:
         return self.holding is not None and self.viewer == self.holding.owner_id
 
 
-_CURRENT = (
-    select(
-        Ownership.id, Ownership.owner_id, Ownership.ordinal, Ownership.began_by,
-        Ownership.started_at, Ownership.owner_taps, Owner.email_opt_in, Owner.email_verified_at,
-        Ownership.month_streak,
-    )
-    .join(Owner, Ownership.owner_id == Owner.id)
-    .where(Ownership.ended_at.is_(None))
-)
-_CURRENT_FOR_ITEM = _CURRENT.where(Ownership.item_id == bindparam("item_id"))
 _COUNT_OWNER_TAP = (
     update(Ownership)
     .where(Ownership.id == bindparam("ownership_id"))
@@ -211,17 +139,6 @@ _COUNT_OWNER_TAP = (
     )
     .returning(Ownership.owner_taps, Ownership.month_streak)
 )
-
-
-def current_holding(session: Session, item_id: int) -> Holding | None:
-    """Return the item's current ownership, or None when nobody owns it."""
-    # A Core statement on the connection: this runs on every genuine tap, and the ORM's
-    # per-statement bookkeeping would cost more than the indexed lookup itself.
-    row = session.connection().execute(_CURRENT_FOR_ITEM, {"item_id": item_id}).first()
-    if row is None:
-        return None
-    return Holding(row[0], row[1], row[2], row[3], _aware(row[4]), row[5],
-                   bool(row[6]) and row[7] is not None, row[8])
 
 
 def lifecycle(
@@ -344,27 +261,22 @@ _MAX_ORDINAL = select(func.max(Ownership.ordinal)).where(
 )
 
 
-@functools.cache
-def _insert_ownership_statement(dialect: str) -> Any:
-    insert_for = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return (
-        insert_for(Ownership.__table__)
-        .on_conflict_do_nothing(
-            index_elements=[Ownership.item_id], index_where=Ownership.ended_at.is_(None)
-        )
-        .returning(Ownership.id)
-    )
+# At most one current ownership per item: the partial unique index decides racing claims.
+_CURRENT_OWNERSHIP_KEY = (Ownership.item_id,)
+_CURRENT_OWNERSHIP_WHERE = Ownership.ended_at.is_(None)
 
 
 def _insert_ownership(session: Session, **values: Any) -> int | None:
     """Insert an ownership unless the item already has a current one; return its id or None."""
-    conn = session.connection()
     values.setdefault("owner_taps", 0)
     values.setdefault("month_streak", 0)
     values.setdefault("last_tap_month", None)
     values.setdefault("ended_at", None)
     values.setdefault("ended_by", None)
-    return conn.execute(_insert_ownership_statement(conn.dialect.name), values).scalar_one_or_none()
+    return insert_ignore(  # type: ignore[no-any-return]
+        session, Ownership.__table__, values, returning=Ownership.id,
+        index_elements=_CURRENT_OWNERSHIP_KEY, index_where=_CURRENT_OWNERSHIP_WHERE,
+    )
 
 
 def _next_ordinal(session: Session, item_id: int) -> int:
@@ -521,7 +433,7 @@ def history(session: Session, item_id: int) -> list[HistoryEntry]:
         .where(Ownership.item_id == item_id)
         .order_by(Ownership.ordinal)
     )
-    return [HistoryEntry(o, b, _aware(s), _aware(e), eb) for o, b, s, e, eb in rows]
+    return [HistoryEntry(o, b, s, e, eb) for o, b, s, e, eb in rows]
 
 
 # --- transfers --------------------------------------------------------------------------------
@@ -603,7 +515,7 @@ def find_offer(session: Session, token: str, at: datetime) -> TransferOffer:
         raise Conflict("This transfer link has already been used.")
     if offer.cancelled_at is not None:
         raise Conflict("The seller withdrew this transfer link. Ask them for a new one.")
-    if _aware(offer.expires_at) <= at:
+    if offer.expires_at <= at:
         raise Gone("This transfer link has expired. Ask the seller for a new one.")
     return offer
 
@@ -664,20 +576,6 @@ def accept_offer(
 
 
 # --- brand side ---------------------------------------------------------------------------------
-
-
-def find_item(session: Session, gtin: str, serial: str) -> Item:
-    """Return the item ``gtin``/``serial``.
-
-    Raises:
-        NotFound: no such item.
-    """
-    item = session.scalar(
-        select(Item).join(Product).where(Product.gtin == gtin, Item.serial == serial)
-    )
-    if item is None:
-        raise NotFound(f"No item {gtin}/{serial} is registered.")
-    return item
 
 
 def release(session: Session, item: Item, at: datetime, *, actor: str, source: str) -> bool:
@@ -762,23 +660,9 @@ def take_back(session: Session, item: Item, at: datetime, *, actor: str, reason:
 
 # --- email, recovery ----------------------------------------------------------------------------
 
-_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
 VERIFY_EMAIL = "verify_email"
 VERIFY_OPT_IN = "verify_opt_in"
 RECOVER = "recover"
-
-
-def normalize_email(text: str) -> str:
-    """Return ``text`` as a trimmed email address with a lower-case domain.
-
-    Raises:
-        DomainError: it does not look like an email address.
-    """
-    email = text.strip() if isinstance(text, str) else ""
-    if len(email) > 254 or not _EMAIL.match(email):
-        raise DomainError("Please enter an email address like name@example.com.")
-    local, domain = email.rsplit("@", 1)
-    return f"{local}@{domain.lower()}"
 
 
 def _issue_token(session: Session, owner_id: int, purpose: str, at: datetime, minutes: float,
@@ -901,7 +785,7 @@ def export_owner(session: Session, owner: Owner) -> dict[str, Any]:
     ).all() if ids else []
 
     def iso(moment: datetime | None) -> str | None:
-        return _aware(moment).isoformat() if moment else None
+        return moment.isoformat() if moment else None
 
     return {
         "owner": {
@@ -969,21 +853,6 @@ def erase_owner(session: Session, owner: Owner, at: datetime, *, actor: str) -> 
     return ended
 
 
-def find_owner_by_email(session: Session, email: str) -> Owner:
-    """Return the owner with verified ``email`` (for the brand's privacy requests).
-
-    Raises:
-        NotFound: no owner has that verified address.
-    """
-    owner = session.scalar(
-        select(Owner).where(func.lower(Owner.email) == normalize_email(email).lower(),
-                            Owner.email_verified_at.is_not(None), Owner.erased_at.is_(None))
-    )
-    if owner is None:
-        raise NotFound("No owner has that verified email address.")
-    return owner
-
-
 def round_location(latitude: float, longitude: float) -> tuple[float, float]:
     """Return the position rounded to 0.1 degree (about 11 km), the finest ever stored.
 
@@ -1012,13 +881,3 @@ def record_location(
         .where(TapEvent.id == tap_event_id, TapEvent.item_id == item_id)
         .values(latitude=lat, longitude=lon),
     )
-
-
-def audit_trail(session: Session, item_id: int, limit: int = 200) -> list[dict[str, Any]]:
-    """Return the item's audit entries, oldest first, as JSON-ready data."""
-    rows = session.scalars(
-        select(AuditEntry).where(AuditEntry.item_id == item_id).order_by(AuditEntry.id)
-        .limit(limit)
-    )
-    return [{"at": _aware(r.at).isoformat(), "actor": r.actor, "action": r.action,
-             "detail": r.detail} for r in rows]

@@ -1,7 +1,7 @@
 """Owner pages and the brand's ownership API.
 
 Every owner action is a POST with a CSRF token *and* a live tap session for the item (see
-``app.ownership.access``): the product in hand, on this phone, minutes ago. Emailed links open a
+``app.catalog.access``): the product in hand, on this phone, minutes ago. Emailed links open a
 page with a button, never act on GET, because mail scanners fetch links.
 """
 
@@ -23,14 +23,15 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 
-from app.admin.api import api_blueprint, json_body
-from app.db import db
-from app.errors import Conflict, DomainError
-from app.mail import MailNotSent, build_message, send
-from app.ownership import access
+from app.catalog import access
+from app.catalog.models import Owner
+from app.catalog.views import item_view
+from app.core.db import db
+from app.core.errors import Conflict, DomainError
+from app.core.mail import MailNotSent, build_message, send
+from app.core.web import api_blueprint, json_body
 from app.ownership import service as svc
-from app.ownership.models import Owner
-from app.verify.service import GENUINE, TapOutcome, item_view
+from app.verify.service import GENUINE, TapOutcome
 
 bp = Blueprint("ownership", __name__)
 api = api_blueprint("ownership_api", __name__)

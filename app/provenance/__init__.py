@@ -13,12 +13,12 @@ def init_app(app: Flask) -> None:
     """Load the signing key into ``app.extensions[KEY_EXTENSION]``; register routes and CLI.
 
     Raises:
-        app.settings.ConfigurationError: the key file is missing or holds no Ed25519 private key,
-            or ``PROVENANCE_VALID_DAYS`` is not a positive whole number.
+        app.core.settings.ConfigurationError: the key file is missing or holds no Ed25519
+            private key, or ``PROVENANCE_VALID_DAYS`` is not a positive whole number.
     """
+    from app.core.settings import ConfigurationError
     from app.provenance import cli, views
     from app.provenance.keys import ProvenanceKeyError, load_key_file
-    from app.settings import ConfigurationError
 
     how = ("Set AFTERTAP_PROVENANCE_KEY_FILE to an Ed25519 private key (PKCS#8 PEM), or run "
            "`make run` once to create a random development key.")

@@ -11,8 +11,8 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from app.db import db
-from app.errors import NotFound
+from app.core.db import db
+from app.core.errors import NotFound
 from app.provenance import KEY_EXTENSION, service
 
 provenance_group = AppGroup(

@@ -26,13 +26,15 @@ from Crypto.Signature import eddsa
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from app.catalog.models import Item, Product
-from app.errors import Conflict, NotFound
-from app.ownership.models import Ownership
-from app.ownership.service import NotOwner, audit, current_holding
+from app.catalog.access import NotOwner
+from app.catalog.holdings import current_holding
+from app.catalog.models import Item, Ownership, Product
+from app.catalog.views import ItemView, item_view
+from app.core.audit import audit
+from app.core.clock import utc
+from app.core.errors import Conflict, NotFound
 from app.provenance.keys import SigningKey, b64url, b64url_decode, key_id_for
 from app.provenance.models import ProvenanceRecord
-from app.verify.service import ItemView, item_view
 
 DOCUMENT_TYPE = "aftertap.provenance/1"
 # Catalogue attributes that describe the object itself; anything else in ``attributes`` (prices,
@@ -69,7 +71,7 @@ def canonical_json(document: Mapping[str, Any]) -> str:
 
 def format_time(moment: datetime) -> str:
     """Return ``moment`` as ISO 8601 UTC to the second, e.g. ``2026-01-31T09:00:00Z``."""
-    return _utc(moment).strftime(_TIME_FORMAT)
+    return utc(moment).strftime(_TIME_FORMAT)
 
 
 def parse_time(text: str) -> datetime:
@@ -81,15 +83,8 @@ def parse_time(text: str) -> datetime:
     return datetime.strptime(text, _TIME_FORMAT).replace(tzinfo=UTC)
 
 
-def _utc(moment: datetime) -> datetime:
-    if moment.tzinfo is None:
-        # SQLite returns naive datetimes; every stored moment is UTC.
-        return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
-
-
 def _date(moment: datetime | None) -> str | None:
-    return _utc(moment).date().isoformat() if moment is not None else None
+    return utc(moment).date().isoformat() if moment is not None else None
 
 
 def _scalar(value: Any) -> str | int | bool:
@@ -113,9 +108,9 @@ def _service_summary(session: Session, item: ItemView) -> dict[str, Any]:
         select(ServiceEvent.kind, ServiceEvent.at).where(ServiceEvent.item_id == item.id)
     ).all()
     kinds = sorted({kind for kind, _ in rows if kind})
-    moments = [_utc(at) for _, at in rows if at is not None]
+    moments = [utc(at) for _, at in rows if at is not None]
     if item.last_service_at is not None:
-        moments.append(_utc(item.last_service_at))
+        moments.append(utc(item.last_service_at))
     # The item counters and the log move together; taking the larger never understates work the
     # brand recorded only one way (e.g. counts imported without a log).
     return {
@@ -209,7 +204,7 @@ def issue_record(
     if view.stolen:
         raise Conflict("This item is reported stolen, so no provenance record can be issued.")
     # Whole seconds: the stored times and the signed text must say the same thing.
-    issued_at = _utc(at).replace(microsecond=0)
+    issued_at = utc(at).replace(microsecond=0)
     days = int(settings.get("PROVENANCE_VALID_DAYS", 90))
     expires_at = issued_at + timedelta(days=days)
     # 128 random bits as 32 hex digits: base64url ids can start with "-", which command lines
@@ -275,7 +270,7 @@ def record_status(
         return REVOKED
     if stolen:
         return STOLEN
-    if _utc(now) >= _utc(record.expires_at):
+    if utc(now) >= utc(record.expires_at):
         return EXPIRED
     if record.ownership_id is not None and record.ownership_id != current_ownership_id:
         return CHANGED_HANDS
@@ -370,8 +365,8 @@ def records_for_item(
     ).all()
     return [
         RecordSummary(
-            r.id, _utc(r.issued_at), _utc(r.expires_at),
-            _utc(r.revoked_at) if r.revoked_at else None,
+            r.id, utc(r.issued_at), utc(r.expires_at),
+            utc(r.revoked_at) if r.revoked_at else None,
             record_status(r, current_key_id or r.key_id, moment, stolen=stolen,
                           current_ownership_id=holding.id if holding else None),
             r.revoked_at is None and holding is not None and r.ownership_id == holding.id,
@@ -533,7 +528,7 @@ def verify_document(
         expires_at = parse_time(str(document.get("expires_at")))
     except ValueError:
         return _invalid("malformed file: expires_at is not an ISO 8601 UTC time", document)
-    if _utc(now) >= expires_at:
+    if utc(now) >= expires_at:
         return _invalid(f"expired at {document['expires_at']}", document)
     return VerifyResult(True, VALID, document)
 

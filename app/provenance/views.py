@@ -15,10 +15,10 @@ from flask import Blueprint, Response, current_app, jsonify, redirect, render_te
 from flask.typing import ResponseReturnValue
 from sqlalchemy.orm import Session
 
-from app.admin.api import api_blueprint, json_body
-from app.db import db
-from app.errors import DomainError
-from app.ownership import access
+from app.catalog import access
+from app.core.db import db
+from app.core.errors import DomainError
+from app.core.web import api_blueprint, json_body
 from app.provenance import KEY_EXTENSION, service
 from app.provenance.keys import SigningKey
 from app.rewards.loyalty import earn_for

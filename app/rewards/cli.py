@@ -9,9 +9,9 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from app.db import db
-from app.errors import DomainError
-from app.ownership.service import find_owner_by_email
+from app.catalog.holdings import find_owner_by_email
+from app.core.db import db
+from app.core.errors import DomainError
 from app.rewards import draws, ledger, service
 
 rewards_group = AppGroup("rewards", help="Loyalty points, prize pools, codes and draw audits.")

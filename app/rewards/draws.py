@@ -24,8 +24,9 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from app.errors import DomainError, NotFound
-from app.rewards.ledger import insert_ignore, utc
+from app.core.clock import utc
+from app.core.db import insert_ignore
+from app.core.errors import DomainError, NotFound
 from app.rewards.models import RewardDraw, RewardGrant, RewardPool, RewardPrize, RewardSeed
 
 # --- the arithmetic, shared by the draw and its audit ---------------------------------------------

@@ -8,17 +8,17 @@ a mistake is undone by a ``reverse`` entry, which can exist once per entry (a un
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, literal_column, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.errors import Conflict, DomainError, NotFound
+from app.core.clock import utc
+from app.core.db import insert_ignore
+from app.core.errors import Conflict, DomainError, NotFound
 from app.rewards.models import LoyaltyAccount, LoyaltyEntry
 
 EARN, SPEND, EXPIRE, REVERSE = "earn", "spend", "expire", "reverse"
@@ -46,27 +46,6 @@ class Entry:
     cause_type: str
     cause_id: str
     reverses_id: int | None
-
-
-def utc(moment: datetime) -> datetime:
-    """Return ``moment`` in UTC (naive values are taken as UTC): SQLite compares stored text."""
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
-
-
-@functools.cache
-def _insert_ignore(dialect: str, table: Any) -> Any:
-    insert_for = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return insert_for(table).on_conflict_do_nothing()
-
-
-def insert_ignore(session: Session, table: Any, values: dict[str, Any]) -> int:
-    """Insert ``values`` unless a unique key already holds them; return the rows inserted (0/1)."""
-    conn = session.connection()
-    # RETURNING, not rowcount: psycopg reports -1 for INSERT ... ON CONFLICT DO NOTHING here.
-    statement = _insert_ignore(conn.dialect.name, table).returning(literal_column("1"))
-    return len(conn.execute(statement, values).all())
 
 
 def balance(session: Session, owner_id: int) -> int:

@@ -15,7 +15,8 @@ from typing import Any
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
-from app.rewards.ledger import EARN, Entry, insert_ignore, post_entry
+from app.core.db import insert_ignore
+from app.rewards.ledger import EARN, Entry, post_entry
 from app.rewards.models import LoyaltyAccount, LoyaltyEntry
 
 BEHAVIOURS = ("review", "service", "provenance", "take_back")
@@ -90,7 +91,7 @@ def submit_review(
     """
     from sqlalchemy.exc import IntegrityError
 
-    from app.errors import Conflict, DomainError
+    from app.core.errors import Conflict, DomainError
     from app.rewards.models import ProductReview
 
     try:
@@ -122,7 +123,7 @@ def earn_for_item_owner(
     at: datetime,
 ) -> Entry | None:
     """Credit the item's current owner (if any) for ``behaviour``; see ``earn_for``."""
-    from app.ownership.service import current_holding
+    from app.catalog.holdings import current_holding
 
     holding = current_holding(session, item_id)
     return earn_for(session, settings, holding.owner_id if holding else None, behaviour,

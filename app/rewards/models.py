@@ -17,7 +17,6 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Date,
-    DateTime,
     Float,
     ForeignKey,
     Index,
@@ -28,7 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import Base
+from app.core.db import Base, UTCDateTime
 
 # tap_events.id is a BIGINT on PostgreSQL (the log grows without bound), INTEGER on SQLite.
 _TAP_ID = BigInteger().with_variant(Integer, "sqlite")
@@ -42,7 +41,7 @@ class LoyaltyAccount(Base):
 
     owner_id: Mapped[int] = mapped_column(ForeignKey("owners.id"), primary_key=True)
     balance: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class LoyaltyEntry(Base):
@@ -53,7 +52,7 @@ class LoyaltyEntry(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     owner_id: Mapped[int] = mapped_column(ForeignKey("owners.id"), index=True)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
     kind: Mapped[str] = mapped_column(String(8))  # earn | spend | expire | reverse
     points: Mapped[int] = mapped_column(Integer)  # signed: + earn, - spend / expire
     balance_after: Mapped[int] = mapped_column(Integer)
@@ -122,8 +121,8 @@ class RewardSeed(Base):
     day: Mapped[date] = mapped_column(Date)
     seed: Mapped[str] = mapped_column(String(64))  # 32 random bytes, hex
     commitment: Mapped[str] = mapped_column(String(64))  # sha256(seed bytes), hex
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    revealed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    revealed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class RewardGrant(Base):
@@ -140,15 +139,15 @@ class RewardGrant(Base):
     journey: Mapped[str] = mapped_column(String(80))
     # The reveal link's token: stored as is, see service.grant for why it is not a credential.
     token: Mapped[str] = mapped_column(String(43), unique=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    revealed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    revealed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # pending | prize | consolation | points | nothing
     outcome: Mapped[str] = mapped_column(String(12), default="pending")
     prize_id: Mapped[str | None] = mapped_column(String(64))
     points: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     code: Mapped[str | None] = mapped_column(String(64), unique=True)
-    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    redeemed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    redeemed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     redeemed_shop: Mapped[str | None] = mapped_column(String(64))
 
 
@@ -162,7 +161,7 @@ class RewardDraw(Base):
     grant_id: Mapped[int] = mapped_column(ForeignKey("reward_grants.id"), unique=True)
     pool_id: Mapped[int] = mapped_column(ForeignKey("reward_pools.id"))
     day: Mapped[date] = mapped_column(Date)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
     message: Mapped[str] = mapped_column(String(80))  # what the seed's HMAC was taken of
     value_hex: Mapped[str] = mapped_column(String(64))  # HMAC-SHA256(seed, message)
     # [[prize_id, weight], ...] in stock when drawn, in ruleset order: the pick's input.
@@ -185,7 +184,7 @@ class RewardCode(Base):
     brand: Mapped[str] = mapped_column(String(64))
     list_name: Mapped[str] = mapped_column(String(64))
     code: Mapped[str] = mapped_column(String(64))
-    imported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    imported_at: Mapped[datetime] = mapped_column(UTCDateTime())
     grant_id: Mapped[int | None] = mapped_column(ForeignKey("reward_grants.id"), unique=True)
 
 
@@ -197,7 +196,7 @@ class RewardSlot(Base):
 
     scope: Mapped[str] = mapped_column(String(120), primary_key=True)
     slot: Mapped[int] = mapped_column(Integer, primary_key=True)
-    used_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[datetime] = mapped_column(UTCDateTime())
     grant_id: Mapped[int | None] = mapped_column(ForeignKey("reward_grants.id"))
 
 
@@ -223,7 +222,7 @@ class RewardExposure(Base):
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("owners.id"))
     item_id: Mapped[int | None] = mapped_column(ForeignKey("items.id"))
     cohort: Mapped[str] = mapped_column(String(10))  # treatment | holdout
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class ProductReview(Base):
@@ -241,4 +240,4 @@ class ProductReview(Base):
     item_id: Mapped[int] = mapped_column(ForeignKey("items.id"))
     rating: Mapped[int] = mapped_column(Integer)
     text: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -28,11 +28,13 @@ from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from app.errors import Conflict, DomainError, Forbidden, Gone, NotFound
+from app.core.audit import audit
+from app.core.clock import utc
+from app.core.db import insert_ignore
+from app.core.errors import Conflict, DomainError, Forbidden, Gone, NotFound
 from app.journeys.language import PrizeDoc, RewardDoc, RulesetDoc
-from app.ownership.service import audit
 from app.rewards import draws
-from app.rewards.ledger import EARN, _insert_ignore, insert_ignore, post_entry, utc
+from app.rewards.ledger import EARN, post_entry
 from app.rewards.models import (
     RewardCode,
     RewardDayCount,
@@ -394,13 +396,13 @@ def grant(
         raise RewardUnavailable("holdout")
 
     savepoint = session.begin_nested()
-    grant_id = insert_ignore_returning(session, RewardGrant.__table__, {
+    grant_id = insert_ignore(session, RewardGrant.__table__, {
         "pool_id": pool_id, "tap_event_id": tap_event_id, "owner_id": owner_id,
         "item_id": item_id, "journey": journey, "token": secrets.token_urlsafe(32),
         "created_at": at, "revealed_at": None, "outcome": PENDING, "prize_id": None,
         "points": 0, "code": None, "expires_at": None, "redeemed_at": None,
         "redeemed_shop": None,
-    }, RewardGrant.id)
+    }, returning=RewardGrant.id)
     if grant_id is None:
         # A concurrent call for the same tap won (its grant is committed: the insert waited).
         savepoint.commit()
@@ -418,15 +420,6 @@ def grant(
     view = _view(conn, RewardGrant.id == grant_id, created=True)
     assert view is not None
     return view
-
-
-def insert_ignore_returning(session: Session, table: Any, values: dict[str, Any],
-                            column: Any) -> Any:
-    """Insert unless a unique key holds the values; return ``column`` of the new row, or None."""
-    conn = session.connection()
-    return conn.execute(
-        _insert_ignore(conn.dialect.name, table).returning(column), values
-    ).scalar_one_or_none()
 
 
 def _take_limits(

@@ -120,7 +120,7 @@ def get_grant(session: Session, token: str) -> service.GrantView:
     Raises:
         NotFound: no grant has that token.
     """
-    from app.errors import NotFound
+    from app.core.errors import NotFound
     from app.rewards.models import RewardGrant
 
     view = service._view(session.connection(), RewardGrant.token == token)

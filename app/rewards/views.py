@@ -22,13 +22,13 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 
-from app.admin.api import api_blueprint, json_body
-from app.db import db
-from app.errors import DomainError, Forbidden, wants_json
-from app.ownership import access
+from app.catalog import access
+from app.catalog.views import item_view
+from app.core.db import db
+from app.core.errors import DomainError, Forbidden
+from app.core.web import api_blueprint, json_body, wants_json
 from app.rewards import service
 from app.rewards.tapflow import get_grant
-from app.verify.service import item_view
 
 bp = Blueprint("rewards", __name__)
 # The till (a shop's POS) checks and redeems codes with its own password, which can do nothing

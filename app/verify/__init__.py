@@ -11,9 +11,9 @@ def init_app(app: Flask) -> None:
     """Load the key versions and register the tap routes.
 
     Raises:
-        app.settings.ConfigurationError: the keys file is missing or invalid.
+        app.core.settings.ConfigurationError: the keys file is missing or invalid.
     """
-    from app.settings import ConfigurationError
+    from app.core.settings import ConfigurationError
     from app.verify import views
     from app.verify.keys import KeyFileError, load_key_versions
 

@@ -13,7 +13,7 @@ from flask.cli import AppGroup
 from sqlalchemy import select
 
 from app.catalog.models import Brand
-from app.db import db
+from app.core.db import db
 from app.verify.service import (
     IMPORT_OPTIONAL,
     IMPORT_REQUIRED,

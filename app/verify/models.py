@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, DateTime, Float, ForeignKey, Integer, String, func
+from sqlalchemy import BigInteger, Float, ForeignKey, Integer, String, func
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.catalog.models import Item
-from app.db import Base
+from app.core.db import Base, UTCDateTime
 
 
 class Tag(Base):
@@ -25,12 +25,12 @@ class Tag(Base):
     last_counter: Mapped[int | None] = mapped_column(Integer)
     genuine_taps: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # When the last genuine tap was accepted (set by the same UPDATE that advances the counter).
-    last_genuine_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_genuine_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # Highest counter handed out by the simulator, so minted links never collide.
     sim_counter: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     revoked_reason: Mapped[str | None] = mapped_column(String(200))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=func.now())
 
     item: Mapped[Item] = relationship()
 
@@ -41,7 +41,7 @@ class TapEvent(Base):
     __tablename__ = "tap_events"
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     verdict: Mapped[str] = mapped_column(String(16), index=True)
     tag_id: Mapped[int | None] = mapped_column(ForeignKey("tags.id"), index=True)
     item_id: Mapped[int | None] = mapped_column(ForeignKey("items.id"), index=True)
@@ -64,6 +64,6 @@ class FailedTapHour(Base):
 
     __tablename__ = "failed_tap_hours"
 
-    hour: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    hour: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)
     verdict: Mapped[str] = mapped_column(String(16), primary_key=True)
     count: Mapped[int] = mapped_column(Integer, default=0)

@@ -8,17 +8,31 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Row, bindparam, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.catalog.models import Brand, Item, Product
+from app.catalog.service import (
+    InvalidIdentifier,
+    get_or_create_product,
+    normalize_gtin,
+    normalize_serial,
+)
+from app.catalog.views import ITEM_COLUMNS, ItemView, item_view_from_row
+from app.core.db import dialect_insert
 from app.verify.keys import KeyVersion
 from app.verify.models import FailedTapHour, Tag, TapEvent
-from app.verify.sun import MalformedSun, SunResult, parse_query, verify_any
+from app.verify.sun import (
+    MalformedSun,
+    SimulationNotAllowed,
+    SunResult,
+    mint_query,
+    parse_query,
+    verify_any,
+)
 
 GENUINE = "genuine"
 REPLAYED = "replayed"
@@ -37,37 +51,6 @@ class TapInput:
     path_gtin: str | None = None
     path_serial: str | None = None
     country: str | None = None
-
-
-@dataclass(frozen=True)
-class BrandView:
-    slug: str
-    name: str
-
-
-@dataclass(frozen=True)
-class ProductView:
-    id: int
-    gtin: str
-    name: str
-    category: str
-    attributes: Mapping[str, Any]
-    brand: BrandView
-
-
-@dataclass(frozen=True)
-class ItemView:
-    id: int
-    serial: str
-    market: str | None
-    released: bool | None  # None: the sale is not known
-    product: ProductView
-    created_at: datetime | None = None
-    warranty_started_at: datetime | None = None
-    warranty_ends_at: datetime | None = None
-    stolen: bool = False
-    service_count: int = 0
-    last_service_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -102,12 +85,8 @@ class TapOutcome:
 # identity map or unit of work), which makes a tap's database work several times cheaper.
 _TAG_BY_UID = (
     select(
-        Tag.id, Tag.uid, Tag.key_version, Tag.revoked_at, Tag.last_genuine_at,
-        Item.id, Item.serial, Item.market, Item.released, Item.created_at,
-        Item.warranty_started_at, Item.warranty_ends_at, Item.stolen_at, Item.service_count,
-        Item.last_service_at,
-        Product.id, Product.gtin, Product.name, Product.category, Product.attributes,
-        Brand.slug, Brand.name,
+        Tag.id.label("tag_id"), Tag.uid, Tag.key_version, Tag.revoked_at, Tag.last_genuine_at,
+        *ITEM_COLUMNS,
     )
     .join(Item, Tag.item_id == Item.id)
     .join(Product, Item.product_id == Product.id)
@@ -133,30 +112,9 @@ _INSERT_EVENT = insert(TapEvent).returning(TapEvent.id)
 
 
 
-def _tag_view(row: Any) -> TagView:
-    (tag_id, uid, key_version, revoked_at, _last, item_id, serial, market, released, created_at,
-     warranty_started, warranty_ends, stolen_at, service_count, last_service,
-     product_id, gtin, name, category, attributes, brand_slug, brand_name) = row
-    product = ProductView(product_id, gtin, name, category, attributes or {},
-                          BrandView(brand_slug, brand_name))
-    item = ItemView(
-        item_id, serial, market, None if released is None else bool(released), product,
-        _aware(created_at), _aware(warranty_started), _aware(warranty_ends),
-        stolen_at is not None, service_count or 0, _aware(last_service),
-    )
-    return TagView(tag_id, uid, key_version, revoked_at is not None, item)
-
-
-def item_view(item: Item) -> ItemView:
-    """Return the read-only view of an ORM ``item`` (for simulations and follow-up pages)."""
-    product = item.product
-    return ItemView(
-        item.id, item.serial, item.market, item.released,
-        ProductView(product.id, product.gtin, product.name, product.category,
-                    product.attributes or {}, BrandView(product.brand.slug, product.brand.name)),
-        _aware(item.created_at), _aware(item.warranty_started_at), _aware(item.warranty_ends_at),
-        item.stolen_at is not None, item.service_count or 0, _aware(item.last_service_at),
-    )
+def _tag_view(row: Row[Any]) -> TagView:
+    return TagView(row.tag_id, row.uid, row.key_version, row.revoked_at is not None,
+                   item_view_from_row(row))
 
 
 def verify_tap(
@@ -206,15 +164,8 @@ def verify_tap(
         return outcome
     outcome.verdict, outcome.number = GENUINE, number
     # Read before the UPDATE, so this is the tap before this one.
-    outcome.previous_genuine_at = _aware(row[4])
+    outcome.previous_genuine_at = row.last_genuine_at
     return outcome
-
-
-def _aware(moment: datetime | None) -> datetime | None:
-    # SQLite hands back naive datetimes; every time here is UTC.
-    if moment is not None and moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment
 
 
 def record_tap(
@@ -234,8 +185,9 @@ def record_tap(
     conn = session.connection()
     if outcome.verdict != GENUINE:
         hour = outcome.at.replace(minute=0, second=0, microsecond=0)
-        insert_for = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-        stmt = insert_for(FailedTapHour).values(hour=hour, verdict=outcome.verdict, count=1)
+        stmt = dialect_insert(conn)(FailedTapHour).values(
+            hour=hour, verdict=outcome.verdict, count=1
+        )
         stmt = stmt.on_conflict_do_update(
             index_elements=[FailedTapHour.hour, FailedTapHour.verdict],
             set_={"count": FailedTapHour.count + 1},
@@ -342,13 +294,6 @@ def import_tags(
     Raises:
         ImportRejected: with every bad row's line number and a plain message.
     """
-    from app.catalog.service import (
-        InvalidIdentifier,
-        get_or_create_product,
-        normalize_gtin,
-        normalize_serial,
-    )
-
     problems: list[tuple[int, str]] = []
     created = unchanged = products_created = 0
     seen_uids: dict[str, int] = {}
@@ -463,8 +408,6 @@ def mint_tap_url(
         SimulationNotAllowed: the tag's key version does not allow simulation.
         ValueError: unknown mode or form.
     """
-    from app.verify.sun import SimulationNotAllowed, mint_query
-
     kv = keyring.get(tag.key_version)
     if kv is None or not kv.simulate:
         raise SimulationNotAllowed(

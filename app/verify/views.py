@@ -11,10 +11,10 @@ from flask import Blueprint, current_app, jsonify, render_template, request
 from flask.typing import ResponseReturnValue
 from jinja2 import TemplateNotFound, UndefinedError
 
-from app.db import db
+from app.catalog import access
+from app.core.db import db
+from app.core.web import wants_json
 from app.engagement import engage
-from app.errors import wants_json
-from app.ownership import access
 from app.ownership.views import ownership_json, page_context
 from app.rewards.views import reward_json
 from app.verify.service import (

@@ -7,9 +7,10 @@ from datetime import UTC, datetime
 
 import pytest
 
+from app.catalog.holdings import current_holding
 from app.catalog.models import Item
-from app.ownership.service import claim, current_holding
-from app.verify.service import item_view
+from app.catalog.views import item_view
+from app.ownership.service import claim
 from tests.factories import tagged_item
 
 ADMIN_PASSWORD = "correct horse battery staple"

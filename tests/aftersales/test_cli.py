@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from app.aftersales import service
 from app.aftersales.models import ServiceEvent, ServiceRequest
-from app.verify.service import item_view
+from app.catalog.views import item_view
 from tests.aftersales.conftest import fresh
 
 

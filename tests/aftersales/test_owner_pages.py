@@ -10,9 +10,11 @@ from sqlalchemy import func, select
 
 from app.aftersales import service
 from app.aftersales.models import ServiceRequest
-from app.ownership.models import Owner, Ownership
-from app.ownership.service import accept_offer, create_offer, current_holding
-from app.verify.service import item_view, mint_tap_url
+from app.catalog.holdings import current_holding
+from app.catalog.models import Owner, Ownership
+from app.catalog.views import item_view
+from app.ownership.service import accept_offer, create_offer
+from app.verify.service import mint_tap_url
 from tests.factories import tagged_item
 
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')

@@ -11,12 +11,14 @@ from sqlalchemy.orm import Session
 
 from app.aftersales import service
 from app.aftersales.models import ServiceEvent, ServiceRequest
-from app.catalog.models import Item
-from app.db import make_engine
-from app.errors import Conflict, DomainError, NotFound
-from app.ownership.models import AuditEntry, Owner
-from app.ownership.service import NotOwner, current_holding, reassign
-from app.verify.service import item_view
+from app.catalog.access import NotOwner
+from app.catalog.holdings import current_holding
+from app.catalog.models import Item, Owner
+from app.catalog.views import item_view
+from app.core.audit import AuditEntry
+from app.core.db import make_engine
+from app.core.errors import Conflict, DomainError, NotFound
+from app.ownership.service import reassign
 from tests.aftersales.conftest import fresh
 from tests.factories import tagged_item
 

@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import expect
 from sqlalchemy import update
 
-from app.ownership.models import Ownership
+from app.catalog.models import Ownership
 from tests.browser.conftest import PHONE, backend_of
 from tests.browser.test_tap_browser import (  # noqa: F401 - demo_server is a fixture
     assert_fits_phone,

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from app.catalog.views import BrandView, ItemView, ProductView
 from app.journeys.service import tap_fact
 from app.rules import localise
-from app.verify.service import GENUINE, BrandView, ItemView, ProductView, TapOutcome
+from app.verify.service import GENUINE, TapOutcome
 
 
 def outcome(at: datetime, **kw) -> TapOutcome:  # type: ignore[no-untyped-def]

@@ -7,7 +7,8 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import func, select
 
-from app.ownership.models import Owner, Ownership, OwnerToken
+from app.catalog.models import Owner, Ownership
+from app.ownership.models import OwnerToken
 from app.verify.models import TapEvent
 from tests.factories import item_path, post_form, tagged_item, tap
 

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 
-from app.catalog.models import Item
-from app.ownership.models import AuditEntry, Ownership
+from app.catalog.models import Item, Ownership
+from app.core.audit import AuditEntry
 from app.ownership.service import add_months
 from app.verify.models import TapEvent
 from tests.factories import age_ownership, item_path, post_form, tagged_item, tap, tap_url

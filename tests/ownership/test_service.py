@@ -10,11 +10,11 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.db import make_engine
-from app.errors import Conflict, Forbidden
+from app.catalog.models import Owner, Ownership
+from app.catalog.views import item_view
+from app.core.db import make_engine
+from app.core.errors import Conflict, Forbidden
 from app.ownership import service as svc
-from app.ownership.models import Owner, Ownership
-from app.verify.service import item_view
 from tests.factories import tagged_item
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)

@@ -9,7 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select, update
 
-from app.ownership.models import Ownership, TransferOffer
+from app.catalog.models import Ownership
+from app.ownership.models import TransferOffer
 from tests.factories import item_path, post_form, tagged_item, tap
 
 AUTH = {"Authorization": "Basic YWRtaW46cHc="}  # admin:pw

@@ -7,11 +7,10 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.orm import Session
 
 from app.aftersales.models import ServiceEvent
-from app.catalog.models import Item
-from app.ownership.models import Owner
+from app.catalog.models import Item, Owner
+from app.catalog.views import item_view
 from app.ownership.service import accept_offer, claim, create_offer
 from app.verify.models import Tag
-from app.verify.service import item_view
 from tests.factories import tagged_item
 
 NOW = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
@@ -34,7 +33,7 @@ def owned(db: Session, *, at: datetime = NOW, email: str | None = EMAIL,
 
 def resold(db: Session, tag: Tag, at: datetime) -> tuple[Owner, int]:
     """Transfer ``tag``'s item from its owner to a new one at ``at``; return the new holding."""
-    from app.ownership.service import current_holding
+    from app.catalog.holdings import current_holding
 
     view = item_view(tag.item)
     holding = current_holding(db, view.id)

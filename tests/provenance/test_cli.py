@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from app.catalog.views import item_view
 from app.provenance import KEY_EXTENSION
 from app.provenance import service as prov
 from app.provenance.keys import write_key_file
 from app.provenance.models import ProvenanceRecord
-from app.verify.service import item_view
 from tests.provenance.helpers import owned
 
 
@@ -158,7 +158,7 @@ def test_keys_prints_the_published_key_set(app, runner):
 
 def test_missing_or_invalid_key_file_stops_start_up(settings, tmp_path):
     from app import create_app
-    from app.settings import ConfigurationError
+    from app.core.settings import ConfigurationError
 
     with pytest.raises(ConfigurationError, match=r"AFTERTAP_PROVENANCE_KEY_FILE.*make run"):
         create_app({**settings, "PROVENANCE_KEY_FILE": str(tmp_path / "missing.pem")})

@@ -9,13 +9,14 @@ import pytest
 from Crypto.Signature import eddsa
 from sqlalchemy import select
 
-from app.errors import Conflict
-from app.ownership.models import AuditEntry
-from app.ownership.service import NotOwner, set_stolen
+from app.catalog.access import NotOwner
+from app.catalog.views import item_view
+from app.core.audit import AuditEntry
+from app.core.errors import Conflict
+from app.ownership.service import set_stolen
 from app.provenance import KEY_EXTENSION
 from app.provenance import service as prov
 from app.provenance.keys import b64url, b64url_decode, write_key_file
-from app.verify.service import item_view
 from tests.provenance.helpers import EMAIL, NOW, owned, resold, serviced
 
 
@@ -313,7 +314,7 @@ def test_status_reads_theft_and_changes_of_hands_now(db, key):
 
 
 def test_unknown_record_is_not_found(db):
-    from app.errors import NotFound
+    from app.core.errors import NotFound
 
     for record_id in ("nope", "x" * 40, ""):
         with pytest.raises(NotFound):

@@ -8,14 +8,16 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 import pytest
+from app.catalog.access import OWNER_COOKIE
 from flask import render_template
 
-from app.ownership.access import OWNER_COOKIE
-from app.ownership.service import current_holding, set_stolen
+from app.catalog.holdings import current_holding
+from app.catalog.views import item_view
+from app.ownership.service import set_stolen
 from app.provenance import KEY_EXTENSION
 from app.provenance import service as prov
 from app.provenance.models import ProvenanceRecord
-from app.verify.service import item_view, mint_tap_url
+from app.verify.service import mint_tap_url
 from tests.factories import tagged_item
 from tests.provenance.helpers import ATTRIBUTES, EMAIL, owned, resold, serviced
 

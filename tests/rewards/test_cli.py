@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import update
 
-from app.ownership.models import Owner
+from app.catalog.models import Owner
 from app.rewards import ledger
 from app.rewards import service as rewards
 from tests.factories import tagged_item

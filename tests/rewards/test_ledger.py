@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import update
 
-from app.errors import Conflict, DomainError
+from app.core.errors import Conflict, DomainError
 from app.rewards import ledger
 from app.rewards.models import LoyaltyAccount
 from tests.rewards.helpers import T0, owner

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from app.ownership.models import Ownership
+from app.catalog.models import Ownership
 from app.rewards.ledger import balance, ledger
 from tests.factories import age_ownership, item_path, post_form, tagged_item, tap
 

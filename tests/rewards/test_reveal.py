@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import update
 
-from app.errors import Conflict, Forbidden, Gone, NotFound
+from app.core.errors import Conflict, Forbidden, Gone, NotFound
 from app.rewards import draws, ledger
 from app.rewards import service as rewards
 from app.rewards.models import RewardDraw

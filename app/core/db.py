@@ -7,13 +7,21 @@ the same code is correct on both (see ``_tune_sqlite``).
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
+from datetime import datetime
 from typing import Any
 
 from flask import Flask, g, request
-from sqlalchemy import MetaData, create_engine, event
-from sqlalchemy.engine import Engine
+from sqlalchemy import Column, DateTime, MetaData, Table, create_engine, event, literal_column
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.sql.dml import Insert
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.types import TypeDecorator
+
+from app.core.clock import utc
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -26,6 +34,84 @@ NAMING_CONVENTION = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A moment, always UTC and time-zone aware in Python, on both backends.
+
+    PostgreSQL stores ``timestamptz``. SQLite has no time zone type: values are stored as UTC text
+    without an offset (so text comparison orders them) and come back aware. Every model's time
+    column uses this type, so no code needs its own "make this UTC" helper for stored values.
+    """
+
+    impl = DateTime
+    cache_ok = True
+
+    def __init__(self) -> None:
+        super().__init__(timezone=True)
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        value = utc(value)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else utc(value)
+
+
+def dialect_insert(conn: Connection | Session) -> Any:
+    """Return the backend's ``insert`` (PostgreSQL or SQLite), which has ``on_conflict_*``."""
+    name = conn.get_bind().dialect.name if isinstance(conn, Session) else conn.dialect.name
+    return postgresql.insert if name == "postgresql" else sqlite.insert
+
+
+@functools.cache
+def _insert_ignore(
+    dialect: str,
+    table: Table,
+    returning: Column[Any] | None,
+    index_elements: tuple[Column[Any], ...] | None,
+    index_where: ColumnElement[bool] | None,
+) -> Insert:
+    insert_for = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert_for(table).on_conflict_do_nothing(
+        index_elements=list(index_elements) if index_elements else None, index_where=index_where
+    )
+    # RETURNING, not rowcount: psycopg reports -1 for INSERT ... ON CONFLICT DO NOTHING.
+    return statement.returning(returning if returning is not None else literal_column("1"))
+
+
+def insert_ignore(
+    session: Session,
+    table: Table,
+    values: dict[str, Any],
+    *,
+    returning: Column[Any] | None = None,
+    index_elements: tuple[Column[Any], ...] | None = None,
+    index_where: ColumnElement[bool] | None = None,
+) -> Any:
+    """Insert ``values`` into ``table`` unless a unique key already holds them.
+
+    Returns ``returning``'s value for the new row (None when nothing was inserted) or, without
+    ``returning``, the number of rows inserted (0 or 1). ``index_elements`` and ``index_where``
+    name a partial unique index as the conflict target. The statement is built once per backend.
+    """
+    conn = session.connection()
+    statement = _insert_ignore(conn.dialect.name, table, returning, index_elements, index_where)
+    rows = conn.execute(statement, values).all()
+    if returning is None:
+        return len(rows)
+    return rows[0][0] if rows else None
+
+
+def update_rows(session: Session, statement: Any) -> int:
+    """Run an UPDATE or DELETE as one statement (no ORM synchronisation); return rows changed.
+
+    Conditional UPDATEs decide races: their row counts say who won.
+    """
+    result = session.execute(statement, execution_options={"synchronize_session": False})
+    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 def make_engine(

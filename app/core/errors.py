@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response, jsonify, render_template, request
+from flask import Flask, Response, jsonify, render_template
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
+
+from app.core.web import wants_json
 
 log = logging.getLogger(__name__)
 
@@ -44,14 +46,6 @@ class Forbidden(DomainError):
 class Gone(DomainError):
     status = 410
     code = "gone"
-
-
-def wants_json() -> bool:
-    """Return True when the client prefers JSON over HTML."""
-    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
-    return best == "application/json" and request.accept_mimetypes[best] > request.accept_mimetypes[
-        "text/html"
-    ]
 
 
 def error_response(status: int, code: str, message: str) -> Response | tuple[str, int]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import secrets
 import smtplib
 from collections.abc import Mapping
@@ -17,7 +18,24 @@ from email.utils import formatdate, make_msgid
 from pathlib import Path
 from typing import Any
 
+from app.core.errors import DomainError
+
 log = logging.getLogger(__name__)
+
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
+
+
+def normalize_email(text: str) -> str:
+    """Return ``text`` as a trimmed email address with a lower-case domain.
+
+    Raises:
+        DomainError: it does not look like an email address.
+    """
+    email = text.strip() if isinstance(text, str) else ""
+    if len(email) > 254 or not _EMAIL.match(email):
+        raise DomainError("Please enter an email address like name@example.com.")
+    local, domain = email.rsplit("@", 1)
+    return f"{local}@{domain.lower()}"
 
 
 class MailNotSent(Exception):

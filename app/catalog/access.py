@@ -8,6 +8,7 @@
   link cannot act without the product.
 
 Views of every package use ``require_tap`` and ``require_owner_tap``; services never see cookies.
+It lives in the catalogue, below the domains, because every domain's pages need it.
 """
 
 from __future__ import annotations
@@ -18,18 +19,32 @@ from datetime import UTC, datetime
 from flask import Response, current_app, g, request, session
 from itsdangerous import BadSignature, URLSafeSerializer
 
-from app.catalog.models import Item
-from app.db import db
-from app.ownership.models import Owner
-from app.ownership.service import (
-    Holding,
-    NeedsTap,
-    NotOwner,
-    current_holding,
-    find_item,
-    find_owner,
-)
-from app.verify.service import ItemView, item_view
+from app.catalog.holdings import Holding, current_holding, find_owner
+from app.catalog.models import Item, Owner
+from app.catalog.service import find_item
+from app.catalog.views import ItemView, item_view
+from app.core.db import db
+from app.core.errors import Forbidden
+
+
+class NeedsTap(Forbidden):
+    """The action needs the product in hand: a fresh tap in this browser, minutes ago."""
+
+    code = "tap_required"
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(
+            message
+            or "Hold your phone to the product again to do this. For your security, actions "
+            "only work for a few minutes after a tap, on the phone that tapped."
+        )
+
+
+class NotOwner(Forbidden):
+    code = "not_owner"
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or "Only the registered owner of this item can do this.")
 
 OWNER_COOKIE = "aftertap_owner"
 _TAPS = "taps"
@@ -119,7 +134,7 @@ def require_tap(gtin: str, serial: str) -> TapContext:
     """Return the context of a follow-up action on ``gtin``/``serial`` with a live tap session.
 
     Raises:
-        app.errors.NotFound: no such item.
+        app.core.errors.NotFound: no such item.
         NeedsTap: this browser has not tapped the item in the last few minutes.
     """
     session_ = db.session
@@ -135,7 +150,7 @@ def require_owner_tap(gtin: str, serial: str) -> TapContext:
     """As ``require_tap``, and the browser must belong to the item's current owner.
 
     Raises:
-        app.errors.NotFound, NeedsTap: as ``require_tap``.
+        app.core.errors.NotFound, NeedsTap: as ``require_tap``.
         NotOwner: someone else owns the item (or nobody does).
     """
     context = require_tap(gtin, serial)

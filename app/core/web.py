@@ -1,6 +1,7 @@
-"""The brand-side JSON API (``/admin/api/...``): HTTP Basic admin auth, JSON bodies only.
+"""Web helpers every package shares: content negotiation, JSON bodies, ``no-store`` pages and
+the brand-side JSON API's blueprints (``/admin/api/...``, HTTP Basic, JSON bodies only).
 
-Each domain package makes its own blueprint with ``api_blueprint`` and registers it. Browsers
+Each domain package makes its own API blueprint with ``api_blueprint`` and registers it. Browsers
 resend cached Basic credentials on their own, so these endpoints accept only requests a plain
 cross-site form cannot make: a JSON body (``Content-Type: application/json``) for every write.
 """
@@ -12,7 +13,22 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, request
 
-from app import security
+from app.core import security
+
+
+def wants_json() -> bool:
+    """Return True when the client prefers JSON over HTML."""
+    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
+    return best == "application/json" and request.accept_mimetypes[best] > request.accept_mimetypes[
+        "text/html"
+    ]
+
+
+def no_store(html: str, status: int = 200) -> Response:
+    """Return ``html`` as a page no cache keeps (it carries a person's own state)."""
+    response = current_app.response_class(html, status=status, mimetype="text/html")
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def require_admin() -> None:

@@ -30,7 +30,7 @@ def exempt(endpoint: str) -> None:
 
 
 def exempt_blueprint(name: str) -> None:
-    """Exclude every endpoint of blueprint ``name`` (JSON-only APIs, see app.admin.api)."""
+    """Exclude every endpoint of blueprint ``name`` (JSON-only APIs, see app.core.web)."""
     _EXEMPT_BLUEPRINTS.add(name)
 
 

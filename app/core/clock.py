@@ -1,0 +1,17 @@
+"""Time: every moment in Aftertap is an aware UTC ``datetime``."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+
+def utc(moment: datetime) -> datetime:
+    """Return ``moment`` in UTC; a naive value is taken to be UTC already."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def now() -> datetime:
+    """Return the current moment, aware, in UTC."""
+    return datetime.now(UTC)

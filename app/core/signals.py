@@ -1,0 +1,39 @@
+"""Domain events: how one domain reacts to another without importing it.
+
+Domains (ownership, aftersales, provenance, rewards...) never import each other. When something
+one of them does matters to another, the acting domain sends one of these signals, inside its
+transaction, with the session as sender; a listener in the other domain acts in that same
+transaction, so both changes commit together or not at all. Listeners connect in their
+package's ``init_app``. ``send`` returns ``[(listener, value), ...]``: a sender may use what
+listeners return (the points a take-back earned), never rely on a listener being there.
+
+Every signal's keyword arguments are listed with it; all carry ``settings`` (the app's settings
+mapping) and ``at`` (an aware UTC moment).
+"""
+
+from __future__ import annotations
+
+from blinker import Namespace
+
+_events = Namespace()
+
+service_recorded = _events.signal(
+    "service-recorded",
+    doc="The brand recorded a service on an item. Keywords: settings, item_id, event_id, at.",
+)
+provenance_issued = _events.signal(
+    "provenance-issued",
+    doc="An owner issued a provenance record. Keywords: settings, owner_id, ownership_id, "
+        "record_id, at.",
+)
+item_taken_back = _events.signal(
+    "item-taken-back",
+    doc="The brand took an item back and its ownership ended. Keywords: settings, item_id, "
+        "owner_id (who gave it back), at. Listeners may return loyalty entries they made.",
+)
+provenance_sections = _events.signal(
+    "provenance-sections",
+    doc="A provenance record is being built for an item. Keywords: item (an ItemView). "
+        "Listeners return a mapping of extra top-level sections for the record (e.g. the "
+        "item's service summary); they must hold no personal data.",
+)

@@ -1,0 +1,38 @@
+"""The state one parse shares between its section checks: what exists, and the problems found."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from yaml.nodes import Node
+
+from app.journeys.language.syntax import Problem, RulesetInvalid
+from app.journeys.language.yamlnodes import mark
+
+
+@dataclass
+class Context:
+    """What the checks of one ruleset file know and find.
+
+    The section checks are functions that take this and report into it, so every problem of the
+    file is collected before anything is raised.
+    """
+
+    source: str
+    experiences: set[str]  # template names under templates/experiences
+    messages: set[str]  # template names under templates/messages
+    actions: set[str]  # names ``do`` may use
+    problems: list[Problem] = field(default_factory=list)
+    # The ruleset's own reward ids, known before journeys, conditions and tests refer to them.
+    reward_ids: tuple[str, ...] = ()
+    journey_ids: set[str] = field(default_factory=set)  # every well-formed id, even of a faulty one
+
+    def problem(self, where: Node | tuple[int, int], message: str) -> None:
+        """Report a problem at a node, or at a (line, column)."""
+        line, column = mark(where) if isinstance(where, Node) else where
+        self.problems.append(Problem(self.source, line, column, message))
+
+    def fail_if_problems(self) -> None:
+        """Raise every problem found so far, in line order (a stable sort keeps report order)."""
+        if self.problems:
+            raise RulesetInvalid(sorted(self.problems, key=lambda p: (p.line, p.column)))

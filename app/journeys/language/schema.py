@@ -1,0 +1,361 @@
+"""The JSON Schema of a ruleset file (docs/ruleset.schema.json), for editors.
+
+It gives editors completion and early warnings; the checks remain the authority (they also know
+the templates, the actions and the ruleset's own rewards and journeys). It is built from the same
+words and vocabulary as the checks, so the two move together; a test keeps the file in step.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.journeys import vocabulary
+from app.journeys.language.words import (
+    ACTIONS,
+    CHANNELS,
+    COMPARATORS,
+    CRON_RE,
+    DURATION_RE,
+    FULL_WEEKDAYS,
+    LOCALE_RE,
+    MECHANICS,
+    NAME_RE,
+)
+from app.journeys.vocabulary import FactField
+
+
+def _count() -> dict[str, Any]:
+    """A whole number of times, 0 or more (a new dict each time: callers may change theirs)."""
+    return {"type": "integer", "minimum": 0}
+
+
+def ruleset_json_schema() -> dict[str, Any]:
+    """Return the JSON Schema (draft 2020-12) of a ruleset file: docs/ruleset.schema.json."""
+    # The definitions keep the order they have in the file.
+    defs: dict[str, Any] = {
+        "slug": {"type": "string", "pattern": r"^[a-z0-9][a-z0-9-]*$"},
+        "duration": {
+            "description": "Days: a whole number, or 30d, 12w, 6m (30 days each), 1y (365 days).",
+            "anyOf": [
+                {"type": "integer", "minimum": 0},
+                {"type": "string", "pattern": DURATION_RE},
+            ],
+        },
+        **_condition_defs(),
+        "journey": _journey_def(),
+        **_reward_defs(),
+        **_schedule_defs(),
+        **_guardrail_defs(),
+        "test": _test_def(),
+    }
+    for f in (*vocabulary.FACTS.values(), *vocabulary.WILDCARDS):
+        defs[f"fact.{f.path}"] = _fact_condition_schema(f)
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "Aftertap ruleset",
+        "description": "One brand's post-purchase journeys. See docs/journeys.md.",
+        "type": "object",
+        "required": ["brand", "journeys"],
+        "additionalProperties": False,
+        "properties": _top_properties(),
+        "$defs": defs,
+    }
+
+
+def _condition_defs() -> dict[str, Any]:
+    """Fact paths, conditions, groups of conditions and ``when``."""
+    return {
+        "factPath": {
+            "description": "A fact a condition or a test may use.",
+            "anyOf": [
+                {"enum": list(vocabulary.FACTS)},
+                {"type": "string", "pattern": "^" + vocabulary.PRODUCT_PATTERN.pattern + "$"},
+                {"type": "string", "pattern": "^" + vocabulary.REWARD_PATTERN.pattern + "$"},
+            ],
+        },
+        "conditions": {
+            "description": "Conditions that must all hold: fact: value, or any / all / not.",
+            "type": "object",
+            "properties": {
+                "any": {"$ref": "#/$defs/group", "description": "At least one of these holds."},
+                "all": {"$ref": "#/$defs/group", "description": "Every one of these holds."},
+                "not": {"$ref": "#/$defs/group", "description": "These do not all hold."},
+                **{
+                    path: {"$ref": f"#/$defs/fact.{path}", "description": f.doc}
+                    for path, f in vocabulary.FACTS.items()
+                },
+            },
+            "patternProperties": {
+                "^" + vocabulary.PRODUCT_PATTERN.pattern + "$": {
+                    "$ref": "#/$defs/fact.product.<name>"
+                },
+                "^" + vocabulary.REWARD_PATTERN.pattern + "$": {
+                    "$ref": "#/$defs/fact.reward.<reward-id>.available"
+                },
+            },
+            "additionalProperties": False,
+        },
+        "group": {
+            "anyOf": [
+                {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": {"$ref": "#/$defs/conditions", "minProperties": 1},
+                },
+                {"$ref": "#/$defs/conditions", "minProperties": 1},
+            ]
+        },
+        "when": {
+            "description": "When the journey applies; leave it out or write {} for always.",
+            "anyOf": [{"type": "null"}, {"$ref": "#/$defs/conditions"}],
+        },
+    }
+
+
+def _journey_def() -> dict[str, Any]:
+    """One journey of the ``journeys`` list."""
+    return {
+        "type": "object",
+        "required": ["id", "priority", "experience"],
+        "additionalProperties": False,
+        "properties": {
+            "id": {"$ref": "#/$defs/slug"},
+            "priority": {"type": "integer", "description": "Higher is tried first."},
+            "when": {"$ref": "#/$defs/when"},
+            "do": {
+                "type": "array",
+                "items": {"enum": sorted(ACTIONS)},
+                "description": "Actions carried out when this journey is chosen.",
+            },
+            "experience": {
+                "type": "string",
+                "description": "Template name under templates/experiences/.",
+            },
+            "content": {"type": "object"},
+            "reward": {"$ref": "#/$defs/slug"},
+            "signal": {"type": "string", "pattern": "^" + NAME_RE.pattern + "$"},
+        },
+    }
+
+
+def _reward_defs() -> dict[str, Any]:
+    """Prize codes, prizes and rewards."""
+    return {
+        "code": {
+            "anyOf": [
+                {"const": "generated"},
+                {
+                    "type": "object",
+                    "required": ["list"],
+                    "additionalProperties": False,
+                    "properties": {"list": {"type": "string"}},
+                },
+                {"type": "null"},
+            ]
+        },
+        "prize": {
+            "type": "object",
+            "required": ["id"],
+            "additionalProperties": False,
+            "properties": {
+                "id": {"$ref": "#/$defs/slug"},
+                "weight": {"type": "number", "exclusiveMinimum": 0},
+                "stock": _count(),
+                "code": {"$ref": "#/$defs/code"},
+                "points": _count(),
+                "min_plays": _count(),
+            },
+        },
+        "reward": {
+            "type": "object",
+            "additionalProperties": False,
+            "anyOf": [{"required": ["points"]}, {"required": ["prizes"]}],
+            "properties": {
+                "points": _count(),
+                "mechanic": {"enum": list(MECHANICS)},
+                "prizes": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/prize"}},
+                "consolation": {
+                    "type": "object",
+                    "required": ["id"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "id": {"$ref": "#/$defs/slug"},
+                        "points": _count(),
+                        "code": {"$ref": "#/$defs/code"},
+                    },
+                },
+                "limit": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {
+                        "per_item": _count(),
+                        "per_owner": _count(),
+                        "per_day": _count(),
+                        "per": {"$ref": "#/$defs/duration"},
+                    },
+                },
+                "expires": {"$ref": "#/$defs/duration"},
+                "holdout": {
+                    "anyOf": [
+                        {"type": "number", "minimum": 0, "maximum": 100},
+                        {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*%\s*$"},
+                    ]
+                },
+                "budget": {"type": "integer", "minimum": 1},
+            },
+        },
+    }
+
+
+def _schedule_defs() -> dict[str, Any]:
+    """Channels and schedules."""
+    return {
+        "channel": {"enum": list(CHANNELS)},
+        "schedule": {
+            "type": "object",
+            "required": ["id", "cron", "message"],
+            "additionalProperties": False,
+            "properties": {
+                "id": {"$ref": "#/$defs/slug"},
+                "cron": {
+                    "type": "string",
+                    "pattern": CRON_RE,
+                    "description": "minute hour day-of-month month weekday",
+                },
+                "when": {"$ref": "#/$defs/when"},
+                "message": {
+                    "type": "string",
+                    "description": "Template name under templates/messages/.",
+                },
+                "channel": {
+                    "anyOf": [
+                        {"$ref": "#/$defs/channel"},
+                        {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/channel"}},
+                    ]
+                },
+            },
+        },
+    }
+
+
+def _guardrail_defs() -> dict[str, Any]:
+    """Rates and times of the guardrails."""
+    return {
+        "rate": {
+            "type": "object",
+            "required": ["max", "per"],
+            "additionalProperties": False,
+            "properties": {"max": _count(), "per": {"$ref": "#/$defs/duration"}},
+        },
+        "time": {"type": "string", "pattern": r"^([01]?\d|2[0-3]):[0-5]\d$"},
+    }
+
+
+def _test_def() -> dict[str, Any]:
+    """One test of the ``tests`` list."""
+    return {
+        "type": "object",
+        "required": ["name", "given", "expect"],
+        "additionalProperties": False,
+        "properties": {
+            "name": {"type": "string"},
+            "given": {
+                "type": "object",
+                "propertyNames": {"$ref": "#/$defs/factPath"},
+                "additionalProperties": {"type": ["string", "number", "boolean", "null"]},
+            },
+            "expect": {
+                "type": "object",
+                "required": ["journey"],
+                "additionalProperties": False,
+                "properties": {
+                    "journey": {"anyOf": [{"$ref": "#/$defs/slug"}, {"type": "null"}]},
+                    "experience": {"type": "string"},
+                    "reward": {"anyOf": [{"$ref": "#/$defs/slug"}, {"type": "null"}]},
+                },
+            },
+        },
+    }
+
+
+def _top_properties() -> dict[str, Any]:
+    """The top-level sections."""
+    return {
+        "brand": {"$ref": "#/$defs/slug"},
+        "title": {"type": "string"},
+        "timezone": {"type": "string", "description": "Like Europe/Paris."},
+        "locale": {"type": "string", "pattern": "^" + LOCALE_RE.pattern + "$"},
+        "guardrails": {
+            "type": ["object", "null"],
+            "additionalProperties": False,
+            "properties": {
+                "rewards_per_owner": {"$ref": "#/$defs/rate"},
+                "messages_per_owner": {"$ref": "#/$defs/rate"},
+                "quiet_hours": {
+                    "type": "object",
+                    "required": ["from", "to"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "from": {"$ref": "#/$defs/time"},
+                        "to": {"$ref": "#/$defs/time"},
+                    },
+                },
+            },
+        },
+        "journeys": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/journey"}},
+        "rewards": {
+            "type": ["object", "null"],
+            "propertyNames": {"$ref": "#/$defs/slug"},
+            "additionalProperties": {"$ref": "#/$defs/reward"},
+        },
+        "schedules": {"type": ["array", "null"], "items": {"$ref": "#/$defs/schedule"}},
+        "tests": {"type": ["array", "null"], "items": {"$ref": "#/$defs/test"}},
+    }
+
+
+def _fact_condition_schema(f: FactField) -> dict[str, Any]:
+    """A fact's condition: a value (equals) or one operator."""
+    value: dict[str, Any]
+    number: dict[str, Any] | None = None
+    if f.values is not None:
+        extra = list(FULL_WEEKDAYS) if f.type == "weekday" else []
+        value = {"enum": [*f.values, *extra]}
+    elif f.type == "str":
+        value = {"type": ["string", "number"]}
+    elif f.type == "country":
+        value = {"type": "string", "pattern": "^[A-Za-z]{2}$"}
+    elif f.type == "bool":
+        value = {"type": "boolean"}
+    elif f.type == "days":
+        value = number = {"$ref": "#/$defs/duration"}
+    elif f.type == "hour":
+        value = number = {"type": "integer", "minimum": 0, "maximum": 23}
+    elif f.type == "int":
+        value = number = {"type": "integer"}
+    else:  # any
+        value = {"type": ["string", "number", "boolean"]}
+        number = {"type": "number"}
+    operators: dict[str, Any] = {
+        "in": {"type": "array", "minItems": 1, "items": value},
+        "not_in": {"type": "array", "minItems": 1, "items": value},
+        "exists": {"type": "boolean"},
+        "not": {"$ref": f"#/$defs/fact.{f.path}"},
+    }
+    if number is not None:
+        operators.update({op: number for op in COMPARATORS})
+        operators["between"] = {
+            "type": "array", "minItems": 2, "maxItems": 2, "items": number,
+        }
+    return {
+        "description": f.doc,
+        "anyOf": [
+            value,
+            {
+                "type": "object",
+                "minProperties": 1,
+                "maxProperties": 1,
+                "additionalProperties": False,
+                "properties": operators,
+            },
+        ],
+    }

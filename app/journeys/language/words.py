@@ -1,0 +1,66 @@
+"""The language's words: section and field names, actions, operators, and the shapes of values.
+
+Everything here is data the checks, the condition semantics and the JSON Schema share, so that the
+three cannot disagree about what a ruleset may say.
+"""
+
+from __future__ import annotations
+
+import re
+
+ACTIONS: frozenset[str] = frozenset(
+    {
+        "claim_ownership",  # the person tapping becomes the owner of the unclaimed item, at once
+        "confirm_ownership",  # the page offers "this is mine": one more tap registers them
+        "activate_warranty",  # start the item's warranty (once, for the product's term)
+        "record_signal",  # record the journey's signal for brand intelligence
+        "offer_service",  # the page offers the owner a service request
+        "start_transfer",  # the page offers the owner a transfer link for a resale
+    }
+)
+"""Names a journey may list under ``do``; the service carries them out when it is chosen."""
+
+OPERATORS = ("in", "not_in", "gte", "gt", "lte", "lt", "between", "exists", "not")
+"""Operators of a one-key condition mapping (``path: {gte: 30}``); a plain value means equals."""
+GROUPS = ("all", "any", "not")
+MECHANICS = ("instant", "click_to_reveal", "scratch_off", "unwrap_gift")
+CHANNELS = ("email", "crm_webhook", "sms")
+
+TOP_FIELDS = (
+    "brand", "title", "timezone", "locale", "guardrails",
+    "journeys", "rewards", "schedules", "tests",
+)
+JOURNEY_FIELDS = ("id", "priority", "when", "do", "experience", "content", "reward", "signal")
+REWARD_FIELDS = (
+    "points", "mechanic", "prizes", "consolation", "limit", "expires", "holdout", "budget",
+)
+PRIZE_FIELDS = ("id", "weight", "stock", "code", "points", "min_plays")
+CONSOLATION_FIELDS = ("id", "points", "code")
+LIMIT_FIELDS = ("per_item", "per_owner", "per_day", "per")
+SCHEDULE_FIELDS = ("id", "cron", "when", "message", "channel")
+GUARDRAIL_FIELDS = ("rewards_per_owner", "messages_per_owner", "quiet_hours")
+RATE_FIELDS = ("max", "per")
+QUIET_HOURS_FIELDS = ("from", "to")
+TEST_FIELDS = ("name", "given", "expect")
+EXPECT_FIELDS = ("journey", "experience", "reward")
+
+ID_RE = re.compile(r"[a-z0-9][a-z0-9-]*")
+NAME_RE = re.compile(r"[a-z0-9][a-z0-9_-]*")
+LOCALE_RE = re.compile(r"[a-z]{2,3}(?:[-_][A-Za-z0-9]{2,4})?")
+TIME_RE = re.compile(r"([01]?\d|2[0-3]):([0-5]\d)")
+HOLDOUT_RE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*%\s*")
+CRON_RE = r"^\s*\S+(\s+\S+){4}\s*$"
+DURATION_RE = r"^\s*\d+\s*[dwmy]?\s*$"
+
+NUMERIC_TYPES = ("int", "days", "hour", "any")
+"""Fact types the comparison operators (and ``between``) apply to."""
+TYPE_WORDS = {
+    "str": "text", "bool": "true or false", "country": "a country code", "weekday": "a weekday",
+}
+"""What a fact of each non-numeric type holds, in the words of a message."""
+COMPARATORS = ("gte", "gt", "lte", "lt")
+FULL_WEEKDAYS = {
+    "monday": "mon", "tuesday": "tue", "wednesday": "wed", "thursday": "thu",
+    "friday": "fri", "saturday": "sat", "sunday": "sun",
+}
+"""Weekdays written in full, accepted for the short names the facts hold."""
