@@ -22,6 +22,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     from app import provenance as provenance_pkg
     from app import rewards as rewards_pkg
     from app import rules as rules_pkg
+    from app import tap as tap_pkg
     from app import verify as verify_pkg
     from app.core import errors, security, settings
     from app.core.db import db
@@ -43,6 +44,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     aftersales_pkg.init_app(app)
     provenance_pkg.init_app(app)
     rewards_pkg.init_app(app)
+    tap_pkg.init_app(app)
     demo_views.init_app(app)
     admin_pkg.init_app(app)
     cli.init_app(app)

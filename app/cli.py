@@ -27,7 +27,7 @@ def db_current() -> None:
 
 def init_app(app: Flask) -> None:
     from app.demo import cli as demo_cli
-    from app.journeys import cli as journeys_cli
+    from app.rules import cli as journeys_cli
     from app.verify import cli as verify_cli
 
     app.cli.add_command(db_group)

@@ -13,8 +13,17 @@ from flask import Blueprint, abort, current_app, render_template, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
+from app.catalog.models import Item
 from app.core.db import db
 from app.core.web import require_admin
+from app.journeys.facts import tap_fact
+from app.journeys.vocabulary import complete_fact
+from app.rules import localise
+from app.rules.service import decide, explain_fact
+from app.rules.tools import parse_fact_assignments, simulated_outcome
+from app.tap.views import render_experience_html
+from app.verify.models import Tag
+from app.verify.service import TagNotFound, find_tag
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -43,14 +52,6 @@ bp.before_request(require_admin)
 
 
 def _preview_context() -> dict[str, Any]:
-    from app.catalog.models import Item
-    from app.journeys.service import parse_fact_assignments, simulated_outcome, tap_fact
-    from app.journeys.vocabulary import complete_fact
-    from app.rules import localise
-    from app.rules.service import decide, explain_fact
-    from app.verify.models import Tag
-    from app.verify.service import TagNotFound, find_tag
-
     rules = current_app.extensions["aftertap.rules"]
     rulesets = rules.registry.rulesets()
     brand = request.args.get("brand") or rules.default_brand or next(iter(rulesets), "")
@@ -107,8 +108,6 @@ def preview() -> ResponseReturnValue:
 @bp.get("/preview/page")
 def preview_page() -> ResponseReturnValue:
     """The experience itself, exactly as the phone would render it for that moment."""
-    from app.verify.views import render_experience_html
-
     context = _preview_context()
     if context["problem"] or context.get("outcome") is None:
         abort(400, description=context["problem"] or "Choose an item to render its page.")

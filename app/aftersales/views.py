@@ -18,11 +18,11 @@ from werkzeug.exceptions import HTTPException
 
 from app.aftersales import service
 from app.aftersales.models import ServiceRequest
+from app.catalog.access import require_owner_tap
 from app.catalog.service import find_item
 from app.core.db import db
 from app.core.errors import DomainError, Forbidden, NotFound
 from app.core.web import api_blueprint, json_body
-from app.catalog.access import require_owner_tap
 from app.rewards.loyalty import earn_for_item_owner
 
 bp = Blueprint("aftersales", __name__)

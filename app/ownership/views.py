@@ -12,7 +12,6 @@ from typing import Any
 
 from flask import (
     Blueprint,
-    Response,
     current_app,
     jsonify,
     redirect,
@@ -24,14 +23,12 @@ from flask import (
 from flask.typing import ResponseReturnValue
 
 from app.catalog import access
-from app.catalog.models import Owner
 from app.catalog.views import item_view
 from app.core.db import db
 from app.core.errors import Conflict, DomainError
 from app.core.mail import MailNotSent, build_message, send
-from app.core.web import api_blueprint, json_body
+from app.core.web import api_blueprint, json_body, no_store
 from app.ownership import service as svc
-from app.verify.service import GENUINE, TapOutcome
 
 bp = Blueprint("ownership", __name__)
 api = api_blueprint("ownership_api", __name__)
@@ -48,62 +45,7 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-_ITEM_ACTIONS = ("claim", "owner", "email", "transfer", "recover", "location")
-
-
-def _item_urls(gtin: str, serial: str) -> dict[str, str]:
-    # Every tap page carries these; building them from the one route pattern is several times
-    # cheaper than url_for per link. GTINs and serials are [0-9A-Za-z-] (app.catalog.service).
-    base = f"{request.script_root}/items/{gtin}/{serial}"
-    return {name: f"{base}/{name}" for name in _ITEM_ACTIONS}
-
-
-# --- the tap page's ownership context --------------------------------------------------------
-
-
-def page_context(
-    outcome: TapOutcome, decision: Any, effects: svc.TapEffects | None, person: Owner | None
-) -> dict[str, Any] | None:
-    """Return what a tap page shows about ownership, or None for a tap that proved nothing."""
-    if outcome.verdict != GENUINE or outcome.item is None or effects is None:
-        return None
-    state = effects.lifecycle
-    holding = state.holding if state else None
-    item = outcome.item
-    is_owner = bool(effects.claimed or (state and state.viewer_is_owner))
-    offer = session.get(_OFFER) or {}
-    return {
-        "is_owner": is_owner,
-        "owned": holding is not None,
-        "ordinal": holding.ordinal if holding else None,
-        "since": holding.started_at if holding else None,
-        "claimed": effects.claimed,
-        "warranty_ends_at": effects.warranty_ends_at or item.warranty_ends_at,
-        "warranty_activated": effects.warranty_activated,
-        "can_confirm": ("confirm_ownership" in effects.offers and holding is None
-                        and item.released is not False),
-        "pending_offer": offer.get("token")
-        if offer.get("item_id") == item.id and not is_owner else None,
-        "offers": effects.offers,
-        "stolen": item.stolen,
-        "urls": _item_urls(item.product.gtin, item.serial),
-    }
-
-
-def ownership_json(effects: svc.TapEffects | None) -> dict[str, Any] | None:
-    """Return the ownership part of a tap's JSON answer (no identities), or None."""
-    if effects is None or effects.lifecycle is None:
-        return None
-    holding = effects.lifecycle.holding
-    return {
-        "state": "owned" if holding else "unclaimed",
-        "ordinal": holding.ordinal if holding else None,
-        "you_own_it": effects.claimed or effects.lifecycle.viewer_is_owner,
-        "claimed_now": effects.claimed,
-    }
-
-
-# --- claim, owner home, owner-only content -----------------------------------------------------
+# --- claim -----------------------------------------------------
 
 
 @bp.post("/items/<gtin>/<serial>/claim")
@@ -114,57 +56,10 @@ def claim(gtin: str, serial: str) -> ResponseReturnValue:
         owner, created = svc.confirm_claim(db.session, ctx.view, ctx.viewer, _now())
         public_id = owner.public_id
         db.session.commit()
-    response = redirect(url_for("ownership.owner", gtin=gtin, serial=serial, welcome="first"),
+    response = redirect(url_for("tap.owner", gtin=gtin, serial=serial, welcome="first"),
                         303)
     if created:
         access.set_owner_cookie(response, public_id)
-    return response
-
-
-def _owner_page(ctx: access.TapContext, **extra: Any) -> str:
-    from app.aftersales.service import service_history
-    from app.provenance.service import records_for_item
-    from app.rewards.ledger import balance, ledger
-    from app.rewards.loyalty import has_reviewed
-
-    session_ = db.session
-    item = item_view(ctx.item)
-    owner_id = ctx.viewer.id if ctx.viewer else None
-    return render_template(
-        "ownership/owner.html",
-        item=item,
-        points=balance(session_, owner_id) if owner_id else 0,
-        entries=list(reversed(ledger(session_, owner_id)))[:5] if owner_id else [],
-        reviewed=has_reviewed(session_, owner_id, item.product.id) if owner_id else True,
-        holding=ctx.holding,
-        owner=ctx.viewer,
-        history=svc.history(session_, item.id),
-        service_history=service_history(session_, item.id),
-        provenance_records=records_for_item(session_, item.id),
-        open_offer=svc.open_offer(session_, ctx.holding.id) if ctx.holding else None,
-        urls=_item_urls(item.product.gtin, item.serial),
-        now=_now(),
-        **extra,
-    )
-
-
-@bp.get("/items/<gtin>/<serial>/owner")
-def owner(gtin: str, serial: str) -> ResponseReturnValue:
-    ctx = access.require_owner_tap(gtin, serial)
-    welcome = request.args.get("welcome")
-    return _no_store(_owner_page(ctx, welcome=welcome if welcome in ("first", "new") else None))
-
-
-@bp.get("/items/<gtin>/<serial>/content")
-def content(gtin: str, serial: str) -> ResponseReturnValue:
-    """Owner-only content; anyone without the item in hand and the owner's cookie gets a 403."""
-    ctx = access.require_owner_tap(gtin, serial)
-    return _no_store(render_template("ownership/content.html", item=item_view(ctx.item)))
-
-
-def _no_store(html: str, status: int = 200) -> Response:
-    response = current_app.response_class(html, status=status, mimetype="text/html")
-    response.headers["Cache-Control"] = "no-store"
     return response
 
 
@@ -181,7 +76,7 @@ def transfer(gtin: str, serial: str) -> ResponseReturnValue:
         db.session.commit()
     link = current_app.config["PUBLIC_BASE_URL"].rstrip("/") + url_for(
         "ownership.offer", token=token)
-    return _no_store(render_template("ownership/offer_created.html", item=ctx.view, link=link,
+    return no_store(render_template("ownership/offer_created.html", item=ctx.view, link=link,
                                      expires_at=expires_at), 201)
 
 
@@ -191,7 +86,7 @@ def cancel_transfer(gtin: str, serial: str) -> ResponseReturnValue:
     with db.writer():
         svc.cancel_offers(db.session, ctx.holding.id, _now())
         db.session.commit()
-    return redirect(url_for("ownership.owner", gtin=gtin, serial=serial), 303)
+    return redirect(url_for("tap.owner", gtin=gtin, serial=serial), 303)
 
 
 @bp.get("/transfer/<token>")
@@ -201,7 +96,7 @@ def offer(token: str) -> ResponseReturnValue:
     item = item_view(offer_item := svc.offer_item(db.session, offer))
     session[_OFFER] = {"token": token, "item_id": offer_item.id}
     live, _ = access.live_tap(offer_item.id)
-    return _no_store(render_template("ownership/offer.html", item=item, token=token, live=live,
+    return no_store(render_template("ownership/offer.html", item=item, token=token, live=live,
                                      expires_at=offer.expires_at))
 
 
@@ -215,7 +110,7 @@ def accept(token: str) -> ResponseReturnValue:
         public_id = buyer.public_id
         db.session.commit()
     session.pop(_OFFER, None)
-    response = redirect(url_for("ownership.owner", gtin=item.product.gtin, serial=item.serial,
+    response = redirect(url_for("tap.owner", gtin=item.product.gtin, serial=item.serial,
                                 welcome="new"), 303)
     if ctx.viewer is None or ctx.viewer.public_id != public_id:
         access.set_owner_cookie(response, public_id)
@@ -252,7 +147,7 @@ def email(gtin: str, serial: str) -> ResponseReturnValue:
     _mail(address, "confirm_email", "Confirm your email for your "
           f"{ctx.view.product.name}", link=_absolute("ownership.confirm_email", token=token),
           item=ctx.view, opt_in=opt_in)
-    return _no_store(render_template("ownership/check_inbox.html", item=ctx.view,
+    return no_store(render_template("ownership/check_inbox.html", item=ctx.view,
                                      purpose="confirm"))
 
 
@@ -262,17 +157,17 @@ def messages(gtin: str, serial: str) -> ResponseReturnValue:
     with db.writer():
         svc.set_opt_in(db.session, ctx.viewer, request.form.get("opt_in") == "yes", _now())
         db.session.commit()
-    return redirect(url_for("ownership.owner", gtin=gtin, serial=serial), 303)
+    return redirect(url_for("tap.owner", gtin=gtin, serial=serial), 303)
 
 
 @bp.route("/email/confirm/<token>", methods=["GET", "POST"])
 def confirm_email(token: str) -> ResponseReturnValue:
     if request.method == "GET":
-        return _no_store(render_template("ownership/link_button.html", purpose="confirm"))
+        return no_store(render_template("ownership/link_button.html", purpose="confirm"))
     with db.writer():
         svc.confirm_email(db.session, token, _now())
         db.session.commit()
-    return _no_store(render_template("ownership/link_done.html", purpose="confirm"))
+    return no_store(render_template("ownership/link_done.html", purpose="confirm"))
 
 
 @bp.post("/items/<gtin>/<serial>/recover")
@@ -288,19 +183,19 @@ def recover(gtin: str, serial: str) -> ResponseReturnValue:
         _mail(address, "recover", f"Your {ctx.view.product.name} on a new phone",
               link=_absolute("ownership.redeem_recovery", token=token), item=ctx.view)
     # The same answer whether or not the address matched: the page reveals no one's email.
-    return _no_store(render_template("ownership/check_inbox.html", item=ctx.view,
+    return no_store(render_template("ownership/check_inbox.html", item=ctx.view,
                                      purpose="recover"))
 
 
 @bp.route("/recover/<token>", methods=["GET", "POST"])
 def redeem_recovery(token: str) -> ResponseReturnValue:
     if request.method == "GET":
-        return _no_store(render_template("ownership/link_button.html", purpose="recover"))
+        return no_store(render_template("ownership/link_button.html", purpose="recover"))
     with db.writer():
         owner = svc.redeem_recovery(db.session, token, _now())
         public_id = owner.public_id
         db.session.commit()
-    response = _no_store(render_template("ownership/link_done.html", purpose="recover"))
+    response = no_store(render_template("ownership/link_done.html", purpose="recover"))
     access.set_owner_cookie(response, public_id)
     return response
 
@@ -316,7 +211,7 @@ def report_stolen(gtin: str, serial: str) -> ResponseReturnValue:
         svc.set_stolen(db.session, ctx.item, stolen, _now(), actor="owner",
                        reason="reported by the owner")
         db.session.commit()
-    return redirect(url_for("ownership.owner", gtin=gtin, serial=serial), 303)
+    return redirect(url_for("tap.owner", gtin=gtin, serial=serial), 303)
 
 
 @bp.get("/items/<gtin>/<serial>/export")
@@ -337,7 +232,7 @@ def erase(gtin: str, serial: str) -> ResponseReturnValue:
         svc.erase_owner(db.session, ctx.viewer, _now(), actor="owner")
         db.session.commit()
     access.close_tap_session(ctx.item.id)
-    response = _no_store(render_template("ownership/erased.html"))
+    response = no_store(render_template("ownership/erased.html"))
     access.clear_owner_cookie(response)
     return response
 
@@ -356,7 +251,7 @@ def location(gtin: str, serial: str) -> ResponseReturnValue:
     with db.writer():
         svc.record_location(db.session, ctx.tap_event_id, ctx.item.id, latitude, longitude)
         db.session.commit()
-    return _no_store(render_template("ownership/location_saved.html", item=ctx.view))
+    return no_store(render_template("ownership/location_saved.html", item=ctx.view))
 
 
 # --- brand side: JSON API ---------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Verify: NTAG 424 DNA SUN messages, the tag registry and the replay defence."""
+"""Verify: NTAG 424 DNA SUN messages, the tag registry and the replay defence. No routes: the
+tap routes live in ``app.tap``."""
 
 from __future__ import annotations
 
@@ -8,13 +9,12 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    """Load the key versions and register the tap routes.
+    """Load the key versions.
 
     Raises:
         app.core.settings.ConfigurationError: the keys file is missing or invalid.
     """
     from app.core.settings import ConfigurationError
-    from app.verify import views
     from app.verify.keys import KeyFileError, load_key_versions
 
     path = Path(app.config["KEYS_FILE"])
@@ -27,4 +27,3 @@ def init_app(app: Flask) -> None:
         app.extensions["aftertap.keys"] = load_key_versions(path)
     except KeyFileError as exc:
         raise ConfigurationError(str(exc)) from exc
-    app.register_blueprint(views.bp)

@@ -6,7 +6,7 @@ Pure service: takes a session, settings and input, returns values. The caller co
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -211,48 +211,6 @@ def record_tap(
             "journey": journey,
         },
     ).scalar_one()
-
-
-@dataclass
-class ProcessedTap:
-    """A tap after verification, decision and recording."""
-
-    outcome: TapOutcome
-    decision: Any
-    # The tap event's id (None when a failed tap was only counted).
-    event_id: int | None
-    # What ``act`` returned: the effects of the decision's actions (None without ``act``).
-    effects: Any = None
-
-
-def process_tap(
-    session: Session,
-    settings: Mapping[str, Any],
-    keyring: Mapping[str, KeyVersion],
-    decide: Callable[[str | None, Mapping[str, Any]], Any],
-    build_fact: Callable[[TapOutcome], Mapping[str, Any]],
-    tap: TapInput,
-    act: Callable[[TapOutcome, Any, int | None], Any] | None = None,
-) -> ProcessedTap:
-    """Verify, decide, record and act on one tap, in the caller's transaction (it commits).
-
-    ``build_fact(outcome)``, ``decide(brand_slug, fact)`` and ``act(outcome, decision,
-    event_id)`` are passed in so that verification depends neither on the rules engine nor on
-    what journeys do. The event is recorded before acting so actions can refer to it (a reward
-    is granted once per tap event).
-    """
-    outcome = verify_tap(session, keyring, tap)
-    brand = outcome.item.product.brand.slug if outcome.item else None
-    decision = decide(brand, build_fact(outcome))
-    event_id = record_tap(
-        session,
-        outcome,
-        failed_detail_per_hour=int(settings["FAILED_TAP_DETAIL_PER_HOUR"]),
-        ruleset_version=decision.ruleset_version,
-        journey=decision.journey,
-    )
-    effects = act(outcome, decision, event_id) if act is not None else None
-    return ProcessedTap(outcome, decision, event_id, effects)
 
 
 # --- Tag registry -------------------------------------------------------------------------------

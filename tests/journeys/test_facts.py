@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from app.catalog.views import BrandView, ItemView, ProductView
-from app.journeys.service import tap_fact
+from app.journeys.facts import tap_fact
 from app.rules import localise
 from app.verify.service import GENUINE, TapOutcome
 

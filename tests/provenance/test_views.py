@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 import pytest
-from app.catalog.access import OWNER_COOKIE
 from flask import render_template
 
+from app.catalog.access import OWNER_COOKIE
 from app.catalog.holdings import current_holding
 from app.catalog.views import item_view
 from app.ownership.service import set_stolen

@@ -182,7 +182,8 @@ def test_only_app_rules_imports_durable_rules():
 
 def test_importing_the_app_does_not_load_durable_rules_outside_rules():
     code = (
-        "import sys; import app.verify.sun, app.verify.service, app.journeys.service; "
+        "import sys; import app.verify.sun, app.verify.service, app.journeys.facts, "
+        "app.catalog.access; "
         "print('durable' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,

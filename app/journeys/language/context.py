@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NoReturn
 
 from yaml.nodes import Node
 
@@ -33,6 +34,15 @@ class Context:
         self.problems.append(Problem(self.source, line, column, message))
 
     def fail_if_problems(self) -> None:
-        """Raise every problem found so far, in line order (a stable sort keeps report order)."""
+        """Raise every problem found so far, in line order."""
         if self.problems:
-            raise RulesetInvalid(sorted(self.problems, key=lambda p: (p.line, p.column)))
+            raise RulesetInvalid(self._in_line_order())
+
+    def fatal(self, where: Node | tuple[int, int], message: str) -> NoReturn:
+        """Report a problem after which nothing else can be checked, and raise them all."""
+        self.problem(where, message)
+        raise RulesetInvalid(self._in_line_order())
+
+    def _in_line_order(self) -> list[Problem]:
+        # A stable sort: problems at the same line and column stay in the order they were found.
+        return sorted(self.problems, key=lambda p: (p.line, p.column))

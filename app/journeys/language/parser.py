@@ -47,7 +47,7 @@ def parse_ruleset_text(
     required(ctx, root, top, ("brand", "journeys"), None)
 
     # Order matters: rewards make their ids known to journeys, conditions and tests; journeys make
-    # theirs known to tests. Problems at one place keep this order too.
+    # theirs known to tests. Problems at the same line and column are listed in this order too.
     header = check_header(ctx, top)
     guardrails = check_guardrails(ctx, top.get("guardrails"))
     rewards = check_rewards(ctx, top.get("rewards"))
@@ -100,20 +100,12 @@ def _root(ctx: Context, text: str) -> MappingNode:
     try:
         root = compose(text)
     except UnreadableYaml as exc:
-        ctx.problem(exc.where, exc.message)
-        ctx.fail_if_problems()
-        raise  # pragma: no cover - fail_if_problems raised
+        ctx.fatal(exc.where, exc.message)
     if root is None:
-        ctx.problem((1, 1), "the file is empty: a ruleset needs 'brand' and 'journeys'")
-        ctx.fail_if_problems()
-    assert root is not None
+        ctx.fatal((1, 1), "the file is empty: a ruleset needs 'brand' and 'journeys'")
     looped = cycle(root)
     if looped is not None:
-        ctx.problem(looped, "an alias (*name) refers to the block it is in: it never ends")
-        ctx.fail_if_problems()
+        ctx.fatal(looped, "an alias (*name) refers to the block it is in: it never ends")
     if not isinstance(root, MappingNode):
-        ctx.problem(root, f"a ruleset is a mapping with 'brand' and 'journeys', not {show(root)}")
-        ctx.fail_if_problems()
-    assert isinstance(root, MappingNode)
+        ctx.fatal(root, f"a ruleset is a mapping with 'brand' and 'journeys', not {show(root)}")
     return root
-

@@ -12,7 +12,7 @@ from typing import Any
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from app.journeys import vocabulary
-from app.journeys.language.checks.shapes import did_you_mean, entries, words
+from app.journeys.language.checks.shapes import did_you_mean, entries, word_list
 from app.journeys.language.context import Context
 from app.journeys.language.syntax import Condition, Group
 from app.journeys.language.words import (
@@ -146,7 +146,7 @@ def check_condition(
         ctx.problem(
             node,
             f"{label}: {path} needs a value or exactly one operator "
-            f"({words(OPERATORS)}), not {len(node.value)}"
+            f"({word_list(OPERATORS)}), not {len(node.value)}"
             + (" (use between: [low, high] for a range)" if len(node.value) == 2 else ""),
         )
         return None
@@ -156,7 +156,7 @@ def check_condition(
         ctx.problem(
             op_node,
             f"{label}: {path}: unknown operator '{op}'{did_you_mean(op, OPERATORS)}"
-            f" (operators: {words(OPERATORS)})",
+            f" (operators: {word_list(OPERATORS)})",
         )
         return None
     if op == "not":
@@ -233,7 +233,7 @@ def check_value(
         if fact.values is not None and text not in fact.values:
             ctx.problem(
                 node,
-                f"{label}: {path} is never '{raw}' (it is one of: {words(fact.values)})"
+                f"{label}: {path} is never '{raw}' (it is one of: {word_list(fact.values)})"
                 f"{did_you_mean(text, fact.values)}",
             )
             return BAD

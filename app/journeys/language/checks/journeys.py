@@ -17,7 +17,7 @@ from app.journeys.language.checks.shapes import (
     names,
     required,
     text,
-    words,
+    word_list,
 )
 from app.journeys.language.context import Context
 from app.journeys.language.syntax import JourneyDoc
@@ -138,7 +138,7 @@ def check_do(ctx: Context, entry: Entry | None, label: str) -> tuple[str, ...]:
         action = str(node.value)
         if action not in ctx.actions:
             hint = did_you_mean(action, ctx.actions) or (
-                f" (actions are: {words(sorted(ctx.actions))})"
+                f" (actions are: {word_list(sorted(ctx.actions))})"
             )
             ctx.problem(node, f"{label}: unknown action '{action}'{hint}")
         else:

@@ -16,7 +16,7 @@ from app.journeys.language.checks.shapes import (
     mapping,
     required,
     text,
-    words,
+    word_list,
 )
 from app.journeys.language.context import Context
 from app.journeys.language.syntax import LimitDoc, PrizeDoc, RewardDoc
@@ -68,7 +68,7 @@ def check_reward(ctx: Context, entry: Entry) -> RewardDoc | None:
     if mechanic not in MECHANICS:
         ctx.problem(
             fields["mechanic"].node,
-            f"{label}: mechanic '{mechanic}' is not one of {words(MECHANICS)}"
+            f"{label}: mechanic '{mechanic}' is not one of {word_list(MECHANICS)}"
             f"{did_you_mean(mechanic, MECHANICS)}",
         )
     prizes = check_prizes(ctx, fields.get("prizes"), label)

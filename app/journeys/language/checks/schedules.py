@@ -12,7 +12,7 @@ from app.journeys.language.checks.shapes import (
     names,
     required,
     text,
-    words,
+    word_list,
 )
 from app.journeys.language.context import Context
 from app.journeys.language.cron import cron_problems
@@ -78,12 +78,12 @@ def check_channel(ctx: Context, entry: Entry | None, label: str) -> tuple[str, .
     """One channel or a list of them; email when none is given."""
     if entry is None or is_null(entry.node):
         return ("email",)
-    nodes = names(ctx, entry, label, f"one or more of {words(CHANNELS)}")
+    nodes = names(ctx, entry, label, f"one or more of {word_list(CHANNELS)}")
     for n in nodes:
         if n.value not in CHANNELS:
             ctx.problem(
                 n,
-                f"{label}: channel '{n.value}' is not one of {words(CHANNELS)}"
+                f"{label}: channel '{n.value}' is not one of {word_list(CHANNELS)}"
                 f"{did_you_mean(str(n.value), CHANNELS)}",
             )
     return tuple(str(n.value) for n in nodes)

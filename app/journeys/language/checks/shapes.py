@@ -27,7 +27,7 @@ def did_you_mean(word: str, candidates: Iterable[str]) -> str:
     return f"; did you mean '{close[0]}'?" if close else ""
 
 
-def words(items: Iterable[str]) -> str:
+def word_list(items: Iterable[str]) -> str:
     return ", ".join(items)
 
 

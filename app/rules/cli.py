@@ -1,4 +1,4 @@
-"""``journeys validate | simulate | test``: the marketer's tools, thin over journeys.service."""
+"""``journeys validate | simulate | test``: the marketer's tools, thin over ``app.rules.tools``."""
 
 from __future__ import annotations
 
@@ -11,12 +11,22 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
+from app.core.db import db
+from app.journeys.vocabulary import complete_fact
+from app.rules.service import Ruleset, decide, explain_fact, template_names
+from app.rules.tools import (
+    format_explanation,
+    item_fact,
+    parse_fact_assignments,
+    run_ruleset_tests,
+    validate_files,
+)
+from app.verify.service import TagNotFound, find_tag
+
 journeys_group = AppGroup("journeys", help="Journeys: validate, simulate and test rulesets.")
 
 
 def _templates() -> tuple[set[str], set[str]]:
-    from app.rules.service import template_names
-
     templates_dir = Path(current_app.root_path).parent / "templates"
     return template_names("experiences", templates_dir), template_names("messages", templates_dir)
 
@@ -28,8 +38,6 @@ def _paths(paths: tuple[Path, ...]) -> list[Path]:
 @journeys_group.command("validate", help="Check rulesets; print every problem as FILE:LINE:COL.")
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
 def validate(paths: tuple[Path, ...]) -> None:
-    from app.journeys.service import validate_files
-
     reports = validate_files(_paths(paths), *_templates())
     failed = 0
     for report in reports:
@@ -46,9 +54,7 @@ def validate(paths: tuple[Path, ...]) -> None:
         raise SystemExit(1)
 
 
-def _load_one(ruleset: str):  # type: ignore[no-untyped-def]
-    from app.journeys.service import validate_files
-
+def _load_one(ruleset: str) -> Ruleset:
     path = Path(ruleset)
     if not path.exists():
         candidate = Path(current_app.config["RULESETS_DIR"]) / f"{ruleset}.yaml"
@@ -74,10 +80,6 @@ def _load_one(ruleset: str):  # type: ignore[no-untyped-def]
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def simulate(ruleset: str, facts: tuple[str, ...], serial: str | None, at: str | None,
              as_: str | None, as_json: bool) -> None:
-    from app.journeys.service import format_explanation, item_fact, parse_fact_assignments
-    from app.journeys.vocabulary import complete_fact
-    from app.rules.service import decide, explain_fact
-
     rs = _load_one(ruleset)
     try:
         given = parse_fact_assignments(facts)
@@ -86,14 +88,11 @@ def simulate(ruleset: str, facts: tuple[str, ...], serial: str | None, at: str |
         raise click.ClickException(str(exc)) from None
     base: dict[str, object] = {}
     if serial:
-        from app.core.db import db
-        from app.verify.service import TagNotFound, find_tag
-
         try:
             tag = find_tag(db.session, serial)
         except TagNotFound as exc:
             raise click.ClickException(str(exc)) from None
-        base = item_fact(db.session, tag, moment, as_)
+        base = item_fact(tag, moment, as_)
     fact = complete_fact({**base, **given}, rs.doc.reward_ids)
     decision = decide(rs, fact)
     rows = explain_fact(rs, fact)
@@ -128,8 +127,6 @@ def _parse_at(text: str) -> datetime:
 @journeys_group.command("test", help="Run every ruleset's own tests.")
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
 def test(paths: tuple[Path, ...]) -> None:
-    from app.journeys.service import format_explanation, run_ruleset_tests, validate_files
-
     reports = validate_files(_paths(paths), *_templates())
     failed = passed = 0
     for report in reports:

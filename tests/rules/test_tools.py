@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-SHAPE = Path(__file__).parent / "ruleset-shape.yaml"
+SHAPE = Path(__file__).parent.parent / "journeys" / "ruleset-shape.yaml"
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""Tap routes: ``/t?...`` and the GS1 Digital Link form ``/01/<gtin>/21/<serial>?...``."""
+"""Tap routes: ``/t?...`` and the GS1 Digital Link form ``/01/<gtin>/21/<serial>?...``; the
+owner's home page and owner-only content, which need the item in hand."""
 
 from __future__ import annotations
 
@@ -12,11 +13,14 @@ from flask.typing import ResponseReturnValue
 from jinja2 import TemplateNotFound, UndefinedError
 
 from app.catalog import access
+from app.catalog.views import item_view
+from app.core.clock import now
 from app.core.db import db
-from app.core.web import wants_json
-from app.engagement import engage
-from app.ownership.views import ownership_json, page_context
+from app.core.web import no_store, wants_json
 from app.rewards.views import reward_json
+from app.rules.service import Decision
+from app.tap.pipeline import engage
+from app.tap.present import owner_page, ownership_json, page_context
 from app.verify.service import (
     GENUINE,
     INVALID,
@@ -29,7 +33,7 @@ from app.verify.service import (
 
 log = logging.getLogger(__name__)
 
-bp = Blueprint("verify", __name__)
+bp = Blueprint("tap", __name__)
 
 STATUS = {GENUINE: 200, INVALID: 400, UNKNOWN_TAG: 404, REPLAYED: 409, REVOKED: 410}
 _COUNTRY_RE = re.compile(r"^[A-Z]{2}$")
@@ -55,10 +59,12 @@ def _country() -> str | None:
     return value if _COUNTRY_RE.match(value) and value not in _NOT_COUNTRIES else None
 
 
-def render_experience_html(outcome: TapOutcome, decision: Any, own: Any = None) -> str:
+def render_experience_html(
+    outcome: TapOutcome, decision: Decision, own: dict[str, Any] | None = None
+) -> str:
     """Render the decided experience; if it cannot be shown for this tap, the safe fallback.
 
-    ``own`` is the page's ownership context (``app.ownership.views.page_context``), if any.
+    ``own`` is the page's ownership context (``app.tap.present.page_context``), if any.
     """
     context = {
         "outcome": outcome,
@@ -103,10 +109,9 @@ def _serve_tap(gtin: str | None, serial: str | None) -> ResponseReturnValue:
             tap,
         )
         session.commit()
-    processed, effects = result.processed, result.effects
-    outcome, decision = processed.outcome, processed.decision
+    outcome, decision, effects = result.outcome, result.decision, result.effects
     if outcome.verdict == GENUINE and outcome.item is not None:
-        access.open_tap_session(outcome.item.id, processed.event_id, outcome.at)
+        access.open_tap_session(outcome.item.id, result.event_id, outcome.at)
 
     status = STATUS[outcome.verdict]
     trusted_uid = outcome.sun.uid_hex if outcome.sun and outcome.verdict != INVALID else None
@@ -131,9 +136,25 @@ def _serve_tap(gtin: str | None, serial: str | None) -> ResponseReturnValue:
             own["grant"] = result.grant
         html = render_experience_html(outcome, decision, own)
         response = current_app.response_class(html, status=status, mimetype="text/html")
-    if effects is not None and effects.new_owner_public_id:
+    if effects.new_owner_public_id:
         access.set_owner_cookie(response, effects.new_owner_public_id)
     # A tap URL is single-use: never cache the page, never leak the URL onwards.
     response.headers["Cache-Control"] = "no-store"
     response.headers["Vary"] = "Accept"
     return response
+
+
+@bp.get("/items/<gtin>/<serial>/owner")
+def owner(gtin: str, serial: str) -> ResponseReturnValue:
+    """The owner's home page: warranty, history, service, provenance, points, transfer."""
+    ctx = access.require_owner_tap(gtin, serial)
+    welcome = request.args.get("welcome")
+    return no_store(owner_page(db.session, ctx, now(),
+                               welcome=welcome if welcome in ("first", "new") else None))
+
+
+@bp.get("/items/<gtin>/<serial>/content")
+def content(gtin: str, serial: str) -> ResponseReturnValue:
+    """Owner-only content; anyone without the item in hand and the owner's cookie gets a 403."""
+    ctx = access.require_owner_tap(gtin, serial)
+    return no_store(render_template("ownership/content.html", item=item_view(ctx.item)))

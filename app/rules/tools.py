@@ -1,7 +1,8 @@
-"""Turn a tap outcome into the fact journeys are evaluated against.
+"""The marketer's tools: validate ruleset files, simulate a decision, run a ruleset's own tests.
 
-A fact is a flat mapping of dotted paths to scalars (``tap.verdict``, ``product.category``...).
-None means "not known" and is left out of the engine's event.
+``flask --app wsgi journeys validate|simulate|test`` (``app.rules.cli``) is a thin wrapper over
+these; the admin preview uses them too. None needs a secret, a key or a database (except
+``item_fact``, which reads a tag the caller loaded).
 """
 
 from __future__ import annotations
@@ -12,70 +13,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from app.journeys.vocabulary import defaults
-from app.verify.service import TapOutcome
+import yaml
 
-# Catalogue attributes are exposed as product.<name>; these names are reserved for the product's
-# own columns so an attribute cannot shadow them.
-_RESERVED_PRODUCT_KEYS = {"gtin", "category", "name"}
-
-
-_LIFECYCLE_PREFIXES = {"ownership", "owner", "warranty", "service"}
-
-# The tap's moment, carried beside the fact (never sent to the engine) so local-time paths can be
-# computed in the ruleset's own time zone.
-AT_KEY = "_at"
-
-
-def _days(since: datetime | None, now: datetime) -> int | None:
-    return None if since is None else max(0, (now - since).days)
-
-
-def tap_fact(outcome: TapOutcome) -> dict[str, Any]:
-    """Return the fact for ``outcome``: tap, item and product paths."""
-    fact: dict[str, Any] = {
-        "tap.verdict": outcome.verdict,
-        "tap.number": outcome.number,
-        "tap.country": outcome.country,
-        "tap.mode": outcome.sun.mode if outcome.sun else None,
-        "tap.tamper": outcome.sun.tamper if outcome.sun else None,
-        # UTC until the brand's ruleset says which time zone it thinks in (see app.rules).
-        "tap.weekday": outcome.at.strftime("%a").lower(),
-        "tap.local_hour": outcome.at.hour,
-        "tap.days_since_last": _days(outcome.previous_genuine_at, outcome.at),
-        AT_KEY: outcome.at,
-    }
-    item = outcome.item
-    if item is not None:
-        product = item.product
-        fact.update(
-            {
-                "item.gtin": product.gtin,
-                "item.serial": item.serial,
-                "item.market": item.market,
-                "item.released": item.released,
-                "item.stolen": item.stolen,
-                "item.age_days": _days(item.created_at, outcome.at),
-                "product.gtin": product.gtin,
-                "product.category": product.category,
-                "product.name": product.name,
-            }
-        )
-        for key, value in (product.attributes or {}).items():
-            if key not in _RESERVED_PRODUCT_KEYS and isinstance(value, str | int | float | bool):
-                fact[f"product.{key}"] = value
-        if item.market and outcome.country:
-            fact["tap.outside_market"] = item.market != outcome.country
-        # Ownership, owner, warranty and service facts start from their documented defaults;
-        # a genuine tap then overlays the item's real state (app.ownership.service
-        # .lifecycle_fact), so a live tap and a ruleset test with the same given agree.
-        for path, value in defaults().items():
-            if path.split(".", 1)[0] in _LIFECYCLE_PREFIXES:
-                fact.setdefault(path, value)
-    return fact
-
-
-# --- Marketer's tools: validate, simulate, test --------------------------------------------------
+from app.catalog.views import item_view
+from app.journeys.facts import tap_fact
+from app.journeys.vocabulary import complete_fact, field_for, parse_duration, suggest
+from app.rules.explain import JourneyResult
+from app.rules.service import Ruleset, RulesetError, decide, explain_fact, parse_ruleset
+from app.verify.models import Tag
+from app.verify.service import GENUINE, TagView, TapOutcome
 
 
 @dataclass(frozen=True)
@@ -84,7 +30,7 @@ class FileReport:
 
     path: str
     problems: tuple[str, ...]
-    ruleset: Any = None
+    ruleset: Ruleset | None = None
 
 
 def ruleset_files(paths: Sequence[Path]) -> list[Path]:
@@ -99,8 +45,6 @@ def validate_files(
     paths: Sequence[Path], experiences: Collection[str], messages: Collection[str]
 ) -> list[FileReport]:
     """Validate each ruleset file; return a report per file (problems as FILE:LINE:COL lines)."""
-    from app.rules.service import RulesetError, parse_ruleset
-
     reports = []
     for path in ruleset_files(paths):
         try:
@@ -125,10 +69,6 @@ def parse_fact_assignments(assignments: Sequence[str]) -> dict[str, Any]:
     Raises:
         ValueError: an assignment has no ``=``, or names a path that is not in the vocabulary.
     """
-    import yaml
-
-    from app.journeys.vocabulary import field_for, parse_duration, suggest
-
     fact: dict[str, Any] = {}
     for assignment in assignments:
         path, sep, raw = assignment.partition("=")
@@ -158,15 +98,12 @@ class TestOutcome:
     passed: bool
     expected: Mapping[str, Any]
     actual: Mapping[str, Any]
-    explanation: tuple[Any, ...]
+    explanation: tuple[JourneyResult, ...]
     line: int
 
 
-def run_ruleset_tests(ruleset: Any) -> list[TestOutcome]:
+def run_ruleset_tests(ruleset: Ruleset) -> list[TestOutcome]:
     """Run a ruleset's own ``tests:``; return one outcome per case, in file order."""
-    from app.journeys.vocabulary import complete_fact
-    from app.rules.service import decide, explain_fact
-
     outcomes = []
     for case in ruleset.doc.tests:
         fact = complete_fact(case.given, ruleset.doc.reward_ids)
@@ -191,7 +128,7 @@ def run_ruleset_tests(ruleset: Any) -> list[TestOutcome]:
     return outcomes
 
 
-def format_explanation(rows: Sequence[Any]) -> list[str]:
+def format_explanation(rows: Sequence[JourneyResult]) -> list[str]:
     """Return the explanation as indented lines a marketer can read."""
     lines = []
     for row in rows:
@@ -214,7 +151,7 @@ def _show(value: Any) -> str:
     return str(value)
 
 
-def item_fact(session: Any, tag: Any, at: Any, as_: str | None = None) -> dict[str, Any]:
+def item_fact(tag: Tag, at: datetime, as_: str | None = None) -> dict[str, Any]:
     """Return the fact a genuine tap of ``tag``'s item would produce at ``at``, without tapping.
 
     ``as_`` is "owner" or "visitor" (who holds the phone); None leaves ownership as it is.
@@ -228,10 +165,9 @@ def item_fact(session: Any, tag: Any, at: Any, as_: str | None = None) -> dict[s
     return fact
 
 
-def simulated_outcome(tag: Any, at: Any, verdict: str | None = None) -> Any:
+def simulated_outcome(tag: Tag, at: datetime, verdict: str | None = None) -> TapOutcome:
     """Return the TapOutcome a tap of ``tag`` at ``at`` would have, without touching anything."""
-    from app.catalog.views import item_view
-    from app.verify.service import GENUINE, TagView, TapOutcome
+    from app.verify.service import TapOutcome
 
     view = TagView(tag.id, tag.uid, tag.key_version, tag.revoked_at is not None,
                    item_view(tag.item))

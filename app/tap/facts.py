@@ -1,0 +1,48 @@
+"""The fact a tap becomes: each contributor adds the paths its package knows.
+
+* ``app.journeys.facts``: the tap, the item and the product (and every path's default);
+* ``app.ownership``: the item's ownership, owner, warranty and service, as the person tapping
+  sees it (a genuine tap by the owner advances the owner's tap count first);
+* ``app.rewards``: ``reward.<id>.available`` for the rewards a journey tests, the owner's points
+  and whether they reviewed the product.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from app.catalog.models import Owner
+from app.journeys.facts import tap_fact
+from app.ownership import service as ownership
+from app.rewards.tapflow import reward_facts
+from app.rules.service import Ruleset
+from app.verify.service import GENUINE, TapOutcome
+
+
+@dataclass(frozen=True)
+class TapFacts:
+    """The fact to decide on, and what was learned building it that later steps reuse."""
+
+    fact: dict[str, Any]
+    # The item's ownership as the person tapping sees it (None unless the tap is genuine).
+    lifecycle: ownership.Lifecycle | None
+    person_id: int | None
+
+
+def build_facts(
+    session: Session, outcome: TapOutcome, ruleset: Ruleset | None, person: Owner | None
+) -> TapFacts:
+    """Return the fact for ``outcome``, tapped by ``person`` (None: a browser with no owner)."""
+    person_id = person.id if person is not None else None
+    fact = tap_fact(outcome)
+    if outcome.verdict != GENUINE or outcome.item is None:
+        return TapFacts(fact, None, person_id)
+    # The owner's tap count includes this tap, so it advances before the decision.
+    state = ownership.lifecycle(session, outcome.item, person_id, count_tap=True, at=outcome.at)
+    fact.update(ownership.lifecycle_fact(state, outcome.at))
+    if ruleset is not None:
+        fact.update(reward_facts(session, ruleset, person_id, outcome.item, outcome.at))
+    return TapFacts(fact, state, person_id)
