@@ -39,8 +39,12 @@ browser:
 test: install browser
 	$(BIN)/pytest
 
+# ruff (style and bugs), import-linter (layers only point down; domains never import each other),
+# mypy (types) on app/.
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 bench: install
 	$(BIN)/python bench/tap_throughput.py --worker-class sync --workers 3 --threads 1

@@ -5,11 +5,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask
+import click
+from flask import Flask, Response, abort
 
 
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     """Build the app: defaults, then ``AFTERTAP_*`` environment, then ``overrides``.
+
+    Built to serve (a WSGI server, a test), the app checks every secret and file at once. Built
+    by the ``flask`` command, it defers each to the command that uses it
+    (``app.core.settings.required``), so commands that need no secret run without one.
 
     Raises:
         app.core.settings.ConfigurationError: a required secret or file is missing or invalid.
@@ -24,7 +29,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     from app import rules as rules_pkg
     from app import tap as tap_pkg
     from app import verify as verify_pkg
-    from app.core import errors, security, settings
+    from app.core import audit, errors, privacy, security, settings
     from app.core.db import db
     from app.demo import views as demo_views
 
@@ -34,8 +39,22 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     if overrides:
         app.config.from_mapping(overrides)
     settings.finalize(app.config)
+    # Inside a click context means the flask command is loading the app to run one command.
+    serving = click.get_current_context(silent=True) is None
+    app.extensions["aftertap.serving"] = serving
+    problem = settings.secret_problem(app.config)
+    if problem is not None:
+        if serving:
+            raise settings.ConfigurationError(problem)
+        settings.defer(app, "aftertap.secret", problem)
+
+        @app.before_request
+        def _no_secret_no_pages() -> None:
+            # `flask run` without a secret: say why instead of failing on the first cookie.
+            abort(503, description=problem)
 
     db.init_app(app)
+    privacy.register(audit.PRIVACY)
     errors.init_app(app)
     security.init_app(app)
     verify_pkg.init_app(app)
@@ -50,7 +69,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     cli.init_app(app)
 
     @app.after_request
-    def _security_headers(response):  # type: ignore[no-untyped-def]
+    def _security_headers(response: Response) -> Response:
         # Pages carry their CSS inline and load nothing from anywhere else.
         response.headers.setdefault(
             "Content-Security-Policy",
@@ -64,7 +83,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         return response
 
     @app.get("/healthz")
-    def healthz():  # type: ignore[no-untyped-def]
+    def healthz() -> dict[str, bool]:
         return {"ok": True}
 
     return app

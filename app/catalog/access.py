@@ -67,7 +67,8 @@ def viewer() -> Owner | None:
             except BadSignature:
                 public_id = None
         g.viewer = find_owner(db.session, public_id) if isinstance(public_id, str) else None
-    return g.viewer
+    viewer_: Owner | None = g.viewer
+    return viewer_
 
 
 def set_owner_cookie(response: Response, public_id: str) -> None:

@@ -12,6 +12,7 @@ from sqlalchemy import JSON, ForeignKey, String, insert, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from app.core.db import Base, UTCDateTime
+from app.core.privacy import Contributor
 
 
 class AuditEntry(Base):
@@ -28,7 +29,7 @@ class AuditEntry(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
-_INSERT_AUDIT = insert(AuditEntry.__table__)
+_INSERT_AUDIT = insert(AuditEntry)
 
 
 def audit(
@@ -58,3 +59,22 @@ def audit_trail(session: Session, item_id: int, limit: int = 200) -> list[dict[s
     )
     return [{"at": r.at.isoformat(), "actor": r.actor, "action": r.action,
              "detail": r.detail} for r in rows]
+
+
+def _export(session: Session, owner_id: int) -> dict[str, Any]:
+    rows = session.scalars(
+        select(AuditEntry).where(AuditEntry.owner_id == owner_id).order_by(AuditEntry.id)
+    )
+    return {"audit": [{"at": r.at.isoformat(), "actor": r.actor, "action": r.action,
+                       "detail": r.detail} for r in rows]}
+
+
+PRIVACY = Contributor(
+    name="audit",
+    tables=("audit_log",),
+    export=_export,
+    erase=None,
+    reason="entries hold ids and reasons, never personal data, and are the record of who "
+           "changed what (the erasure itself is one of them)",
+)
+"""The audit log's share of an owner's export (registered by the app factory)."""

@@ -140,7 +140,7 @@ def _tune_sqlite(engine: Engine, busy_timeout_ms: int, begin: str | None) -> Non
     # failing. BEGIN IMMEDIATE takes the write lock up front: a deferred transaction that reads and
     # then writes can fail with "database is locked" without waiting, which the timeout cannot help.
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
@@ -153,7 +153,7 @@ def _tune_sqlite(engine: Engine, busy_timeout_ms: int, begin: str | None) -> Non
         return
 
     @event.listens_for(engine, "begin")
-    def _on_begin(conn):  # type: ignore[no-untyped-def]
+    def _on_begin(conn: Connection) -> None:
         conn.exec_driver_sql(begin)
 
 
@@ -221,7 +221,8 @@ class Database:
         if "db_session" not in g:
             assert self.sessionmaker is not None, "Database.init_app was not called"
             g.db_session = self.sessionmaker()
-        return g.db_session
+        session: Session = g.db_session
+        return session
 
 
 db = Database()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, Response, jsonify, render_template
+from flask.typing import ResponseReturnValue
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
@@ -59,11 +60,11 @@ def error_response(status: int, code: str, message: str) -> Response | tuple[str
 
 def init_app(app: Flask) -> None:
     @app.errorhandler(DomainError)
-    def _domain(err: DomainError):  # type: ignore[no-untyped-def]
+    def _domain(err: DomainError) -> ResponseReturnValue:
         return error_response(err.status, err.code, err.message)
 
     @app.errorhandler(HTTPException)
-    def _http(err: HTTPException):  # type: ignore[no-untyped-def]
+    def _http(err: HTTPException) -> ResponseReturnValue:
         status = err.code or 500
         code = (err.name or "error").lower().replace(" ", "_")
         messages = {
@@ -75,7 +76,7 @@ def init_app(app: Flask) -> None:
         return error_response(status, code, messages.get(status, err.name))
 
     @app.errorhandler(Exception)
-    def _unexpected(err: Exception):  # type: ignore[no-untyped-def]
+    def _unexpected(err: Exception) -> ResponseReturnValue:
         # A bug, not the user's fault: log the type and stack (no request data), show a calm page.
         if isinstance(err, HTTPException):
             return _http(err)
@@ -83,7 +84,7 @@ def init_app(app: Flask) -> None:
         return error_response(500, "internal_error", "Something went wrong on our side.")
 
     @app.errorhandler(OperationalError)
-    def _db_down(err: OperationalError):  # type: ignore[no-untyped-def]
+    def _db_down(err: OperationalError) -> ResponseReturnValue:
         # The store is busy or unreachable: nothing was acknowledged, so the client may retry.
         log.error("database unavailable: %s", type(err.orig).__name__)
         return error_response(

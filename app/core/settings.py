@@ -2,6 +2,11 @@
 
 Secrets never have a default. A development secret can live in ``instance/secret_key`` (written by
 ``python -m app.bootstrap``, which ``make run`` calls); production sets ``AFTERTAP_SECRET_KEY``.
+
+A web server checks every secret and file it needs at start-up and refuses to start without
+them. The ``flask`` command does not: most commands need none (``journeys validate``,
+``sun inspect``, every ``--help``), so each secret or file is checked by the command that uses it
+(``required``), which names the missing setting in one line.
 """
 
 from __future__ import annotations
@@ -9,12 +14,25 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import click
+from flask import Flask
+
+# app.extensions key: what could not be loaded at start-up, by extension name -> message.
+_MISSING = "aftertap.missing"
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 INSTANCE_DIR = PROJECT_ROOT / "instance"
 
 
 class ConfigurationError(RuntimeError):
     """Raised at start-up when a required setting is missing or unusable."""
+
+
+class MissingSetting(click.ClickException, ConfigurationError):
+    """A command needs a setting that is missing or unusable.
+
+    Under the ``flask`` command it prints as one line (``Error: ...``) and exits 1.
+    """
 
 
 def defaults() -> dict[str, Any]:
@@ -73,24 +91,48 @@ def defaults() -> dict[str, Any]:
 
 
 def finalize(config: dict[str, Any]) -> None:
-    """Resolve the secret key and check required settings, in place.
+    """Resolve the secret key and passwords from their files, and check settings, in place.
+
+    A missing secret is not an error here (see ``secret_problem``).
 
     Raises:
-        ConfigurationError: with a message saying which setting is missing and how to provide it.
+        ConfigurationError: with a message saying which setting is unusable.
     """
     if not config.get("SECRET_KEY"):
         path = Path(config["SECRET_KEY_FILE"])
         if path.is_file():
             config["SECRET_KEY"] = path.read_text().strip()
-    if not config.get("SECRET_KEY") or len(str(config["SECRET_KEY"])) < 32:
-        raise ConfigurationError(
-            "AFTERTAP_SECRET_KEY is not set (or shorter than 32 characters), and no development "
-            f"secret exists at {config['SECRET_KEY_FILE']}. Set AFTERTAP_SECRET_KEY, or run "
-            "`make run` once to create a development secret."
-        )
     if not config.get("ADMIN_PASSWORD"):
         admin = Path(config["ADMIN_PASSWORD_FILE"])
         if admin.is_file():
             config["ADMIN_PASSWORD"] = admin.read_text().strip()
     if not config.get("DATABASE_URL"):
         raise ConfigurationError("AFTERTAP_DATABASE_URL is empty.")
+
+
+def secret_problem(config: dict[str, Any]) -> str | None:
+    """Return why the secret key cannot be used (missing or too short), or None when it can."""
+    if config.get("SECRET_KEY") and len(str(config["SECRET_KEY"])) >= 32:
+        return None
+    return (
+        "AFTERTAP_SECRET_KEY is not set (or shorter than 32 characters), and no development "
+        f"secret exists at {config['SECRET_KEY_FILE']}. Set AFTERTAP_SECRET_KEY, or run "
+        "`make run` once to create a development secret."
+    )
+
+
+def defer(app: Flask, name: str, problem: str) -> None:
+    """Record that extension ``name`` could not be loaded, and why, for ``required`` to say."""
+    app.extensions.setdefault(_MISSING, {})[name] = problem
+
+
+def required(app: Flask, name: str) -> Any:
+    """Return ``app.extensions[name]`` (a keyring, a signing key...).
+
+    Raises:
+        MissingSetting: it could not be loaded at start-up; the message says which setting.
+    """
+    if name in app.extensions:
+        return app.extensions[name]
+    problem = app.extensions.get(_MISSING, {}).get(name, f"{name} is not configured.")
+    raise MissingSetting(problem)

@@ -55,7 +55,7 @@ def require_user(users: tuple[str, ...]) -> None:
     auth = request.authorization
     user = auth.username if auth and auth.username in configured else None
     expected = str(configured.get(user) or "") if user else ""
-    given = (auth.password or "") if user else ""
+    given = (auth.password or "") if auth is not None and user else ""
     if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
         abort(Response(f"Sign in as {' or '.join(users)}.", 401,
                        {"WWW-Authenticate": 'Basic realm="Aftertap admin", charset="UTF-8"'}))

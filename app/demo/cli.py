@@ -8,11 +8,11 @@ from flask.cli import AppGroup
 
 from app.core.db import db
 from app.demo.service import demo_links, seed_demo
+from app.verify import keyring
 
 
 def _demo_key_version() -> str:
-    keyring = current_app.extensions["aftertap.keys"]
-    names = [name for name, kv in keyring.items() if kv.simulate and not kv.retired]
+    names = [name for name, kv in keyring(current_app).items() if kv.simulate and not kv.retired]
     if not names:
         raise click.ClickException("no key version allows simulation; the demo needs one")
     return sorted(names)[0]
@@ -34,7 +34,7 @@ def demo_links_cmd(base_url: str | None) -> None:
     session = db.session
     links = demo_links(
         session,
-        current_app.extensions["aftertap.keys"],
+        keyring(current_app),
         base_url or current_app.config["PUBLIC_BASE_URL"],
     )
     session.commit()

@@ -7,6 +7,7 @@ from flask.typing import ResponseReturnValue
 
 from app.core.db import db
 from app.demo.service import demo_tags
+from app.verify import keyring
 from app.verify.service import TagNotFound, find_tag, mint_tap_url
 
 bp = Blueprint("demo", __name__)
@@ -34,7 +35,7 @@ def tap(serial: str) -> ResponseReturnValue:
         abort(404)
     # A path, not an absolute URL: the redirect must never follow a forged Host header.
     url = mint_tap_url(
-        session, current_app.extensions["aftertap.keys"], tag, "",
+        session, keyring(current_app), tag, "",
         mode=request.args.get("mode", "aes") if request.args.get("mode") in ("aes", "lrp", "plain")
         else "aes",
     )

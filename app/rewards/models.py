@@ -9,7 +9,7 @@ given, who got what, the random value behind every draw. Every limit is enforced
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -22,12 +22,16 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Table,
     Text,
     UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.db import Base, UTCDateTime
+
+# Every model declares ``__table__: ClassVar[Table]``: SQLAlchemy types it as any FromClause, but
+# a declarative model's is always a Table, which ``insert_ignore`` and ``insert`` take.
 
 # tap_events.id is a BIGINT on PostgreSQL (the log grows without bound), INTEGER on SQLite.
 _TAP_ID = BigInteger().with_variant(Integer, "sqlite")
@@ -37,6 +41,7 @@ class LoyaltyAccount(Base):
     """An owner's points balance; the CHECK makes a negative balance impossible to commit."""
 
     __tablename__ = "loyalty_accounts"
+    __table__: ClassVar[Table]
     __table_args__ = (CheckConstraint("balance >= 0", name="balance_not_negative"),)
 
     owner_id: Mapped[int] = mapped_column(ForeignKey("owners.id"), primary_key=True)
@@ -48,6 +53,7 @@ class LoyaltyEntry(Base):
     """One append-only ledger line: a signed change of an owner's points and what caused it."""
 
     __tablename__ = "loyalty_entries"
+    __table__: ClassVar[Table]
     __table_args__ = (CheckConstraint("balance_after >= 0", name="balance_after_not_negative"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -67,6 +73,7 @@ class RewardPool(Base):
     """The live state of one ruleset reward: how many times it was given (the budget's count)."""
 
     __tablename__ = "reward_pools"
+    __table__: ClassVar[Table]
     __table_args__ = (
         UniqueConstraint("brand", "reward_id"),
         CheckConstraint("budget IS NULL OR given <= budget", name="within_budget"),
@@ -87,6 +94,7 @@ class RewardPrize(Base):
     """A prize (or the consolation) of a pool; ``given`` can never pass ``stock``."""
 
     __tablename__ = "reward_prizes"
+    __table__: ClassVar[Table]
     __table_args__ = (
         UniqueConstraint("pool_id", "prize_id"),
         CheckConstraint("stock IS NULL OR given <= stock", name="within_stock"),
@@ -114,6 +122,7 @@ class RewardSeed(Base):
     start, the seed only once ``revealed_at`` is set after the day ended."""
 
     __tablename__ = "reward_seeds"
+    __table__: ClassVar[Table]
     __table_args__ = (UniqueConstraint("pool_id", "day"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -129,6 +138,7 @@ class RewardGrant(Base):
     """A reward given for one tap: pending until revealed (reveal mechanics), then its outcome."""
 
     __tablename__ = "reward_grants"
+    __table__: ClassVar[Table]
     __table_args__ = (UniqueConstraint("tap_event_id", "pool_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -137,7 +147,7 @@ class RewardGrant(Base):
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("owners.id"), index=True)
     item_id: Mapped[int] = mapped_column(ForeignKey("items.id"), index=True)
     journey: Mapped[str] = mapped_column(String(80))
-    # The reveal link's token: stored as is, see service.grant for why it is not a credential.
+    # The reveal link's token: stored as is, see grants.grant for why it is not a credential.
     token: Mapped[str] = mapped_column(String(43), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     revealed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -155,6 +165,7 @@ class RewardDraw(Base):
     """One draw, with every input: the seed's day, the prizes in stock and the random value."""
 
     __tablename__ = "reward_draws"
+    __table__: ClassVar[Table]
     __table_args__ = (Index("ix_reward_draws_pool_id_day", "pool_id", "day"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -175,6 +186,7 @@ class RewardCode(Base):
     """An imported single-use code; ``grant_id`` is set once, when a prize takes it."""
 
     __tablename__ = "reward_codes"
+    __table__: ClassVar[Table]
     __table_args__ = (
         UniqueConstraint("brand", "list_name", "code"),
         Index("ix_reward_codes_free", "brand", "list_name", "grant_id"),
@@ -193,6 +205,7 @@ class RewardSlot(Base):
     use. N slots whose uses are each ``per`` days apart give exactly "at most N in any window"."""
 
     __tablename__ = "reward_slots"
+    __table__: ClassVar[Table]
 
     scope: Mapped[str] = mapped_column(String(120), primary_key=True)
     slot: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -204,6 +217,7 @@ class RewardDayCount(Base):
     """Grants of a pool on one UTC day, for ``per_day``."""
 
     __tablename__ = "reward_day_counts"
+    __table__: ClassVar[Table]
 
     pool_id: Mapped[int] = mapped_column(ForeignKey("reward_pools.id"), primary_key=True)
     day: Mapped[date] = mapped_column(Date, primary_key=True)
@@ -214,6 +228,7 @@ class RewardExposure(Base):
     """That a tap's journey offered a reward, and whether the owner was held out of it."""
 
     __tablename__ = "reward_exposures"
+    __table__: ClassVar[Table]
     __table_args__ = (UniqueConstraint("pool_id", "tap_event_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -229,6 +244,7 @@ class ProductReview(Base):
     """An owner's review of a product; one per owner and product."""
 
     __tablename__ = "product_reviews"
+    __table__: ClassVar[Table]
     __table_args__ = (
         UniqueConstraint("owner_id", "product_id"),
         CheckConstraint("rating BETWEEN 1 AND 5", name="rating_1_to_5"),

@@ -11,7 +11,7 @@ from typing import Any
 from flask import Flask
 
 from app.rules.registry import RulesetRegistry
-from app.rules.service import Decision, decide, parse_ruleset, template_names
+from app.rules.service import Decision, Ruleset, decide, parse_ruleset, template_names
 
 # What a tap gets when no journey matches: a page is always served, never an error.
 FALLBACK_GENUINE = "authenticity"
@@ -42,7 +42,7 @@ class Rules:
         self.registry = registry
         self.default_brand = default_brand
 
-    def ruleset_for(self, brand: str | None) -> Any:
+    def ruleset_for(self, brand: str | None) -> Ruleset | None:
         """Return the live ruleset that decides ``brand``'s taps (or the default one), or None."""
         rulesets = self.registry.rulesets()
         return rulesets.get(brand or "") or rulesets.get(self.default_brand or "")
@@ -75,7 +75,7 @@ def init_app(app: Flask) -> None:
     """
     templates_dir = Path(app.root_path).parent / "templates"
 
-    def load(text: str, source: str):  # type: ignore[no-untyped-def]
+    def load(text: str, source: str) -> Ruleset:
         # Templates are listed at each load, so a new experience can ship with its ruleset.
         return parse_ruleset(
             text,

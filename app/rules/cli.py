@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,7 +42,7 @@ def validate(paths: tuple[Path, ...]) -> None:
     reports = validate_files(_paths(paths), *_templates())
     failed = 0
     for report in reports:
-        if report.problems:
+        if report.ruleset is None:
             failed += 1
             for line in report.problems:
                 click.echo(line)
@@ -62,7 +63,7 @@ def _load_one(ruleset: str) -> Ruleset:
             raise click.ClickException(f"no ruleset file {ruleset!r} (nor {candidate})")
         path = candidate
     (report,) = validate_files([path], *_templates())
-    if report.problems:
+    if report.ruleset is None:
         for line in report.problems:
             click.echo(line, err=True)
         raise click.ClickException(f"{path} does not validate")
@@ -130,7 +131,7 @@ def test(paths: tuple[Path, ...]) -> None:
     reports = validate_files(_paths(paths), *_templates())
     failed = passed = 0
     for report in reports:
-        if report.problems:
+        if report.ruleset is None:
             failed += 1
             for line in report.problems:
                 click.echo(line)
@@ -151,5 +152,5 @@ def test(paths: tuple[Path, ...]) -> None:
         raise SystemExit(1)
 
 
-def _fmt(values: dict[str, object]) -> str:
+def _fmt(values: Mapping[str, object]) -> str:
     return ", ".join(f"{k} {v if v is not None else '(none)'}" for k, v in values.items())

@@ -24,7 +24,7 @@ import hashlib
 import itertools
 import json
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import durable_rules_engine as _core
@@ -96,8 +96,8 @@ class _Engine:
         self._serving[name] = engine_name
         self._leaked[name] = 0
 
-    def _recorder(self, rule_name: str):  # type: ignore[no-untyped-def]
-        def run(_c):  # type: ignore[no-untyped-def]
+    def _recorder(self, rule_name: str) -> Callable[[Any], None]:
+        def run(_c: Any) -> None:
             self._fired = rule_name
 
         return run

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 # One evaluator for the validator (shadowing, ties), the explainer and the tests: the language's.
-from app.journeys.language import holds, leaf_holds
+from app.journeys.language import Condition, holds, leaf_holds
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,7 @@ class JourneyResult:
     conditions: tuple[ConditionResult, ...]
 
 
-def describe(cond: Any) -> str:
+def describe(cond: Condition) -> str:
     """Return a condition as a short readable phrase."""
     op, v = cond.op, cond.value
     phrases = {

@@ -17,7 +17,9 @@ from typing import Any
 
 from app.journeys.language import (
     ACTIONS,
+    Condition,
     JourneyDoc,
+    Problem,
     RulesetDoc,
     RulesetInvalid,
     parse_ruleset_text,
@@ -30,7 +32,7 @@ from app.rules.explain import JourneyResult, explain, first_match
 class RulesetError(ValueError):
     """A ruleset file is not valid; ``problems`` are its ``FILE:LINE:COLUMN: message`` lines."""
 
-    def __init__(self, message: str, problems: Sequence[Any] = ()) -> None:
+    def __init__(self, message: str, problems: Sequence[Problem] = ()) -> None:
         super().__init__(message)
         self.problems = list(problems)
 
@@ -175,7 +177,7 @@ def _choose_index(
     pins: dict[str, dict[str, set[tuple[str, Any]]]] = {}
     for journey in journeys:
         for cond in journey.when.children:
-            if getattr(cond, "kind", None) is not None or cond.op not in ("eq", "in"):
+            if not isinstance(cond, Condition) or cond.op not in ("eq", "in"):
                 continue
             values = {_index_key(v) for v in (cond.value if cond.op == "in" else (cond.value,))}
             by_journey = pins.setdefault(cond.path, {})

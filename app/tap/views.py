@@ -21,6 +21,7 @@ from app.rewards.views import reward_json
 from app.rules.service import Decision
 from app.tap.pipeline import engage
 from app.tap.present import owner_page, ownership_json, page_context
+from app.verify import keyring
 from app.verify.service import (
     GENUINE,
     INVALID,
@@ -103,7 +104,7 @@ def _serve_tap(gtin: str | None, serial: str | None) -> ResponseReturnValue:
         result = engage(
             session,
             current_app.config,
-            current_app.extensions["aftertap.keys"],
+            keyring(current_app),
             current_app.extensions["aftertap.rules"],
             person,
             tap,

@@ -3,27 +3,50 @@ tap routes live in ``app.tap``."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 from flask import Flask
 
+from app.core.settings import required
+from app.verify.keys import KeyVersion
+
+KEYS = "aftertap.keys"
+
 
 def init_app(app: Flask) -> None:
-    """Load the key versions.
+    """Load the key versions (``keyring(app)`` returns them).
 
     Raises:
-        app.core.settings.ConfigurationError: the keys file is missing or invalid.
+        app.core.settings.ConfigurationError: the keys file is missing or invalid, and the app
+            is built to serve (a command that needs keys says so itself).
     """
-    from app.core.settings import ConfigurationError
+    from app.core.settings import ConfigurationError, defer
     from app.verify.keys import KeyFileError, load_key_versions
 
     path = Path(app.config["KEYS_FILE"])
+    problem = None
     if not path.is_file():
-        raise ConfigurationError(
+        problem = (
             f"AFTERTAP_KEYS_FILE points to {path}, which does not exist. Create it (see README, "
             "'Keys'), or run `make run` once to generate random demo keys."
         )
-    try:
-        app.extensions["aftertap.keys"] = load_key_versions(path)
-    except KeyFileError as exc:
-        raise ConfigurationError(str(exc)) from exc
+    else:
+        try:
+            app.extensions[KEYS] = load_key_versions(path)
+        except KeyFileError as exc:
+            problem = str(exc)
+    if problem is not None:
+        if app.extensions.get("aftertap.serving", True):
+            raise ConfigurationError(problem)
+        defer(app, KEYS, problem)
+
+
+def keyring(app: Flask) -> Mapping[str, KeyVersion]:
+    """Return the app's key versions, by name.
+
+    Raises:
+        app.core.settings.MissingSetting: the keys file is missing or invalid.
+    """
+    keys: Mapping[str, KeyVersion] = required(app, KEYS)
+    return keys

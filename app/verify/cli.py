@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,6 +15,8 @@ from sqlalchemy import select
 
 from app.catalog.models import Brand
 from app.core.db import db
+from app.verify import keyring
+from app.verify.keys import KeyFileError, KeyVersion, load_key_versions
 from app.verify.service import (
     IMPORT_OPTIONAL,
     IMPORT_REQUIRED,
@@ -23,7 +26,7 @@ from app.verify.service import (
     import_tags,
     mint_tap_url,
 )
-from app.verify.sun import SimulationNotAllowed, inspect
+from app.verify.sun import MalformedSun, SimulationNotAllowed, inspect, parse_tap_url
 
 tags_group = AppGroup("tags", help="The tag registry.")
 sun_group = AppGroup("sun", help="SUN messages (tap URLs).")
@@ -71,7 +74,7 @@ def tags_import(csv_file: Path, brand_slug: str | None) -> None:
     rows = read_tag_csv(csv_file)
     session = db.session
     try:
-        summary = import_tags(session, current_app.extensions["aftertap.keys"], _brand(brand_slug),
+        summary = import_tags(session, keyring(current_app), _brand(brand_slug),
                               rows)
     except ImportRejected as exc:
         session.rollback()
@@ -101,7 +104,7 @@ def tags_tap(serial: str, gtin: str | None, mode: str, form: str, base_url: str 
         tag = find_tag(session, serial, gtin)
         url = mint_tap_url(
             session,
-            current_app.extensions["aftertap.keys"],
+            keyring(current_app),
             tag,
             base_url or current_app.config["PUBLIC_BASE_URL"],
             mode=mode,
@@ -131,8 +134,25 @@ def tags_revoke(serial: str, gtin: str | None, reason: str) -> None:
 
 @sun_group.command("inspect", help="Decode and verify a tap URL against every key version (JSON).")
 @click.argument("url")
-def sun_inspect(url: str) -> None:
-    result = inspect(url, current_app.extensions["aftertap.keys"].values())
+@click.option("--keys-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Verify against this keys file instead of AFTERTAP_KEYS_FILE.")
+def sun_inspect(url: str, keys_file: Path | None) -> None:
+    """Malformed input is reported without any key; verifying needs the key versions."""
+    versions: Mapping[str, KeyVersion]
+    if keys_file is not None:
+        try:
+            versions = load_key_versions(keys_file)
+        except KeyFileError as exc:
+            raise click.ClickException(str(exc)) from None
+    else:
+        try:
+            parse_tap_url(url)
+        except MalformedSun:
+            # Malformed: no key could change the answer, so none is needed to give it.
+            versions = {}
+        else:
+            versions = keyring(current_app)
+    result = inspect(url, versions.values())
     click.echo(json.dumps(result, indent=2))
     if not result["valid"]:
         raise SystemExit(1)

@@ -87,7 +87,8 @@ def aes_cmac(key: bytes, data: bytes, *, static_key: bool = False) -> bytes:
     for i in range(full):
         block = data[i * BLOCK_SIZE : (i + 1) * BLOCK_SIZE]
         state = cipher.encrypt(bytes(a ^ b for a, b in zip(state, block, strict=True)))
-    return cipher.encrypt(bytes(a ^ b for a, b in zip(state, last, strict=True)))
+    mac: bytes = cipher.encrypt(bytes(a ^ b for a, b in zip(state, last, strict=True)))
+    return mac
 
 
 def _cmac_context(key: bytes) -> tuple[Any, bytes, bytes]:

@@ -6,7 +6,7 @@ Pure service: takes a session, settings and input, returns values. The caller co
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -22,7 +22,7 @@ from app.catalog.service import (
     normalize_serial,
 )
 from app.catalog.views import ITEM_COLUMNS, ItemView, item_view_from_row
-from app.core.db import dialect_insert
+from app.core.db import dialect_insert, update_rows
 from app.verify.keys import KeyVersion
 from app.verify.models import FailedTapHour, Tag, TapEvent
 from app.verify.sun import (
@@ -241,8 +241,8 @@ class ImportSummary:
 def import_tags(
     session: Session,
     keyring: Mapping[str, KeyVersion],
-    brand: Any,
-    rows: list[tuple[int, Mapping[str, str]]],
+    brand: Brand,
+    rows: Sequence[tuple[int, Mapping[str, str]]],
 ) -> ImportSummary:
     """Register tags from ``(line, row)`` pairs for ``brand``; return what changed.
 
@@ -376,12 +376,11 @@ def mint_tap_url(
         session.refresh(tag)
         current = tag.sim_counter
         nxt = max(tag.last_counter or 0, current) + 1
-        claimed = session.execute(
-            update(Tag)
-            .where(Tag.id == tag.id, Tag.sim_counter == current)
+        claimed = update_rows(
+            session,
+            update(Tag).where(Tag.id == tag.id, Tag.sim_counter == current)
             .values(sim_counter=nxt),
-            execution_options={"synchronize_session": False},
-        ).rowcount
+        )
         if claimed:
             break
     query = mint_query(kv, bytes.fromhex(tag.uid), nxt, mode=mode, file_data=file_data)

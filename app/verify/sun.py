@@ -200,7 +200,8 @@ def decrypt_picc_plaintext(meta_read_key: bytes, picc_data: bytes) -> bytes:
         raise ValueError(f"picc_data must be 16 or 24 bytes, got {len(picc_data)}")
     if len(picc_data) == BLOCK_SIZE:
         # A single block: AES-CBC with a zero IV is plain ECB decryption.
-        return _static_ecb(meta_read_key).decrypt(picc_data)
+        plain: bytes = _static_ecb(meta_read_key).decrypt(picc_data)
+        return plain
     rand, ciphertext = picc_data[:_PICCRAND_SIZE], picc_data[_PICCRAND_SIZE:]
     return LRP(meta_read_key, 0, rand, pad=False, static_key=True).decrypt(ciphertext)
 
@@ -264,10 +265,12 @@ class _Session:
         return AES.new(enc_key, AES.MODE_CBC, iv=iv)
 
     def decrypt_file(self, enc: bytes) -> bytes:
-        return self._file_cipher().decrypt(enc)
+        plain: bytes = self._file_cipher().decrypt(enc)
+        return plain
 
     def encrypt_file(self, data: bytes) -> bytes:
-        return self._file_cipher().encrypt(data)
+        enc: bytes = self._file_cipher().encrypt(data)
+        return enc
 
 
 def tamper_status(file_data: bytes) -> str:
@@ -377,6 +380,19 @@ def _query_of(text: str) -> str:
         raise MalformedSun(f"not a valid URL ({exc})") from None
 
 
+def parse_tap_url(text: str) -> SunMessage:
+    """Return the SUN message of a tap given as a bare query or a full URL (no key needed).
+
+    Raises:
+        MalformedSun: the input is not a well-formed tap.
+    """
+    text = text.strip() if isinstance(text, str) else ""
+    # Bound the input before URL parsing, not only the query after it.
+    if len(text) > 2 * MAX_QUERY_LENGTH:
+        raise MalformedSun(f"input is too long (over {2 * MAX_QUERY_LENGTH} characters)")
+    return parse_query(_query_of(text))
+
+
 def inspect(raw_query: str, key_versions: Iterable[KeyVersion]) -> dict[str, Any]:
     """Explain a tap given as a bare query or a full URL.
 
@@ -396,12 +412,8 @@ def inspect(raw_query: str, key_versions: Iterable[KeyVersion]) -> dict[str, Any
         "file_data": None,
         "error": None,
     }
-    text = raw_query.strip() if isinstance(raw_query, str) else ""
     try:
-        # Bound the input before URL parsing, not only the query after it.
-        if len(text) > 2 * MAX_QUERY_LENGTH:
-            raise MalformedSun(f"input is too long (over {2 * MAX_QUERY_LENGTH} characters)")
-        msg = parse_query(_query_of(text))
+        msg = parse_tap_url(raw_query)
     except MalformedSun as exc:
         report["error"] = exc.reason
         return report

@@ -1,7 +1,7 @@
 """Parsing a ruleset: compose the YAML, run every section's check, then raise or give the document.
 
-The checks report into one ``Context``; nothing is raised before every section has been checked,
-so the marketer sees every problem of the file at once, in line order.
+The checks report into one ``Context``. Once the text is a readable mapping, nothing is raised
+before every section has been checked, so the marketer sees every problem of the file at once.
 """
 
 from __future__ import annotations

@@ -1,0 +1,369 @@
+"""What a tap knows about an item's ownership, claiming it, its warranty and its history.
+
+Pure service: functions take a session and input, return values or raise DomainErrors; the
+caller commits. A claim is an INSERT guarded by the unique index on current ownerships, and the
+warranty starts with one conditional UPDATE, so the database, not Python, decides who wins.
+"""
+
+from __future__ import annotations
+
+import calendar
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import bindparam, case, exists, select, update
+from sqlalchemy.orm import Session
+
+from app.catalog.holdings import Holding, current_holding
+from app.catalog.models import Item, Owner, Ownership
+from app.catalog.views import ItemView
+from app.core.audit import audit
+from app.core.clock import now
+from app.core.db import update_rows
+from app.core.errors import Conflict, Forbidden
+from app.ownership.owners import (
+    OwnerLike,
+    create_owner,
+    delete_new_owner,
+    insert_ownership,
+    next_ordinal,
+)
+from app.verify.service import GENUINE, TapOutcome
+
+FIRST_TAP = "first_tap"
+CONFIRMED = "confirmed"
+
+
+def month_number(moment: datetime) -> int:
+    """Return ``moment``'s calendar month as one number (year * 12 + month - 1), in UTC."""
+    utc = moment.astimezone(UTC)
+    return utc.year * 12 + utc.month - 1
+
+
+def add_months(moment: datetime, months: int) -> datetime:
+    """Return ``moment`` plus ``months`` calendar months (the 31st becomes the month's last day)."""
+    month0 = moment.month - 1 + months
+    year, month = moment.year + month0 // 12, month0 % 12 + 1
+    day = min(moment.day, calendar.monthrange(year, month)[1])
+    return moment.replace(year=year, month=month, day=day)
+
+
+# --- what a tap knows about ownership -----------------------------------------------------------
+
+
+@dataclass
+class Lifecycle:
+    """Ownership state of one item for one person tapping it (``viewer``, None if anonymous)."""
+
+    item: ItemView
+    viewer: int | None
+    holding: Holding | None
+    viewer_is_previous: bool = False
+
+    @property
+    def viewer_is_owner(self) -> bool:
+        return self.holding is not None and self.viewer == self.holding.owner_id
+
+
+_COUNT_OWNER_TAP = (
+    update(Ownership)
+    .where(Ownership.id == bindparam("ownership_id"))
+    .values(
+        owner_taps=Ownership.owner_taps + 1,
+        # Same month: unchanged; the month after the last: one more; a gap: starts again.
+        month_streak=case(
+            (Ownership.last_tap_month == bindparam("month"), Ownership.month_streak),
+            (Ownership.last_tap_month == bindparam("month") - 1, Ownership.month_streak + 1),
+            else_=1,
+        ),
+        last_tap_month=bindparam("month"),
+    )
+    .returning(Ownership.owner_taps, Ownership.month_streak)
+)
+
+
+def lifecycle(
+    session: Session,
+    item: ItemView,
+    viewer: int | None,
+    *,
+    count_tap: bool = False,
+    at: datetime | None = None,
+) -> Lifecycle:
+    """Return ``item``'s ownership state as seen by ``viewer``.
+
+    With ``count_tap`` (a genuine tap by the current owner), the owner's tap count is advanced
+    first, so ``ownership.owner_taps`` includes this tap.
+    """
+    holding = current_holding(session, item.id)
+    state = Lifecycle(item, viewer, holding)
+    if holding is not None and viewer == holding.owner_id and count_tap:
+        counted = session.connection().execute(
+            _COUNT_OWNER_TAP,
+            {"ownership_id": holding.id, "month": month_number(at or now())},
+        ).one()
+        state.holding = dataclasses.replace(
+            holding, owner_taps=counted.owner_taps, month_streak=counted.month_streak
+        )
+    elif viewer is not None and not state.viewer_is_owner:
+        state.viewer_is_previous = bool(
+            session.scalar(
+                select(
+                    exists().where(Ownership.item_id == item.id, Ownership.owner_id == viewer)
+                )
+            )
+        )
+    return state
+
+
+def _days(since: datetime | None, at: datetime) -> int | None:
+    return None if since is None else max(0, (at - since).days)
+
+
+def lifecycle_fact(state: Lifecycle, at: datetime) -> dict[str, Any]:
+    """Return the ownership.*, owner.*, warranty.* and service.* paths of the fact.
+
+    Paths with nothing to say are left out (``exists: false`` holds for them). ``owner.points``
+    and ``owner.has_reviewed`` keep their defaults until the rewards ledger records them.
+    """
+    item, holding = state.item, state.holding
+    warranty_ends = item.warranty_ends_at
+    warranty_active = bool(
+        warranty_ends is not None
+        and item.warranty_started_at is not None
+        and item.warranty_started_at <= at < warranty_ends
+    )
+    fact: dict[str, Any] = {
+        "ownership.state": "owned" if holding else "unclaimed",
+        "owner.is_current": state.viewer_is_owner,
+        "owner.is_previous": state.viewer_is_previous,
+        "owner.email_opt_in": bool(holding and state.viewer_is_owner and holding.email_opt_in),
+        "owner.points": 0,
+        "owner.has_reviewed": False,
+        "item.stolen": item.stolen,
+        "warranty.active": warranty_active,
+        "service.count": item.service_count,
+    }
+    if holding is not None:
+        fact["ownership.ordinal"] = holding.ordinal
+        fact["ownership.days"] = _days(holding.started_at, at)
+        fact["ownership.owner_taps"] = holding.owner_taps
+        fact["ownership.month_streak"] = holding.month_streak
+    if warranty_active and warranty_ends is not None:
+        fact["warranty.days_left"] = max(0, (warranty_ends - at).days)
+    if item.last_service_at is not None:
+        fact["service.days_since_last"] = _days(item.last_service_at, at)
+    return fact
+
+
+# --- claiming and the warranty --------------------------------------------------------------------
+
+
+@dataclass
+class TapEffects:
+    """What a tap's actions changed, for the page and the response cookies."""
+
+    lifecycle: Lifecycle | None = None
+    claimed: bool = False
+    warranty_activated: bool = False
+    warranty_ends_at: datetime | None = None
+    # Set when this tap created the owner: the view sets the owner cookie.
+    new_owner_public_id: str | None = None
+    offers: list[str] = field(default_factory=list)
+
+
+def warranty_months(attributes: Mapping[str, Any]) -> int:
+    """Return the product's warranty term in months (catalogue attribute ``warranty_months``)."""
+    value = attributes.get("warranty_months", 0)
+    try:
+        return max(0, int(value))
+    except (TypeError, ValueError):
+        return 0
+
+
+def activate_warranty(session: Session, item: ItemView, at: datetime) -> datetime | None:
+    """Start ``item``'s warranty at ``at`` if it never started; return its end, or None.
+
+    Returns None when the product has no warranty or it was already activated (it runs once,
+    from the first owner's activation, whoever owns the item later).
+    """
+    months = warranty_months(item.product.attributes)
+    if months == 0:
+        return None
+    ends = add_months(at, months)
+    done = update_rows(
+        session,
+        update(Item)
+        .where(Item.id == item.id, Item.warranty_started_at.is_(None))
+        .values(warranty_started_at=at, warranty_ends_at=ends),
+    )
+    return ends if done else None
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A claim that won: the owner, their new ownership and its ordinal."""
+
+    owner: OwnerLike
+    ownership_id: int
+    ordinal: int
+
+
+def claim(
+    session: Session,
+    item: ItemView,
+    owner: OwnerLike | None,
+    at: datetime,
+    *,
+    began_by: str = FIRST_TAP,
+    unknown_sale_allowed: bool = False,
+) -> tuple[OwnerLike, int]:
+    """Make ``owner`` (a new owner when None) the item's first or next owner.
+
+    An item whose sale is not known can only be claimed with ``unknown_sale_allowed`` (the
+    ruleset chose to claim it); it is then marked released, audited.
+
+    Returns:
+        ``(owner, ownership_id)``.
+    Raises:
+        Forbidden: the item is still in the boutique, or its sale is unknown and not allowed.
+        Conflict: someone owns the item already (possibly a request that won a race).
+    """
+    claimed = _claim(session, item, owner, at, began_by=began_by,
+                     unknown_sale_allowed=unknown_sale_allowed)
+    return claimed.owner, claimed.ownership_id
+
+
+def _claim(
+    session: Session,
+    item: ItemView,
+    owner: OwnerLike | None,
+    at: datetime,
+    *,
+    began_by: str,
+    unknown_sale_allowed: bool,
+    known_unowned: bool = False,
+) -> Claimed:
+    if item.released is False:
+        raise Forbidden("This item has not been sold yet, so it cannot be registered.")
+    if item.released is None and not unknown_sale_allowed:
+        raise Forbidden("This item's sale has not been recorded, so it cannot be registered.")
+    # A tap that has just read "unowned" skips the re-read: the guarded insert below still
+    # decides a race, and a loser leaves nothing behind.
+    if not known_unowned and current_holding(session, item.id) is not None:
+        raise Conflict("This item already has an owner.")
+    created = owner is None
+    owner = owner or create_owner(session, at)
+    ordinal = next_ordinal(session, item.id)
+    first_tap = began_by == FIRST_TAP
+    ownership_id = insert_ownership(
+        session, item_id=item.id, owner_id=owner.id, ordinal=ordinal,
+        began_by=began_by, started_at=at, owner_taps=1 if first_tap else 0,
+        month_streak=1 if first_tap else 0,
+        last_tap_month=month_number(at) if first_tap else None,
+    )
+    if ownership_id is None:
+        # A concurrent claim won (the insert did nothing, so the transaction is still usable):
+        # the owner made for this one would own nothing.
+        if created:
+            delete_new_owner(session, owner.id)
+        raise Conflict("This item already has an owner.")
+    if item.released is None:
+        update_rows(session, update(Item).where(Item.id == item.id).values(released=True))
+        audit(session, at, "ruleset", "release", item_id=item.id,
+              reason="first claim of an item whose sale was not known")
+    audit(session, at, "owner", "claim", item_id=item.id, owner_id=owner.id, began_by=began_by)
+    return Claimed(owner, ownership_id, ordinal)
+
+
+def act_on_tap(
+    session: Session,
+    outcome: TapOutcome,
+    actions: tuple[str, ...],
+    state: Lifecycle | None,
+    viewer: Owner | None,
+) -> TapEffects:
+    """Carry out a decision's actions for a genuine tap; return what changed.
+
+    ``claim_ownership`` claims the item for the person tapping if nobody owns it; the journey that
+    asks for it has decided that this tap is a sale (including an unknown sale state).
+    ``activate_warranty`` starts the warranty once. ``confirm_ownership``, ``offer_service`` and
+    ``start_transfer`` only offer the step on the page (listed in ``offers``).
+    """
+    effects = TapEffects(lifecycle=state)
+    if outcome.verdict != GENUINE or outcome.item is None or state is None:
+        return effects
+    item = outcome.item
+    if "claim_ownership" in actions and state.holding is None and item.released is not False:
+        try:
+            claimed: Claimed | None = _claim(
+                session, item, viewer, outcome.at, began_by=FIRST_TAP,
+                unknown_sale_allowed=True, known_unowned=True,
+            )
+        except Conflict:
+            claimed = None  # a concurrent first tap won; this one is a visitor
+        if claimed is not None:
+            effects.claimed = True
+            if viewer is None:
+                effects.new_owner_public_id = claimed.owner.public_id
+            opt_in = bool(viewer is not None and viewer.email_opt_in
+                          and viewer.email_verified_at is not None)
+            effects.lifecycle = Lifecycle(
+                item, claimed.owner.id,
+                Holding(id=claimed.ownership_id, owner_id=claimed.owner.id,
+                        ordinal=claimed.ordinal, began_by=FIRST_TAP, started_at=outcome.at,
+                        owner_taps=1, email_opt_in=opt_in, month_streak=1),
+            )
+    holding = effects.lifecycle.holding if effects.lifecycle else None
+    if "activate_warranty" in actions and holding is not None:
+        effects.warranty_ends_at = activate_warranty(session, item, outcome.at)
+        effects.warranty_activated = effects.warranty_ends_at is not None
+    effects.offers = [a for a in actions if a in ("confirm_ownership", "offer_service",
+                                                   "start_transfer")]
+    return effects
+
+
+def confirm_claim(
+    session: Session, item: ItemView, viewer: Owner | None, at: datetime, *, warranty: bool = True
+) -> tuple[OwnerLike, bool]:
+    """The one-tap confirmation: the person who just tapped says "this is mine".
+
+    Returns:
+        ``(owner, created)``: the owner (``created`` when this call made a new one).
+    Raises:
+        Forbidden, Conflict: as ``claim``.
+    """
+    owner, _ = claim(session, item, viewer, at, began_by=CONFIRMED, unknown_sale_allowed=True)
+    if warranty:
+        activate_warranty(session, item, at)
+    return owner, viewer is None
+
+
+# --- history ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    ordinal: int
+    began_by: str
+    started_at: datetime
+    ended_at: datetime | None
+    ended_by: str | None
+
+
+def history(session: Session, item_id: int) -> list[HistoryEntry]:
+    """Return the item's ownerships, first owner first. Anonymous: no owner identity."""
+    rows = session.execute(
+        select(Ownership.ordinal, Ownership.began_by, Ownership.started_at, Ownership.ended_at,
+               Ownership.ended_by)
+        .where(Ownership.item_id == item_id)
+        .order_by(Ownership.ordinal)
+    )
+    return [
+        HistoryEntry(ordinal=row.ordinal, began_by=row.began_by, started_at=row.started_at,
+                     ended_at=row.ended_at, ended_by=row.ended_by)
+        for row in rows
+    ]

@@ -1,0 +1,302 @@
+"""Grants: a reward given for one tap, and its reveal, which decides and stores the outcome once.
+
+Pure service: functions take a session, the ruleset (or nothing more than they need) and input,
+return values or raise DomainErrors; the caller commits. What holds:
+
+- one grant per (tap, reward): a unique key; a retry or double click gets the same grant back;
+- every limit (``app.rewards.limits``) is taken when the grant is made; a grant that fails one
+  undoes what it took by rolling back to a savepoint and raises ``RewardUnavailable``, and the
+  caller's transaction stays usable;
+- stock: ``UPDATE ... WHERE given < stock`` (and a CHECK), single-use codes: ``WHERE grant_id IS
+  NULL``; a reveal is decided once: ``UPDATE ... WHERE revealed_at IS NULL``.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import ColumnElement, RowMapping, insert, select, update
+from sqlalchemy.orm import Session
+
+from app.core.clock import utc
+from app.core.db import insert_ignore
+from app.core.errors import Forbidden, NotFound
+from app.journeys.language import RulesetDoc
+from app.rewards import draws
+from app.rewards.codes import GENERATED, LIST, free_codes, new_code, take_code
+from app.rewards.ledger import EARN, post_entry
+from app.rewards.limits import (
+    HOLDOUT,
+    RewardUnavailable,
+    in_stock,
+    needs_owner,
+    record_exposure,
+    take_limits,
+)
+from app.rewards.models import RewardDraw, RewardGrant, RewardPool, RewardPrize
+from app.rewards.pools import find_reward, pool_id_for
+
+INSTANT = "instant"
+PENDING, PRIZE, CONSOLATION = "pending", "prize", "consolation"
+POINTS, NOTHING = "points", "nothing"
+
+
+@dataclass(frozen=True)
+class GrantView:
+    """A grant as the page shows it. ``outcome`` is ``pending`` until revealed, then ``prize``,
+    ``consolation``, ``points`` or ``nothing``; ``points`` are those posted to the ledger."""
+
+    id: int
+    brand: str
+    reward_id: str
+    mechanic: str
+    journey: str
+    token: str
+    owner_id: int | None
+    item_id: int
+    created_at: datetime
+    outcome: str
+    prize_id: str | None
+    points: int
+    code: str | None
+    expires_at: datetime | None
+    revealed_at: datetime | None
+    redeemed_at: datetime | None
+    created: bool = field(default=False, compare=False)  # made by this call (not a retry)
+
+    @property
+    def pending(self) -> bool:
+        return self.outcome == PENDING
+
+
+_GRANT_COLUMNS = (
+    RewardGrant.id, RewardPool.brand, RewardPool.reward_id, RewardPool.mechanic,
+    RewardGrant.journey, RewardGrant.token, RewardGrant.owner_id, RewardGrant.item_id,
+    RewardGrant.created_at, RewardGrant.outcome, RewardGrant.prize_id, RewardGrant.points,
+    RewardGrant.code, RewardGrant.expires_at, RewardGrant.revealed_at, RewardGrant.redeemed_at,
+)
+
+
+def _view(
+    session: Session, where: ColumnElement[bool], *, created: bool = False
+) -> GrantView | None:
+    row = session.connection().execute(
+        select(*_GRANT_COLUMNS).join(RewardPool, RewardPool.id == RewardGrant.pool_id).where(where)
+    ).first()
+    if row is None:
+        return None
+    return GrantView(
+        id=row.id, brand=row.brand, reward_id=row.reward_id, mechanic=row.mechanic,
+        journey=row.journey, token=row.token, owner_id=row.owner_id, item_id=row.item_id,
+        created_at=row.created_at, outcome=row.outcome, prize_id=row.prize_id,
+        points=row.points, code=row.code, expires_at=row.expires_at,
+        revealed_at=row.revealed_at, redeemed_at=row.redeemed_at, created=created,
+    )
+
+
+def get_grant(session: Session, token: str) -> GrantView:
+    """Return the grant whose reveal link carries ``token``.
+
+    Raises:
+        NotFound: no grant has that token.
+    """
+    view = _view(session, RewardGrant.token == token)
+    if view is None:
+        raise NotFound("This reward link is not valid.")
+    return view
+
+
+def grant(
+    session: Session,
+    ruleset_doc: RulesetDoc,
+    brand: str,
+    reward_id: str,
+    *,
+    tap_event_id: int,
+    owner_id: int | None,
+    item_id: int,
+    journey: str,
+    at: datetime,
+) -> GrantView:
+    """Give reward ``reward_id`` for tap ``tap_event_id``, once: a retry returns the same grant.
+
+    Instant rewards are settled at once (points posted, prize drawn); reveal mechanics make a
+    pending grant whose ``token`` the reveal link carries. The token is stored as is: it only lets
+    the grant's own owner (``reveal`` checks it) see an outcome already fixed by the day's seed,
+    and the row beside it holds the prize code in clear anyway (the till must look codes up), so
+    hashing it would protect nothing; storing it lets a retry show the same link.
+
+    Records the tap's exposure (treatment or holdout).
+
+    Raises:
+        NotFound: the ruleset has no such reward.
+        RewardUnavailable: held out, a limit, the budget or the guardrail says no, nothing is left
+            to give, or the reward needs an owner and there is none. Nothing was taken; the
+            transaction stays usable (commit it to keep the exposure record).
+    """
+    reward = find_reward(ruleset_doc, reward_id)
+    at = utc(at)
+    pool_id = pool_id_for(session, brand, reward)
+    same_tap = (RewardGrant.tap_event_id == tap_event_id) & (RewardGrant.pool_id == pool_id)
+    existing = _view(session, same_tap)
+    if existing is not None:
+        return existing
+    if owner_id is None and needs_owner(reward):
+        raise RewardUnavailable("owner_required")
+    cohort = record_exposure(session, ruleset_doc, brand, reward_id, tap_event_id=tap_event_id,
+                             owner_id=owner_id, item_id=item_id, at=at)
+    if cohort == HOLDOUT:
+        raise RewardUnavailable("holdout")
+
+    savepoint = session.begin_nested()
+    grant_id = insert_ignore(session, RewardGrant.__table__, {
+        "pool_id": pool_id, "tap_event_id": tap_event_id, "owner_id": owner_id,
+        "item_id": item_id, "journey": journey, "token": secrets.token_urlsafe(32),
+        "created_at": at, "revealed_at": None, "outcome": PENDING, "prize_id": None,
+        "points": 0, "code": None, "expires_at": None, "redeemed_at": None,
+        "redeemed_shop": None,
+    }, returning=RewardGrant.__table__.c.id)
+    if grant_id is None:
+        # A concurrent call for the same tap won (its grant is committed: the insert waited).
+        savepoint.commit()
+        view = _view(session, same_tap)
+        assert view is not None
+        return view
+    refusal = take_limits(session, ruleset_doc, reward, brand, pool_id, grant_id, owner_id,
+                          item_id, at)
+    if refusal is not None:
+        savepoint.rollback()
+        raise RewardUnavailable(refusal)
+    savepoint.commit()
+    if reward.mechanic == INSTANT:
+        _settle(session, grant_id, at)
+    view = _view(session, RewardGrant.id == grant_id, created=True)
+    assert view is not None
+    return view
+
+
+# --- reveal: deciding the outcome once ------------------------------------------------------------
+
+
+def reveal(
+    session: Session, token_or_grant_id: str | int, owner_id: int | None, at: datetime
+) -> GrantView:
+    """Decide a pending grant's outcome now, store it, and return it; later calls return the same.
+
+    Raises:
+        NotFound: no grant has that token (or id).
+        Forbidden: the grant belongs to another owner.
+    """
+    at = utc(at)
+    where = (RewardGrant.id == token_or_grant_id if isinstance(token_or_grant_id, int)
+             else RewardGrant.token == str(token_or_grant_id))
+    view = _view(session, where)
+    if view is None:
+        raise NotFound("There is no such reward.")
+    if view.owner_id is not None and view.owner_id != owner_id:
+        raise Forbidden("This reward belongs to someone else.")
+    if view.outcome != PENDING:
+        return view
+    # The one reveal that sets revealed_at decides; a concurrent one waits for it, finds the row
+    # revealed, and reads the outcome it stored.
+    if session.connection().execute(
+        update(RewardGrant)
+        .where(RewardGrant.id == view.id, RewardGrant.revealed_at.is_(None))
+        .values(revealed_at=at)
+    ).rowcount == 1:
+        _settle(session, view.id, at)
+    settled = _view(session, RewardGrant.id == view.id)
+    assert settled is not None
+    return settled
+
+
+def _settle(session: Session, grant_id: int, at: datetime) -> None:
+    """Draw (if the reward has prizes), take stock and code, post points, store the outcome."""
+    conn = session.connection()
+    g = conn.execute(
+        select(RewardGrant.pool_id, RewardGrant.owner_id, RewardPool.brand, RewardPool.points,
+               RewardPool.expires_days, RewardPool.given)
+        .join(RewardPool, RewardPool.id == RewardGrant.pool_id)
+        .where(RewardGrant.id == grant_id)
+    ).one()
+    rows = conn.execute(
+        select(RewardPrize).where(RewardPrize.pool_id == g.pool_id,
+                                  RewardPrize.retired.is_(False))
+        .order_by(RewardPrize.position)
+    ).mappings().all()
+    prizes = [r for r in rows if not r["consolation"]]
+    consolation = next((r for r in rows if r["consolation"]), None)
+    points: int = g.points or 0
+    outcome, prize_id, code = (POINTS if points else NOTHING), None, None
+    if prizes:
+        free = free_codes(session, g.brand, {r["code_list"] for r in prizes if r["code"] == LIST})
+        # A prize with ``min_plays`` joins the draw once the pool has had that many plays
+        # (grants); the candidates, logged with the draw, say which prizes were in it.
+        candidates = [[r["prize_id"], r["weight"]] for r in prizes if in_stock(r, free)
+                      and (r["min_plays"] is None or g.given >= r["min_plays"])]
+        day = draws.utc_day(at)
+        seed = draws.seed_for(session, g.pool_id, day, at)
+        message = draws.draw_message(grant_id)
+        value = draws.draw_value(seed.seed, message)
+        picked = draws.pick(value, candidates)
+        won = None
+        if picked is not None:
+            row = next(r for r in prizes if r["prize_id"] == picked)
+            won = _take_prize(session, g.brand, row, grant_id)
+        if won is not None:
+            outcome, prize_id, code = PRIZE, picked, won.code
+            points += won.points
+        elif consolation is not None and (
+                taken := _take_prize(session, g.brand, consolation, grant_id)) is not None:
+            outcome, prize_id, code = CONSOLATION, consolation["prize_id"], taken.code
+            points += taken.points
+        else:
+            outcome = NOTHING if not points else POINTS
+        conn.execute(insert(RewardDraw.__table__), {
+            "grant_id": grant_id, "pool_id": g.pool_id, "day": day, "at": at, "message": message,
+            "value_hex": value, "candidates": candidates, "picked": picked,
+            "stock_taken": won is not None, "outcome_prize": prize_id,
+        })
+    if points and g.owner_id is not None:
+        post_entry(session, g.owner_id, EARN, points, "reward", grant_id, at)
+    expires = (at + timedelta(days=g.expires_days)
+               if g.expires_days and outcome in (PRIZE, CONSOLATION) else None)
+    conn.execute(
+        update(RewardGrant).where(RewardGrant.id == grant_id)
+        .values(outcome=outcome, prize_id=prize_id, points=points, code=code, expires_at=expires,
+                revealed_at=at)
+    )
+
+
+@dataclass(frozen=True)
+class _Taken:
+    """One unit of a prize, taken: its code (None when it has none) and its points."""
+
+    code: str | None
+    points: int
+
+
+def _take_prize(session: Session, brand: str, prize: RowMapping, grant_id: int) -> _Taken | None:
+    """Take one unit of a prize for grant ``grant_id``; None when it is gone."""
+    conn = session.connection()
+    # Only finite stock is counted here: an unlimited prize (a consolation, usually) needs no
+    # counter, and updating one would make every reveal of the pool queue on that row.
+    if prize["stock"] is not None and conn.execute(
+        update(RewardPrize)
+        .where(RewardPrize.id == prize["id"], RewardPrize.given < RewardPrize.stock)
+        .values(given=RewardPrize.given + 1)
+    ).rowcount != 1:
+        return None
+    code: str | None = None
+    if prize["code"] == GENERATED:
+        code = new_code()
+    elif prize["code"] == LIST:
+        code = take_code(session, brand, prize["code_list"], grant_id)
+        if code is None:  # the list ran dry under us: give the unit back
+            if prize["stock"] is not None:
+                conn.execute(update(RewardPrize).where(RewardPrize.id == prize["id"])
+                             .values(given=RewardPrize.given - 1))
+            return None
+    return _Taken(code, prize["points"] or 0)
