@@ -4,7 +4,7 @@
 
 Creates a throwaway database, a pool with one prize of ``--stock`` and a consolation, and
 ``--grants`` pending click-to-reveal grants; then ``--threads`` threads, each with its own
-session, reveal them all at once (``app.rewards.service.reveal``: the draw from the day's seed,
+session, reveal them all at once (``app.rewards.grants.reveal``: the draw from the day's seed,
 the conditional stock UPDATE, the draw log, the commit). Prints reveals/s, p50/p99 latency and
 checks that exactly ``--stock`` prizes were won. Service level, in one process: it measures
 the database work and its contention, not HTTP.
@@ -32,7 +32,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.core.db import make_engine
 from app.core.migrate import upgrade
-from app.rewards import service
+from app.rewards import grants as reward_grants
+from app.rewards import pools as reward_pools
 from app.rules.service import parse_ruleset
 from app.verify.models import TapEvent
 from tests.factories import tagged_item
@@ -69,14 +70,15 @@ def main() -> int:
         doc = parse_ruleset(RULESET.replace("STOCK", str(args.stock)), "bench.yaml").doc
         at = datetime.now(UTC)
         with Session(engine) as session:
-            service.sync_ruleset(session, doc, BRAND)
+            reward_pools.sync_ruleset(session, doc, BRAND)
             item = tagged_item(session, brand=BRAND).item_id
             taps = session.connection().execute(
                 insert(TapEvent.__table__).returning(TapEvent.id),
                 [{"at": at, "verdict": "genuine", "item_id": item}] * args.grants,
             ).scalars().all()
-            grants = [service.grant(session, doc, BRAND, "race", tap_event_id=t, owner_id=None,
-                                    item_id=item, journey="all", at=at).id for t in taps]
+            grants = [reward_grants.grant(session, doc, BRAND, "race", tap_event_id=t,
+                                          owner_id=None, item_id=item, journey="all",
+                                          at=at).id for t in taps]
             session.commit()
         sessions = sessionmaker(engine)
         start = threading.Event()
@@ -87,7 +89,7 @@ def main() -> int:
             start.wait()
             began = time.perf_counter()
             with sessions() as session:
-                outcome = service.reveal(session, grant_id, None, at).outcome
+                outcome = reward_grants.reveal(session, grant_id, None, at).outcome
                 session.commit()
             with lock:
                 latencies.append((time.perf_counter() - began) * 1000)

@@ -1,19 +1,21 @@
-"""``service record | requests``: the workshop's command line, thin over app.aftersales.service."""
+"""``service record | requests``: the workshop's command line, thin over the after-sales services
+(``app.aftersales.events`` and ``app.aftersales.requests``)."""
 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 
 import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from app.aftersales import service
+from app.aftersales.events import record_event
+from app.aftersales.inputs import parse_moment
+from app.aftersales.requests import REQUEST_STATUSES, list_requests, reference
 from app.catalog.service import find_item
+from app.core import clock
 from app.core.db import db
 from app.core.errors import DomainError
-from app.rewards.loyalty import earn_for_item_owner
 
 service_group = AppGroup("service", help="After-sales: service events and owners' requests.")
 
@@ -30,24 +32,23 @@ service_group = AppGroup("service", help="After-sales: service events and owners
               help="The service request this answers; it is marked done.")
 def record(gtin: str, serial: str, kind: str, at_text: str | None, note: str | None,
            location: str | None, request_id: int | None) -> None:
-    now = datetime.now(UTC)
+    now = clock.now()
     try:
-        at = service.parse_moment(at_text) if at_text is not None else now
+        at = parse_moment(at_text) if at_text is not None else now
     except DomainError as err:
         raise click.BadParameter(err.message, param_hint="--at") from None
     session = db.session
     try:
         with db.writer():
             item = find_item(session, gtin, serial)
-            event = service.record_event(session, item, kind, at, note=note, location=location,
-                                         request_id=request_id, now=now)
-            earn_for_item_owner(session, current_app.config, item.id, "service", event.id, now)
+            event = record_event(session, item, kind, at, note=note, location=location,
+                                 request_id=request_id, settings=current_app.config, now=now)
             session.commit()
     except DomainError as err:
         session.rollback()
         raise click.ClickException(err.message) from None
     session.refresh(item)
-    done = f", request {service.reference(request_id)} done" if request_id is not None else ""
+    done = f", request {reference(request_id)} done" if request_id is not None else ""
     click.echo(
         f"recorded service event #{event.id} on {gtin}/{serial}: {event.kind} at "
         f"{event.at.isoformat()}{done}; serviced {item.service_count} time(s)"
@@ -55,14 +56,13 @@ def record(gtin: str, serial: str, kind: str, at_text: str | None, note: str | N
 
 
 @service_group.command("requests", help="List owners' service requests, oldest first.")
-@click.option("--status", type=click.Choice([*service.REQUEST_STATUSES, "all"]), default="open",
+@click.option("--status", type=click.Choice([*REQUEST_STATUSES, "all"]), default="open",
               show_default=True)
 @click.option("--brand", "brand_slug", help="Only this brand's items.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def requests_(status: str, brand_slug: str | None, as_json: bool) -> None:
     try:
-        rows = service.list_requests(db.session, None if status == "all" else status,
-                                     brand_slug)
+        rows = list_requests(db.session, None if status == "all" else status, brand_slug)
     except DomainError as err:
         raise click.ClickException(err.message) from None
     if as_json:

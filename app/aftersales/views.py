@@ -9,21 +9,30 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
-from app.aftersales import service
+from app.aftersales.events import event_json, item_events, record_event
+from app.aftersales.inputs import parse_moment
 from app.aftersales.models import ServiceRequest
-from app.catalog.access import require_owner_tap
+from app.aftersales.requests import (
+    MESSAGE_MAX,
+    SERVICE_KINDS,
+    create_request,
+    list_requests,
+    reference,
+    request_prefill,
+)
+from app.catalog.access import TapContext, require_owner_tap
+from app.catalog.models import Item
 from app.catalog.service import find_item
+from app.core import clock
 from app.core.db import db
 from app.core.errors import DomainError, Forbidden, NotFound
 from app.core.web import api_blueprint, json_body
-from app.rewards.loyalty import earn_for_item_owner
 
 bp = Blueprint("aftersales", __name__)
 api = api_blueprint("aftersales_api", __name__)
@@ -32,13 +41,11 @@ api = api_blueprint("aftersales_api", __name__)
 # --- owner pages ----------------------------------------------------------------------------------
 
 
-def _form_page(context: Any, *, kind: str = "", message: str = "", error: str | None = None,
-               status: int = 200) -> ResponseReturnValue:
-    now = datetime.now(UTC)
-    prefill = service.request_prefill(db.session, context.view, context.viewer, now)
+def _form_page(context: TapContext, *, kind: str = "", message: str = "",
+               error: str | None = None, status: int = 200) -> ResponseReturnValue:
+    prefill = request_prefill(db.session, context.view, context.viewer, clock.now())
     html = render_template("aftersales/request.html", item=context.view, prefill=prefill,
-                           kind=kind, message=message, error=error,
-                           message_max=service.MESSAGE_MAX)
+                           kind=kind, message=message, error=error, message_max=MESSAGE_MAX)
     return html, status, {"Cache-Control": "no-store"}
 
 
@@ -55,8 +62,8 @@ def request_form(gtin: str, serial: str) -> ResponseReturnValue:
     with db.writer():
         context = require_owner_tap(gtin, serial)
         try:
-            row = service.create_request(session, context.view, context.holding, kind, message,
-                                         datetime.now(UTC))
+            row = create_request(session, context.view, context.holding, kind, message,
+                                 clock.now())
         except DomainError as err:
             session.rollback()
             if isinstance(err, Forbidden):
@@ -78,11 +85,10 @@ def requested(gtin: str, serial: str, request_id: int) -> ResponseReturnValue:
     if (row is None or context.holding is None or row.item_id != context.item.id
             or row.ownership_id != context.holding.id):
         raise NotFound("There is no such service request for this item.")
-    prefill = service.request_prefill(db.session, context.view, context.viewer,
-                                      datetime.now(UTC))
+    prefill = request_prefill(db.session, context.view, context.viewer, clock.now())
     html = render_template("aftersales/requested.html", item=context.view, prefill=prefill,
-                           request_row=row, reference=service.reference(row.id),
-                           kind_label=service.SERVICE_KINDS.get(row.kind, row.kind))
+                           request_row=row, reference=reference(row.id),
+                           kind_label=SERVICE_KINDS.get(row.kind, row.kind))
     return html, 200, {"Cache-Control": "no-store"}
 
 
@@ -102,10 +108,8 @@ def _api_http_error(err: HTTPException) -> ResponseReturnValue:
     return jsonify(error=code, message=err.description or err.name), err.code
 
 
-def _item_json(item: Any) -> dict[str, Any]:
+def _item_json(item: Item) -> dict[str, Any]:
     last = item.last_service_at
-    if last is not None and last.tzinfo is None:
-        last = last.replace(tzinfo=UTC)
     return {"gtin": item.product.gtin, "serial": item.serial,
             "service_count": item.service_count or 0,
             "last_service_at": last.isoformat() if last else None}
@@ -133,20 +137,19 @@ def api_record_event(gtin: str, serial: str) -> ResponseReturnValue:
     if request_id is not None and (isinstance(request_id, bool) or not isinstance(request_id,
                                                                                    int)):
         raise DomainError("'request_id' must be an integer.")
-    now = datetime.now(UTC)
-    at = service.parse_moment(at_text) if at_text is not None else now
+    now = clock.now()
+    at = parse_moment(at_text) if at_text is not None else now
     session = db.session
     with db.writer():
         item = find_item(session, gtin, serial)
-        event = service.record_event(
+        event = record_event(
             session, item, kind, at, note=_optional_text(body, "note"),
-            location=_optional_text(body, "location"), request_id=request_id, now=now,
+            location=_optional_text(body, "location"), request_id=request_id,
+            settings=current_app.config, now=now,
         )
-        # Servicing is real care of the item: its owner earns loyalty points for it.
-        earn_for_item_owner(session, current_app.config, item.id, "service", event.id, now)
         session.commit()
     session.refresh(item)
-    return jsonify(event=service.event_json(event), item=_item_json(item)), 201
+    return jsonify(event=event_json(event), item=_item_json(item)), 201
 
 
 @api.get("/items/<gtin>/<serial>/service")
@@ -156,8 +159,8 @@ def api_item_service(gtin: str, serial: str) -> ResponseReturnValue:
     item = find_item(session, gtin, serial)
     return jsonify(
         item=_item_json(item),
-        events=[service.event_json(e) for e in service.item_events(session, item.id)],
-        requests=[r.as_json() for r in service.list_requests(session, None, item_id=item.id)],
+        events=[event_json(e) for e in item_events(session, item.id)],
+        requests=[r.as_json() for r in list_requests(session, None, item_id=item.id)],
     )
 
 
@@ -166,6 +169,6 @@ def api_service_requests() -> ResponseReturnValue:
     """Service requests, oldest first: ``?status=open|done|cancelled|all`` (default open),
     ``&brand=SLUG``."""
     status = request.args.get("status", "open")
-    rows = service.list_requests(db.session, None if status == "all" else status,
-                                 request.args.get("brand") or None)
+    rows = list_requests(db.session, None if status == "all" else status,
+                         request.args.get("brand") or None)
     return jsonify(requests=[r.as_json() for r in rows])

@@ -4,10 +4,15 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    """Register the owner pages, the brand's ownership API and the CLI."""
-    from app.ownership import cli, views
+    """Register the owner pages, the brand's ownership API, the CLI and the privacy contributor.
 
+    The app factory calls this before the other domains' ``init_app``, so the ownership
+    contributor registers first and its erase runs last, after everything referring to owners.
+    """
+    from app.ownership import api, cli, privacy, views
+
+    privacy.register()
     app.register_blueprint(views.bp)
-    app.register_blueprint(views.api)
+    app.register_blueprint(api.api)
     app.cli.add_command(cli.items_group)
     app.cli.add_command(cli.owners_group)

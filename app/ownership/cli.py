@@ -4,22 +4,32 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime
-from typing import Any
+from typing import TypeVar
 
 import click
 from flask.cli import AppGroup
 
+from app.catalog.holdings import find_owner_by_email
+from app.catalog.service import find_item
+from app.core import privacy as registry
+from app.core.audit import audit_trail
+from app.core.clock import now
 from app.core.db import db
 from app.core.errors import DomainError
-from app.ownership import service as svc
+from app.ownership import brand, lifecycle, privacy
+
+T = TypeVar("T")
 
 items_group = AppGroup("items", help="Items: sale, theft, ownership.")
 owners_group = AppGroup("owners", help="Owners' data: export and erasure.")
 
 
-def _run(action: Callable[[], Any]) -> Any:
-    """Run ``action`` in a transaction; a domain error becomes a clear message (exit 1)."""
+def _run(action: Callable[[], T]) -> T:
+    """Run ``action`` in a transaction and return its result.
+
+    Raises:
+        click.ClickException: a domain error, as a clear message (exit 1); nothing is kept.
+    """
     try:
         with db.writer():
             result = action()
@@ -30,17 +40,13 @@ def _run(action: Callable[[], Any]) -> Any:
         raise click.ClickException(exc.message) from exc
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 @items_group.command("release", help="Mark an item sold (e.g. from a POS export).")
 @click.argument("gtin")
 @click.argument("serial")
 @click.option("--source", default="cli", show_default=True, help="Where the sale came from.")
 def release(gtin: str, serial: str, source: str) -> None:
-    changed = _run(lambda: svc.release(db.session, svc.find_item(db.session, gtin, serial),
-                                       _now(), actor="admin", source=source))
+    changed = _run(lambda: brand.release(db.session, find_item(db.session, gtin, serial),
+                                         now(), actor="admin", source=source))
     click.echo(f"{gtin}/{serial}: " + ("released" if changed else "already released"))
 
 
@@ -50,8 +56,8 @@ def release(gtin: str, serial: str, source: str) -> None:
 @click.option("--reason", required=True)
 @click.option("--clear", is_flag=True, help="The item was recovered.")
 def stolen(gtin: str, serial: str, reason: str, clear: bool) -> None:
-    _run(lambda: svc.set_stolen(db.session, svc.find_item(db.session, gtin, serial),
-                                not clear, _now(), actor="admin", reason=reason))
+    _run(lambda: brand.set_stolen(db.session, find_item(db.session, gtin, serial),
+                                  not clear, now(), actor="admin", reason=reason))
     click.echo(f"{gtin}/{serial}: " + ("cleared" if clear else "flagged stolen"))
 
 
@@ -62,9 +68,9 @@ def stolen(gtin: str, serial: str, reason: str, clear: bool) -> None:
 @click.option("--reason", required=True, help="Why; kept in the audit log.")
 def reassign(gtin: str, serial: str, email: str | None, reason: str) -> None:
     def action() -> int:
-        item = svc.find_item(db.session, gtin, serial)
-        to = svc.find_owner_by_email(db.session, email) if email else None
-        return svc.reassign(db.session, item, to, _now(), actor="admin", reason=reason)[1]
+        item = find_item(db.session, gtin, serial)
+        to = find_owner_by_email(db.session, email) if email else None
+        return brand.reassign(db.session, item, to, now(), actor="admin", reason=reason)[1]
 
     ordinal = _run(action)
     click.echo(f"{gtin}/{serial}: now with owner #{ordinal}")
@@ -75,7 +81,7 @@ def reassign(gtin: str, serial: str, email: str | None, reason: str) -> None:
 @click.argument("serial")
 def show(gtin: str, serial: str) -> None:
     try:
-        item = svc.find_item(db.session, gtin, serial)
+        item = find_item(db.session, gtin, serial)
     except DomainError as exc:
         raise click.ClickException(exc.message) from exc
     data = {
@@ -85,9 +91,9 @@ def show(gtin: str, serial: str) -> None:
         "history": [
             {"ordinal": h.ordinal, "began_by": h.began_by, "started_at": h.started_at.isoformat(),
              "ended_at": h.ended_at.isoformat() if h.ended_at else None, "ended_by": h.ended_by}
-            for h in svc.history(db.session, item.id)
+            for h in lifecycle.history(db.session, item.id)
         ],
-        "audit": svc.audit_trail(db.session, item.id),
+        "audit": audit_trail(db.session, item.id),
     }
     click.echo(json.dumps(data, indent=2))
 
@@ -96,7 +102,8 @@ def show(gtin: str, serial: str) -> None:
 @click.argument("email")
 def export(email: str) -> None:
     try:
-        data = svc.export_owner(db.session, svc.find_owner_by_email(db.session, email))
+        owner = find_owner_by_email(db.session, email)
+        data = registry.export_owner(db.session, owner.id)
     except DomainError as exc:
         raise click.ClickException(exc.message) from exc
     click.echo(json.dumps(data, indent=2))
@@ -108,6 +115,6 @@ def export(email: str) -> None:
 def erase(email: str, yes: bool) -> None:
     if not yes:
         click.confirm("Erase this owner's personal data and end their ownerships?", abort=True)
-    ended = _run(lambda: svc.erase_owner(
-        db.session, svc.find_owner_by_email(db.session, email), _now(), actor="admin"))
+    ended = _run(lambda: privacy.erase_owner(
+        db.session, find_owner_by_email(db.session, email).id, now(), actor="admin"))
     click.echo(f"erased; {ended} ownership(s) ended")

@@ -11,7 +11,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import cast
 
 from sqlalchemy import Table, bindparam, delete, func, insert, select
 from sqlalchemy.orm import Session
@@ -84,20 +84,29 @@ def next_ordinal(session: Session, item_id: int) -> int:
     return (last or 0) + 1
 
 
-def insert_ownership(session: Session, **values: Any) -> int | None:
-    """Insert an ownership unless the item already has a current one.
+def insert_ownership(
+    session: Session,
+    *,
+    item_id: int,
+    owner_id: int,
+    ordinal: int,
+    began_by: str,
+    started_at: datetime,
+    owner_taps: int = 0,
+    month_streak: int = 0,
+    last_tap_month: int | None = None,
+) -> int | None:
+    """Insert a current ownership unless the item already has one.
 
-    ``values`` are the ownership's columns; the tap counters and the end default to empty.
     Returns the new ownership's id, or None when the item already had a current owner (the
     insert did nothing, so the transaction is still usable).
     """
-    values.setdefault("owner_taps", 0)
-    values.setdefault("month_streak", 0)
-    values.setdefault("last_tap_month", None)
-    values.setdefault("ended_at", None)
-    values.setdefault("ended_by", None)
     ownership_id: int | None = insert_ignore(
-        session, OWNERSHIPS, values, returning=OWNERSHIPS.c.id,
+        session, OWNERSHIPS,
+        {"item_id": item_id, "owner_id": owner_id, "ordinal": ordinal, "began_by": began_by,
+         "started_at": started_at, "owner_taps": owner_taps, "month_streak": month_streak,
+         "last_tap_month": last_tap_month, "ended_at": None, "ended_by": None},
+        returning=OWNERSHIPS.c.id,
         index_elements=_CURRENT_OWNERSHIP_KEY, index_where=_CURRENT_OWNERSHIP_WHERE,
     )
     return ownership_id

@@ -1,4 +1,4 @@
-"""Owner pages and the brand's ownership API.
+"""Owner pages: claim, transfer, email and recovery, stolen report, export, erasure, location.
 
 Every owner action is a POST with a CSRF token *and* a live tap session for the item (see
 ``app.catalog.access``): the product in hand, on this phone, minutes ago. Emailed links open a
@@ -7,13 +7,13 @@ page with a button, never act on GET, because mail scanners fetch links.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from flask import (
     Blueprint,
     current_app,
     jsonify,
+    make_response,
     redirect,
     render_template,
     request,
@@ -23,15 +23,20 @@ from flask import (
 from flask.typing import ResponseReturnValue
 
 from app.catalog import access
+from app.catalog.holdings import Holding
+from app.catalog.models import Owner
 from app.catalog.views import item_view
+from app.core import privacy as registry
+from app.core.clock import now
 from app.core.db import db
 from app.core.errors import Conflict, DomainError
-from app.core.mail import MailNotSent, build_message, send
-from app.core.web import api_blueprint, json_body, no_store
-from app.ownership import service as svc
+from app.core.mail import MailNotSent, build_message, normalize_email, send
+from app.core.web import no_store
+from app.ownership import brand, lifecycle, privacy, transfers
+from app.ownership import email as emails
+from app.ownership import location as locations
 
 bp = Blueprint("ownership", __name__)
-api = api_blueprint("ownership_api", __name__)
 
 _OFFER = "offer"
 
@@ -41,11 +46,19 @@ class MailUnavailable(DomainError):
     code = "mail_unavailable"
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
+def _owner_tap(gtin: str, serial: str) -> tuple[access.TapContext, Owner, Holding]:
+    """Return ``require_owner_tap``'s context with its owner and holding, both present.
+
+    Raises:
+        as ``app.catalog.access.require_owner_tap``.
+    """
+    ctx = access.require_owner_tap(gtin, serial)
+    # require_owner_tap checked that the viewer holds the item: both are set.
+    assert ctx.viewer is not None and ctx.holding is not None
+    return ctx, ctx.viewer, ctx.holding
 
 
-# --- claim -----------------------------------------------------
+# --- claim --------------------------------------------------------------------------------------
 
 
 @bp.post("/items/<gtin>/<serial>/claim")
@@ -53,11 +66,12 @@ def claim(gtin: str, serial: str) -> ResponseReturnValue:
     """The one-tap confirmation: "this is mine"."""
     ctx = access.require_tap(gtin, serial)
     with db.writer():
-        owner, created = svc.confirm_claim(db.session, ctx.view, ctx.viewer, _now())
+        owner, created = lifecycle.confirm_claim(db.session, ctx.view, ctx.viewer, now())
         public_id = owner.public_id
         db.session.commit()
-    response = redirect(url_for("tap.owner", gtin=gtin, serial=serial, welcome="first"),
-                        303)
+    response = make_response(
+        redirect(url_for("tap.owner", gtin=gtin, serial=serial, welcome="first"), 303)
+    )
     if created:
         access.set_owner_cookie(response, public_id)
     return response
@@ -68,23 +82,22 @@ def claim(gtin: str, serial: str) -> ResponseReturnValue:
 
 @bp.post("/items/<gtin>/<serial>/transfer")
 def transfer(gtin: str, serial: str) -> ResponseReturnValue:
-    ctx = access.require_owner_tap(gtin, serial)
+    ctx, owner, _holding = _owner_tap(gtin, serial)
     with db.writer():
-        token, offer = svc.create_offer(db.session, current_app.config, ctx.view, ctx.viewer,
-                                        _now())
+        token, offer = transfers.create_offer(db.session, current_app.config, ctx.view, owner,
+                                              now())
         expires_at = offer.expires_at
         db.session.commit()
-    link = current_app.config["PUBLIC_BASE_URL"].rstrip("/") + url_for(
-        "ownership.offer", token=token)
+    link = _absolute("ownership.offer", token=token)
     return no_store(render_template("ownership/offer_created.html", item=ctx.view, link=link,
                                      expires_at=expires_at), 201)
 
 
 @bp.post("/items/<gtin>/<serial>/transfer/cancel")
 def cancel_transfer(gtin: str, serial: str) -> ResponseReturnValue:
-    ctx = access.require_owner_tap(gtin, serial)
+    _ctx, _owner, holding = _owner_tap(gtin, serial)
     with db.writer():
-        svc.cancel_offers(db.session, ctx.holding.id, _now())
+        transfers.cancel_offers(db.session, holding.id, now())
         db.session.commit()
     return redirect(url_for("tap.owner", gtin=gtin, serial=serial), 303)
 
@@ -92,26 +105,26 @@ def cancel_transfer(gtin: str, serial: str) -> ResponseReturnValue:
 @bp.get("/transfer/<token>")
 def offer(token: str) -> ResponseReturnValue:
     """The buyer opens the seller's link: remember it here, then ask for a tap of the item."""
-    offer = svc.find_offer(db.session, token, _now())
-    item = item_view(offer_item := svc.offer_item(db.session, offer))
+    offer = transfers.find_offer(db.session, token, now())
+    offer_item = transfers.offer_item(db.session, offer)
     session[_OFFER] = {"token": token, "item_id": offer_item.id}
     live, _ = access.live_tap(offer_item.id)
-    return no_store(render_template("ownership/offer.html", item=item, token=token, live=live,
-                                     expires_at=offer.expires_at))
+    return no_store(render_template("ownership/offer.html", item=item_view(offer_item),
+                                     token=token, live=live, expires_at=offer.expires_at))
 
 
 @bp.post("/transfer/<token>/accept")
 def accept(token: str) -> ResponseReturnValue:
-    offer = svc.find_offer(db.session, token, _now())
-    item = svc.offer_item(db.session, offer)
+    offer = transfers.find_offer(db.session, token, now())
+    item = transfers.offer_item(db.session, offer)
     ctx = access.require_tap(item.product.gtin, item.serial)
     with db.writer():
-        buyer, _ordinal = svc.accept_offer(db.session, token, ctx.view, ctx.viewer, _now())
+        buyer, _ordinal = transfers.accept_offer(db.session, token, ctx.view, ctx.viewer, now())
         public_id = buyer.public_id
         db.session.commit()
     session.pop(_OFFER, None)
-    response = redirect(url_for("tap.owner", gtin=item.product.gtin, serial=item.serial,
-                                welcome="new"), 303)
+    response = make_response(redirect(
+        url_for("tap.owner", gtin=item.product.gtin, serial=item.serial, welcome="new"), 303))
     if ctx.viewer is None or ctx.viewer.public_id != public_id:
         access.set_owner_cookie(response, public_id)
     return response
@@ -131,19 +144,19 @@ def _mail(to: str, template: str, subject: str, **context: Any) -> None:
 
 
 def _absolute(endpoint: str, **values: Any) -> str:
-    return current_app.config["PUBLIC_BASE_URL"].rstrip("/") + url_for(endpoint, **values)
+    return str(current_app.config["PUBLIC_BASE_URL"]).rstrip("/") + url_for(endpoint, **values)
 
 
 @bp.post("/items/<gtin>/<serial>/email")
 def email(gtin: str, serial: str) -> ResponseReturnValue:
-    ctx = access.require_owner_tap(gtin, serial)
+    ctx, owner, _holding = _owner_tap(gtin, serial)
     address = request.form.get("email", "")
     opt_in = request.form.get("opt_in") == "yes"
     with db.writer():
-        token = svc.request_email(db.session, current_app.config, ctx.viewer, address, opt_in,
-                                  _now())
+        token = emails.request_email(db.session, current_app.config, owner, address, opt_in,
+                                     now())
         db.session.commit()
-    address = svc.normalize_email(address)
+    address = normalize_email(address)
     _mail(address, "confirm_email", "Confirm your email for your "
           f"{ctx.view.product.name}", link=_absolute("ownership.confirm_email", token=token),
           item=ctx.view, opt_in=opt_in)
@@ -153,9 +166,9 @@ def email(gtin: str, serial: str) -> ResponseReturnValue:
 
 @bp.post("/items/<gtin>/<serial>/messages")
 def messages(gtin: str, serial: str) -> ResponseReturnValue:
-    ctx = access.require_owner_tap(gtin, serial)
+    _ctx, owner, _holding = _owner_tap(gtin, serial)
     with db.writer():
-        svc.set_opt_in(db.session, ctx.viewer, request.form.get("opt_in") == "yes", _now())
+        emails.set_opt_in(db.session, owner, request.form.get("opt_in") == "yes", now())
         db.session.commit()
     return redirect(url_for("tap.owner", gtin=gtin, serial=serial), 303)
 
@@ -165,7 +178,7 @@ def confirm_email(token: str) -> ResponseReturnValue:
     if request.method == "GET":
         return no_store(render_template("ownership/link_button.html", purpose="confirm"))
     with db.writer():
-        svc.confirm_email(db.session, token, _now())
+        emails.confirm_email(db.session, token, now())
         db.session.commit()
     return no_store(render_template("ownership/link_done.html", purpose="confirm"))
 
@@ -175,8 +188,8 @@ def recover(gtin: str, serial: str) -> ResponseReturnValue:
     """A new phone, holding the item, asks for a recovery link to the owner's address."""
     ctx = access.require_tap(gtin, serial)
     with db.writer():
-        found = svc.request_recovery(db.session, current_app.config, ctx.view,
-                                     request.form.get("email", ""), _now())
+        found = emails.request_recovery(db.session, current_app.config, ctx.view,
+                                        request.form.get("email", ""), now())
         db.session.commit()
     if found is not None:
         token, address = found
@@ -192,7 +205,7 @@ def redeem_recovery(token: str) -> ResponseReturnValue:
     if request.method == "GET":
         return no_store(render_template("ownership/link_button.html", purpose="recover"))
     with db.writer():
-        owner = svc.redeem_recovery(db.session, token, _now())
+        owner = emails.redeem_recovery(db.session, token, now())
         public_id = owner.public_id
         db.session.commit()
     response = no_store(render_template("ownership/link_done.html", purpose="recover"))
@@ -205,19 +218,20 @@ def redeem_recovery(token: str) -> ResponseReturnValue:
 
 @bp.post("/items/<gtin>/<serial>/stolen")
 def report_stolen(gtin: str, serial: str) -> ResponseReturnValue:
-    ctx = access.require_owner_tap(gtin, serial)
+    ctx, _owner, _holding = _owner_tap(gtin, serial)
     stolen = request.form.get("stolen") == "yes"
     with db.writer():
-        svc.set_stolen(db.session, ctx.item, stolen, _now(), actor="owner",
-                       reason="reported by the owner")
+        brand.set_stolen(db.session, ctx.item, stolen, now(), actor="owner",
+                         reason="reported by the owner")
         db.session.commit()
     return redirect(url_for("tap.owner", gtin=gtin, serial=serial), 303)
 
 
 @bp.get("/items/<gtin>/<serial>/export")
 def export(gtin: str, serial: str) -> ResponseReturnValue:
-    ctx = access.require_owner_tap(gtin, serial)
-    response = jsonify(svc.export_owner(db.session, ctx.viewer))
+    """Everything every package holds about the owner, as a JSON download."""
+    _ctx, owner, _holding = _owner_tap(gtin, serial)
+    response = jsonify(registry.export_owner(db.session, owner.id))
     response.headers["Content-Disposition"] = 'attachment; filename="my-aftertap-data.json"'
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -225,11 +239,11 @@ def export(gtin: str, serial: str) -> ResponseReturnValue:
 
 @bp.post("/items/<gtin>/<serial>/erase")
 def erase(gtin: str, serial: str) -> ResponseReturnValue:
-    ctx = access.require_owner_tap(gtin, serial)
+    ctx, owner, _holding = _owner_tap(gtin, serial)
     if request.form.get("confirm") != "yes":
         raise DomainError("Tick the box to confirm that you want your data erased.")
     with db.writer():
-        svc.erase_owner(db.session, ctx.viewer, _now(), actor="owner")
+        privacy.erase_owner(db.session, owner.id, now(), actor="owner")
         db.session.commit()
     access.close_tap_session(ctx.item.id)
     response = no_store(render_template("ownership/erased.html"))
@@ -249,110 +263,7 @@ def location(gtin: str, serial: str) -> ResponseReturnValue:
     if ctx.tap_event_id is None:
         raise Conflict("This tap was not recorded, so there is nothing to add a place to.")
     with db.writer():
-        svc.record_location(db.session, ctx.tap_event_id, ctx.item.id, latitude, longitude)
+        locations.record_location(db.session, ctx.tap_event_id, ctx.item.id, latitude,
+                                  longitude)
         db.session.commit()
     return no_store(render_template("ownership/location_saved.html", item=ctx.view))
-
-
-# --- brand side: JSON API ---------------------------------------------------------------------
-
-
-def _item_status(item: Any) -> dict[str, Any]:
-    view = item_view(item)
-    holding = svc.current_holding(db.session, item.id)
-
-    def iso(moment: datetime | None) -> str | None:
-        return moment.isoformat() if moment else None
-
-    return {
-        "gtin": view.product.gtin,
-        "serial": view.serial,
-        "released": view.released,
-        "stolen": view.stolen,
-        "warranty": {"started_at": iso(view.warranty_started_at),
-                     "ends_at": iso(view.warranty_ends_at)},
-        "owner": {"ordinal": holding.ordinal, "since": iso(holding.started_at),
-                  "began_by": holding.began_by} if holding else None,
-        "history": [
-            {"ordinal": h.ordinal, "began_by": h.began_by, "started_at": iso(h.started_at),
-             "ended_at": iso(h.ended_at), "ended_by": h.ended_by}
-            for h in svc.history(db.session, item.id)
-        ],
-        "audit": svc.audit_trail(db.session, item.id),
-    }
-
-
-@api.get("/items/<gtin>/<serial>")
-def api_item(gtin: str, serial: str) -> ResponseReturnValue:
-    return jsonify(_item_status(svc.find_item(db.session, gtin, serial)))
-
-
-@api.post("/items/<gtin>/<serial>/release")
-def api_release(gtin: str, serial: str) -> ResponseReturnValue:
-    body = json_body()
-    with db.writer():
-        item = svc.find_item(db.session, gtin, serial)
-        changed = svc.release(db.session, item, _now(), actor="admin",
-                              source=str(body.get("source") or "api")[:40])
-        db.session.commit()
-    return jsonify(released=True, changed=changed, item=_item_status(item))
-
-
-@api.post("/items/<gtin>/<serial>/stolen")
-def api_stolen(gtin: str, serial: str) -> ResponseReturnValue:
-    body = json_body()
-    stolen = body.get("stolen")
-    if not isinstance(stolen, bool):
-        raise DomainError('Send {"stolen": true} or {"stolen": false}, with a "reason".')
-    with db.writer():
-        item = svc.find_item(db.session, gtin, serial)
-        svc.set_stolen(db.session, item, stolen, _now(), actor="admin",
-                       reason=str(body.get("reason") or ""))
-        db.session.commit()
-    return jsonify(_item_status(item))
-
-
-@api.post("/items/<gtin>/<serial>/reassign")
-def api_reassign(gtin: str, serial: str) -> ResponseReturnValue:
-    """Move the item to the owner with a verified ``email`` (or to a new, unnamed owner)."""
-    body = json_body()
-    with db.writer():
-        item = svc.find_item(db.session, gtin, serial)
-        to = (svc.find_owner_by_email(db.session, str(body["email"]))
-              if body.get("email") else None)
-        _owner, ordinal = svc.reassign(db.session, item, to, _now(), actor="admin",
-                                       reason=str(body.get("reason") or ""))
-        db.session.commit()
-    return jsonify(ordinal=ordinal, item=_item_status(item))
-
-
-@api.post("/items/<gtin>/<serial>/take-back")
-def api_take_back(gtin: str, serial: str) -> ResponseReturnValue:
-    """The item came back to the brand (buy-back, recycling): its ownership ends, and the owner
-    earns the take-back points."""
-    from app.rewards.loyalty import earn_for
-
-    body = json_body()
-    with db.writer():
-        item = svc.find_item(db.session, gtin, serial)
-        owner_id = svc.take_back(db.session, item, _now(), actor="admin",
-                                 reason=str(body.get("reason") or ""))
-        entry = earn_for(db.session, current_app.config, owner_id, "take_back", item.id, _now())
-        db.session.commit()
-    return jsonify(points=entry.points if entry else 0, item=_item_status(item))
-
-
-@api.get("/owners/export")
-def api_owner_export() -> ResponseReturnValue:
-    owner = svc.find_owner_by_email(db.session, request.args.get("email", ""))
-    return jsonify(svc.export_owner(db.session, owner))
-
-
-@api.post("/owners/erase")
-def api_owner_erase() -> ResponseReturnValue:
-    body = json_body()
-    with db.writer():
-        owner = svc.find_owner_by_email(db.session, str(body.get("email") or ""))
-        ended = svc.erase_owner(db.session, owner, _now(), actor="admin")
-        db.session.commit()
-    return jsonify(erased=True, ownerships_ended=ended)

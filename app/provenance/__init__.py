@@ -6,31 +6,52 @@ from pathlib import Path
 
 from flask import Flask
 
+from app.core.settings import required
+from app.provenance.keys import SigningKey
+
 KEY_EXTENSION = "aftertap.provenance_key"
 
 
+def signing_key(app: Flask) -> SigningKey:
+    """Return the app's provenance signing key.
+
+    Raises:
+        app.core.settings.MissingSetting: the key file is missing or unusable.
+    """
+    key: SigningKey = required(app, KEY_EXTENSION)
+    return key
+
+
 def init_app(app: Flask) -> None:
-    """Load the signing key into ``app.extensions[KEY_EXTENSION]``; register routes and CLI.
+    """Load the signing key (``signing_key(app)`` returns it); register routes, CLI and the
+    owners' privacy contributor.
 
     Raises:
         app.core.settings.ConfigurationError: the key file is missing or holds no Ed25519
-            private key, or ``PROVENANCE_VALID_DAYS`` is not a positive whole number.
+            private key and the app is built to serve (a command that needs the key says so
+            itself), or ``PROVENANCE_VALID_DAYS`` is not a positive whole number.
     """
-    from app.core.settings import ConfigurationError
-    from app.provenance import cli, views
+    from app.core import privacy as privacy_registry
+    from app.core.settings import ConfigurationError, defer
+    from app.provenance import cli, privacy, views
     from app.provenance.keys import ProvenanceKeyError, load_key_file
 
     how = ("Set AFTERTAP_PROVENANCE_KEY_FILE to an Ed25519 private key (PKCS#8 PEM), or run "
            "`make run` once to create a random development key.")
     path = Path(app.config["PROVENANCE_KEY_FILE"])
+    problem = None
     if not path.is_file():
-        raise ConfigurationError(
-            f"AFTERTAP_PROVENANCE_KEY_FILE points to {path}, which does not exist. {how}"
-        )
-    try:
-        app.extensions[KEY_EXTENSION] = load_key_file(path)
-    except ProvenanceKeyError as exc:
-        raise ConfigurationError(f"AFTERTAP_PROVENANCE_KEY_FILE: {exc}. {how}") from exc
+        problem = f"AFTERTAP_PROVENANCE_KEY_FILE points to {path}, which does not exist. {how}"
+    else:
+        try:
+            app.extensions[KEY_EXTENSION] = load_key_file(path)
+        except ProvenanceKeyError as exc:
+            problem = f"AFTERTAP_PROVENANCE_KEY_FILE: {exc}. {how}"
+    if problem is not None:
+        if app.extensions.get("aftertap.serving", True):
+            raise ConfigurationError(problem)
+        # The flask command: only the commands that sign or publish need the key.
+        defer(app, KEY_EXTENSION, problem)
     try:
         days = int(app.config["PROVENANCE_VALID_DAYS"])
     except (TypeError, ValueError):
@@ -43,3 +64,4 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(views.bp)
     app.register_blueprint(views.api_bp)
     app.cli.add_command(cli.provenance_group)
+    privacy_registry.register(privacy.PRIVACY)

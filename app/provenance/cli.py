@@ -4,16 +4,26 @@ from __future__ import annotations
 
 import json
 import urllib.request
-from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 from flask import current_app
 from flask.cli import AppGroup
 
+from app.core import clock
 from app.core.db import db
 from app.core.errors import NotFound
-from app.provenance import KEY_EXTENSION, service
+from app.provenance import signing_key
+from app.provenance.records import get_record
+from app.provenance.verification import (
+    MAX_FILE_BYTES,
+    PublicKeyError,
+    describe,
+    public_jwks,
+    public_keys_from_text,
+    signed_document,
+    verify_document,
+)
 
 provenance_group = AppGroup(
     "provenance", help="Brand-signed provenance records for resale listings."
@@ -34,10 +44,10 @@ def read_public_keys(key_file: Path | None, key_url: str | None) -> dict[str, by
     keys: dict[str, bytes] = {}
     try:
         if key_file is not None:
-            keys.update(service.public_keys_from_text(key_file.read_text(encoding="utf-8")))
+            keys.update(public_keys_from_text(key_file.read_text(encoding="utf-8")))
         if key_url is not None:
-            keys.update(service.public_keys_from_text(_download(key_url)))
-    except service.PublicKeyError as exc:
+            keys.update(public_keys_from_text(_download(key_url)))
+    except PublicKeyError as exc:
         raise click.ClickException(f"public key: {exc}") from exc
     return keys
 
@@ -49,7 +59,8 @@ def _download(url: str) -> str:
     request = urllib.request.Request(url, headers={"Accept": "application/json"})  # noqa: S310
     try:
         with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
-            return response.read(service.MAX_FILE_BYTES).decode("utf-8")
+            body: bytes = response.read(MAX_FILE_BYTES)
+            return body.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise click.ClickException(f"cannot download {url}: {exc}") from exc
 
@@ -63,12 +74,12 @@ def _download(url: str) -> str:
 @click.option("--key-url", help="Download the key set from this address instead.")
 def verify(file: Path, key_file: Path | None, key_url: str | None) -> None:
     keys = read_public_keys(key_file, key_url)
-    result = service.verify_document(file.read_bytes(), keys, datetime.now(UTC))
+    result = verify_document(file.read_bytes(), keys, clock.now())
     if not result.ok:
         click.echo(f"INVALID: {result.reason}")
         raise SystemExit(1)
     assert result.record is not None
-    click.echo(f"valid: {service.describe(result.record)}")
+    click.echo(f"valid: {describe(result.record)}")
     click.echo("(signature and expiry checked offline; the record's public page says whether "
                "the brand has withdrawn it)")
 
@@ -79,15 +90,15 @@ def verify(file: Path, key_file: Path | None, key_url: str | None) -> None:
               help="File to write.")
 def export(record_id: str, out: Path) -> None:
     try:
-        record = service.get_record(db.session, record_id)
+        record = get_record(db.session, record_id)
     except NotFound as exc:
         raise click.ClickException(exc.message) from exc
     # Indented for people; the signed text travels verbatim inside it, so layout cannot matter.
-    out.write_text(json.dumps(service.signed_document(record), indent=2, ensure_ascii=False)
+    out.write_text(json.dumps(signed_document(record), indent=2, ensure_ascii=False)
                    + "\n", encoding="utf-8")
     click.echo(f"wrote {out}")
 
 
 @provenance_group.command("keys", help="Print the public key set to publish (JWK set).")
 def keys() -> None:
-    click.echo(json.dumps(service.public_jwks([current_app.extensions[KEY_EXTENSION]]), indent=2))
+    click.echo(json.dumps(public_jwks([signing_key(current_app)]), indent=2))

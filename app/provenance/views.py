@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, redirect, render_template, url_for
@@ -16,12 +15,22 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy.orm import Session
 
 from app.catalog import access
+from app.core import clock
 from app.core.db import db
 from app.core.errors import DomainError
 from app.core.web import api_blueprint, json_body
-from app.provenance import KEY_EXTENSION, service
+from app.provenance import signing_key as app_signing_key
+from app.provenance.document import format_time
 from app.provenance.keys import SigningKey
-from app.rewards.loyalty import earn_for
+from app.provenance.records import (
+    REVOKED,
+    current_status,
+    get_record,
+    issue_record,
+    record_item,
+    revoke_record,
+)
+from app.provenance.verification import public_jwks, signed_document
 
 bp = Blueprint("provenance", __name__)
 api_bp = api_blueprint("provenance_api", __name__)
@@ -34,12 +43,7 @@ KEYS_CACHE = "public, max-age=3600"
 
 def signing_key() -> SigningKey:
     """Return the app's provenance signing key."""
-    key: SigningKey = current_app.extensions[KEY_EXTENSION]
-    return key
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
+    return app_signing_key(current_app)
 
 
 @contextmanager
@@ -64,7 +68,7 @@ def _public(response: Response, cache: str) -> Response:
 
 
 def _keys_url() -> str:
-    return current_app.config["PUBLIC_BASE_URL"].rstrip("/") + KEYS_PATH
+    return str(current_app.config["PUBLIC_BASE_URL"]).rstrip("/") + KEYS_PATH
 
 
 # --- public ---------------------------------------------------------------------------------------
@@ -72,24 +76,24 @@ def _keys_url() -> str:
 
 @bp.get(KEYS_PATH)
 def public_keys() -> ResponseReturnValue:
-    return _public(jsonify(service.public_jwks([signing_key()])), KEYS_CACHE)
+    return _public(jsonify(public_jwks([signing_key()])), KEYS_CACHE)
 
 
 @bp.get("/provenance/<record_id>.json")
 def record_json(record_id: str) -> ResponseReturnValue:
-    record = service.get_record(db.session, record_id)
-    body: dict[str, Any] = service.signed_document(record)
-    body["status"] = service.current_status(db.session, record, signing_key().key_id, _now())
-    body["revoked_at"] = service.format_time(record.revoked_at) if record.revoked_at else None
+    record = get_record(db.session, record_id)
+    body: dict[str, Any] = signed_document(record)
+    body["status"] = current_status(db.session, record, signing_key().key_id, clock.now())
+    body["revoked_at"] = format_time(record.revoked_at) if record.revoked_at else None
     body["keys_url"] = _keys_url()
     return _public(jsonify(body), RECORD_CACHE)
 
 
 @bp.get("/provenance/<record_id>")
 def record_page(record_id: str) -> ResponseReturnValue:
-    record = service.get_record(db.session, record_id)
-    document = service.signed_document(record)["record"]
-    status = service.current_status(db.session, record, signing_key().key_id, _now())
+    record = get_record(db.session, record_id)
+    document = signed_document(record)["record"]
+    status = current_status(db.session, record, signing_key().key_id, clock.now())
     html = render_template(
         "provenance/record.html", doc=document, record=record, status=status,
         keys_path=KEYS_PATH,
@@ -105,22 +109,19 @@ def create(gtin: str, serial: str) -> ResponseReturnValue:
     with _write() as session:
         context = access.require_owner_tap(gtin, serial)
         assert context.holding is not None  # require_owner_tap guarantees a current holding
-        # A record before a resale helps the next owner: one credit per ownership.
-        earn_for(session, current_app.config, context.viewer.id, "provenance",
-                 context.holding.id, _now())
-        record = service.issue_record(session, signing_key(), current_app.config, context.view,
-                                      context.holding.id, _now())
+        record = issue_record(session, signing_key(), current_app.config, context.view,
+                              context.holding.id, clock.now())
     return redirect(url_for("provenance.record_page", record_id=record.id), 303)
 
 
 @bp.post("/provenance/<record_id>/revoke")
 def revoke(record_id: str) -> ResponseReturnValue:
     with _write() as session:
-        record = service.get_record(session, record_id)
-        gtin, serial = service.record_item(session, record)
+        record = get_record(session, record_id)
+        gtin, serial = record_item(session, record)
         context = access.require_owner_tap(gtin, serial)
         assert context.viewer is not None  # require_owner_tap guarantees the owner
-        service.revoke_record(session, record.id, _now(), owner_id=context.viewer.id)
+        revoke_record(session, record.id, clock.now(), owner_id=context.viewer.id)
     return redirect(url_for("provenance.record_page", record_id=record_id), 303)
 
 
@@ -133,6 +134,6 @@ def admin_revoke(record_id: str) -> ResponseReturnValue:
     if reason is not None and not isinstance(reason, str):
         raise DomainError("'reason' must be text.")
     with _write() as session:
-        record = service.revoke_record(session, record_id, _now(), admin=True, reason=reason)
-    return jsonify(id=record.id, status=service.REVOKED,
-                   revoked_at=service.format_time(record.revoked_at))
+        record = revoke_record(session, record_id, clock.now(), admin=True, reason=reason)
+    assert record.revoked_at is not None  # revoke_record returns the record revoked
+    return jsonify(id=record.id, status=REVOKED, revoked_at=format_time(record.revoked_at))

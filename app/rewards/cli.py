@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import click
@@ -10,9 +10,11 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from app.catalog.holdings import find_owner_by_email
+from app.core.clock import now
 from app.core.db import db
 from app.core.errors import DomainError
-from app.rewards import draws, ledger, service
+from app.rewards import codes, draws, ledger
+from app.rewards.pools import sync_ruleset
 
 rewards_group = AppGroup("rewards", help="Loyalty points, prize pools, codes and draw audits.")
 
@@ -27,7 +29,7 @@ def _sync_all() -> None:
     if rules is None:
         return
     for brand, ruleset in rules.registry.rulesets().items():
-        service.sync_ruleset(db.session, ruleset.doc, brand)
+        sync_ruleset(db.session, ruleset.doc, brand)
 
 
 @rewards_group.command("audit", help="Recompute a pool's draws of one UTC day from its seed.")
@@ -59,7 +61,7 @@ def import_codes(list_name: str, file: Path, brand: str | None) -> None:
     lines = [line for line in file.read_text(encoding="utf-8").splitlines()
              if not line.lstrip().startswith("#")]
     try:
-        result = service.import_codes(db.session, brand, list_name, lines, datetime.now(UTC))
+        result = codes.import_codes(db.session, brand, list_name, lines, now())
     except DomainError as exc:
         raise _fail(exc) from exc
     db.session.commit()
@@ -71,7 +73,7 @@ def import_codes(list_name: str, file: Path, brand: str | None) -> None:
 @click.option("--shop", default="cli", show_default=True, help="Who redeems it.")
 def redeem(code: str, shop: str) -> None:
     try:
-        view = service.redeem(db.session, code, datetime.now(UTC), shop=shop)
+        view = codes.redeem(db.session, code, now(), shop=shop)
     except DomainError as exc:
         raise _fail(exc) from exc
     db.session.commit()
@@ -95,13 +97,13 @@ def balance(email: str) -> None:
                                      "reveal: reveal the seeds of days that have ended.")
 @click.argument("action", type=click.Choice(["publish", "reveal"]))
 def seeds(action: str) -> None:
-    now = datetime.now(UTC)
+    at = now()
     if action == "publish":
         _sync_all()
-        for c in draws.publish_commitments(db.session, now):
+        for c in draws.publish_commitments(db.session, at):
             click.echo(f"{c.brand}/{c.reward_id} {c.day.isoformat()} sha256 {c.commitment}")
     else:
-        for c in draws.reveal_seeds(db.session, now):
+        for c in draws.reveal_seeds(db.session, at):
             click.echo(f"{c.brand}/{c.reward_id} {c.day.isoformat()} seed {c.seed} "
                        f"(sha256 {c.commitment})")
     db.session.commit()

@@ -19,7 +19,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from fractions import Fraction
-from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -52,7 +51,7 @@ def uniform(value_hex: str) -> Fraction:
     return Fraction(int(value_hex[:16], 16), 1 << 64)
 
 
-def pick(value_hex: str, candidates: Sequence[Sequence[Any]]) -> str | None:
+def pick(value_hex: str, candidates: Sequence[Sequence[str | float]]) -> str | None:
     """Return the prize id that ``value_hex`` selects among ``[(prize_id, weight), ...]``.
 
     Each prize covers a share of [0, 1) proportional to its weight, in the order given; None
@@ -78,26 +77,24 @@ def utc_day(at: datetime) -> date:
 # --- seeds ----------------------------------------------------------------------------------------
 
 
-def seed_for(session: Session, pool_id: int, day: date, at: datetime) -> tuple[int, str]:
-    """Return ``(seed row id, seed hex)`` of the pool's day, creating it if it was not published.
+def seed_for(session: Session, pool_id: int, day: date, at: datetime) -> str:
+    """Return the seed (hex) of the pool's day, creating it if it was not published.
 
     A seed created here, at the day's first draw, is committed to from that moment; run
     ``publish_commitments`` ahead of the day so the commitment is public before any play.
     """
     conn = session.connection()
-    query = select(RewardSeed.id, RewardSeed.seed).where(
-        RewardSeed.pool_id == pool_id, RewardSeed.day == day
-    )
-    row = conn.execute(query).first()
-    if row is None:
-        seed = secrets.token_hex(32)
+    query = select(RewardSeed.seed).where(RewardSeed.pool_id == pool_id, RewardSeed.day == day)
+    seed = conn.execute(query).scalar()
+    if seed is None:
+        fresh = secrets.token_hex(32)
         insert_ignore(session, RewardSeed.__table__,
-                      {"pool_id": pool_id, "day": day, "seed": seed,
-                       "commitment": commitment_of(seed), "created_at": utc(at),
+                      {"pool_id": pool_id, "day": day, "seed": fresh,
+                       "commitment": commitment_of(fresh), "created_at": utc(at),
                        "revealed_at": None})
         # A concurrent first draw may have inserted its own: the stored one is the day's seed.
-        row = conn.execute(query).one()
-    return row[0], row[1]
+        seed = conn.execute(query).scalar_one()
+    return str(seed)
 
 
 @dataclass(frozen=True)
@@ -122,10 +119,10 @@ def publish_commitments(session: Session, at: datetime) -> list[Commitment]:
     pools = session.connection().execute(
         select(RewardPool.id, RewardPool.brand, RewardPool.reward_id).order_by(RewardPool.id)
     ).all()
-    for pool_id, brand, reward_id in pools:
+    for pool in pools:
         for day in (today, today + timedelta(days=1)):
-            seed_for(session, pool_id, day, at)
-        out.extend(c for c in commitments(session, brand, reward_id, at)
+            seed_for(session, pool.id, day, at)
+        out.extend(c for c in commitments(session, pool.brand, pool.reward_id, at)
                    if c.day >= today)
     return out
 
@@ -149,7 +146,8 @@ def reveal_seeds(session: Session, at: datetime) -> list[Commitment]:
         .where(RewardSeed.id.in_(ids))
         .order_by(RewardPool.brand, RewardPool.reward_id, RewardSeed.day)
     ).all()
-    return [Commitment(*row) for row in rows]
+    return [Commitment(brand=row.brand, reward_id=row.reward_id, day=row.day,
+                       commitment=row.commitment, seed=row.seed) for row in rows]
 
 
 def commitments(session: Session, brand: str, reward_id: str, at: datetime) -> list[Commitment]:
@@ -165,9 +163,9 @@ def commitments(session: Session, brand: str, reward_id: str, at: datetime) -> l
         .order_by(RewardSeed.day.desc())
     ).all()
     return [
-        Commitment(brand, reward_id, day, commitment,
-                   seed if revealed_at is not None and day < today else None)
-        for day, commitment, seed, revealed_at in rows
+        Commitment(brand=brand, reward_id=reward_id, day=row.day, commitment=row.commitment,
+                   seed=row.seed if row.revealed_at is not None and row.day < today else None)
+        for row in rows
     ]
 
 
@@ -215,7 +213,7 @@ def find_pool(session: Session, reward_id: str, brand: str | None = None) -> tup
         raise NotFound(f"There is no reward pool {reward_id!r}.")
     if len(rows) > 1:
         raise DomainError(f"Several brands have a reward {reward_id!r}: write BRAND/{reward_id}.")
-    return rows[0][0], rows[0][1]
+    return rows[0].id, rows[0].brand
 
 
 def audit_day(
@@ -237,8 +235,8 @@ def audit_day(
         select(RewardSeed.seed, RewardSeed.commitment, RewardSeed.revealed_at)
         .where(RewardSeed.pool_id == pool_id, RewardSeed.day == day)
     ).first()
-    report = AuditReport(brand, reward_id, day, seed_row[1] if seed_row else None,
-                         bool(seed_row and seed_row[2] is not None))
+    report = AuditReport(brand, reward_id, day, seed_row.commitment if seed_row else None,
+                         bool(seed_row and seed_row.revealed_at is not None))
     consolation = conn.execute(
         select(RewardPrize.prize_id)
         .where(RewardPrize.pool_id == pool_id, RewardPrize.consolation.is_(True))
@@ -255,8 +253,8 @@ def audit_day(
         if draws:
             report.mismatches.append(Mismatch(None, None, "draws exist but the day has no seed"))
         return report
-    seed = seed_row[0]
-    if commitment_of(seed) != seed_row[1]:
+    seed = seed_row.seed
+    if commitment_of(seed) != seed_row.commitment:
         report.mismatches.append(Mismatch(None, None, "the seed does not match its commitment"))
     for d in draws:
         problems: list[str] = []

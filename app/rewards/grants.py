@@ -239,7 +239,7 @@ def _settle(session: Session, grant_id: int, at: datetime) -> None:
         day = draws.utc_day(at)
         seed = draws.seed_for(session, g.pool_id, day, at)
         message = draws.draw_message(grant_id)
-        value = draws.draw_value(seed.seed, message)
+        value = draws.draw_value(seed, message)
         picked = draws.pick(value, candidates)
         won = None
         if picked is not None:

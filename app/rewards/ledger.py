@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import RowMapping, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -64,12 +63,14 @@ def ledger(session: Session, owner_id: int) -> list[Entry]:
     return [_entry(row) for row in rows]
 
 
-def _entry(row: Any) -> Entry:
-    return Entry(row["id"], row["owner_id"], utc(row["at"]), row["kind"], row["points"],
-                 row["balance_after"], row["cause_type"], row["cause_id"], row["reverses_id"])
+def _entry(row: RowMapping) -> Entry:
+    return Entry(id=row["id"], owner_id=row["owner_id"], at=row["at"], kind=row["kind"],
+                 points=row["points"], balance_after=row["balance_after"],
+                 cause_type=row["cause_type"], cause_id=row["cause_id"],
+                 reverses_id=row["reverses_id"])
 
 
-def _check_cause(cause_type: str, cause_id: Any) -> str:
+def _check_cause(cause_type: str, cause_id: int | str) -> str:
     if cause_type not in CAUSES:
         raise DomainError(f"cause must be one of {', '.join(CAUSES)}, not {cause_type!r}")
     text = str(cause_id)
@@ -84,7 +85,7 @@ def post_entry(
     kind: str,
     points: int,
     cause_type: str,
-    cause_id: Any,
+    cause_id: int | str,
     at: datetime,
 ) -> Entry:
     """Append ``kind`` (earn, spend or expire) of ``points`` (> 0) to the owner's ledger.
@@ -128,18 +129,19 @@ def _post(
     ).scalar_one_or_none()
     if after is None:
         raise InsufficientPoints()
-    values = {"owner_id": owner_id, "at": at, "kind": kind, "points": delta,
-              "balance_after": after, "cause_type": cause_type, "cause_id": cause_id,
-              "reverses_id": reverses_id}
     entry_id = conn.execute(
-        insert(LoyaltyEntry.__table__).returning(LoyaltyEntry.id), values
+        insert(LoyaltyEntry.__table__).returning(LoyaltyEntry.id),
+        {"owner_id": owner_id, "at": at, "kind": kind, "points": delta, "balance_after": after,
+         "cause_type": cause_type, "cause_id": cause_id, "reverses_id": reverses_id},
     ).scalar_one()
-    return Entry(id=entry_id, **values)
+    return Entry(id=entry_id, owner_id=owner_id, at=at, kind=kind, points=delta,
+                 balance_after=after, cause_type=cause_type, cause_id=cause_id,
+                 reverses_id=reverses_id)
 
 
 def reverse_entry(
     session: Session, entry_id: int, at: datetime, *, cause_type: str = "admin",
-    cause_id: Any = "reversal",
+    cause_id: int | str = "reversal",
 ) -> Entry:
     """Undo entry ``entry_id`` with a ``reverse`` entry of the opposite sign.
 
@@ -174,7 +176,7 @@ def reverse_entry(
 
 def expire_points(
     session: Session, owner_id: int, points: int, at: datetime, *, cause_type: str = "admin",
-    cause_id: Any = "expiry",
+    cause_id: int | str = "expiry",
 ) -> Entry | None:
     """Expire up to ``points`` of the owner's points (never more than the balance).
 

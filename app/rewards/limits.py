@@ -155,8 +155,8 @@ def availability(
             select(RewardDayCount.pool_id, RewardDayCount.count.label("grants")).where(
                 RewardDayCount.pool_id.in_(pool_ids), RewardDayCount.day == draws.utc_day(at)))}
     scopes: set[str] = set()
-    for pool in pools.values():
-        scopes.update(_scopes(brand, pool.id, owner_id, item_id).values())
+    for pool_id in pool_ids:
+        scopes.update(_scopes(brand, pool_id, owner_id, item_id).values())
     scopes.update(_scopes(brand, 0, owner_id, item_id).values())
     used: dict[str, list[datetime]] = {}
     for slot in conn.execute(

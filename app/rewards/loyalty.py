@@ -13,11 +13,15 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import exists, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from app.catalog.holdings import current_holding
+from app.catalog.views import ItemView
 from app.core.db import insert_ignore
+from app.core.errors import Conflict, DomainError
 from app.rewards.ledger import EARN, Entry, post_entry
-from app.rewards.models import LoyaltyAccount, LoyaltyEntry
+from app.rewards.models import LoyaltyAccount, LoyaltyEntry, ProductReview
 
 BEHAVIOURS = ("review", "service", "provenance", "take_back")
 
@@ -36,7 +40,7 @@ def earn_for(
     settings: Mapping[str, Any],
     owner_id: int | None,
     behaviour: str,
-    cause_id: Any,
+    cause_id: int | str,
     at: datetime,
 ) -> Entry | None:
     """Credit ``owner_id`` for ``behaviour`` caused by ``cause_id``; None if nothing is due.
@@ -66,8 +70,6 @@ def earn_for(
 
 def has_reviewed(session: Session, owner_id: int, product_id: int) -> bool:
     """Return whether ``owner_id`` has reviewed ``product_id``."""
-    from app.rewards.models import ProductReview
-
     return bool(session.connection().execute(select(exists().where(
         ProductReview.owner_id == owner_id, ProductReview.product_id == product_id,
     ))).scalar())
@@ -76,9 +78,9 @@ def has_reviewed(session: Session, owner_id: int, product_id: int) -> bool:
 def submit_review(
     session: Session,
     settings: Mapping[str, Any],
-    item: Any,
+    item: ItemView,
     owner_id: int,
-    rating: Any,
+    rating: str | int | None,
     text: str,
     at: datetime,
 ) -> Entry | None:
@@ -89,13 +91,8 @@ def submit_review(
         DomainError: the rating is not 1 to 5, or the text is empty or over 2000 characters.
         Conflict: this owner already reviewed this product.
     """
-    from sqlalchemy.exc import IntegrityError
-
-    from app.core.errors import Conflict, DomainError
-    from app.rewards.models import ProductReview
-
     try:
-        stars = int(rating)
+        stars = int(rating) if rating is not None else 0
     except (TypeError, ValueError):
         stars = 0
     if not 1 <= stars <= 5:
@@ -119,12 +116,10 @@ def earn_for_item_owner(
     settings: Mapping[str, Any],
     item_id: int,
     behaviour: str,
-    cause_id: Any,
+    cause_id: int | str,
     at: datetime,
 ) -> Entry | None:
     """Credit the item's current owner (if any) for ``behaviour``; see ``earn_for``."""
-    from app.catalog.holdings import current_holding
-
     holding = current_holding(session, item_id)
     return earn_for(session, settings, holding.owner_id if holding else None, behaviour,
                     cause_id, at)

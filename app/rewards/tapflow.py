@@ -1,21 +1,28 @@
 """Rewards on the tap path: the ``reward.*`` and ``owner.points`` facts, and the journey's grant.
 
-The tap view calls ``reward_facts`` while building the fact (so a journey can fall through when
-its reward is unavailable) and ``grant_for_tap`` after the decision, once the tap event exists
-(a grant is idempotent per tap event and reward).
+The tap pipeline calls ``reward_facts`` while building the fact (so a journey can fall through
+when its reward is unavailable) and ``grant_for_tap`` after the decision, once the tap event
+exists (a grant is idempotent per tap event and reward).
 """
 
 from __future__ import annotations
 
 import threading
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
-from app.rewards import service
+from app.catalog.views import ItemView
+from app.journeys.language import Condition, Group
+from app.rewards.grants import GrantView, grant
 from app.rewards.ledger import balance
+from app.rewards.limits import RewardUnavailable, availability, needs_owner
 from app.rewards.loyalty import has_reviewed
+from app.rewards.pools import sync_ruleset
+
+if TYPE_CHECKING:
+    from app.rules.service import Ruleset
 
 # Ruleset versions whose pools this process has synced into the database. Syncing is idempotent;
 # remembering it keeps an upsert per reward off every tap.
@@ -23,12 +30,12 @@ _synced: set[tuple[str, str]] = set()
 _synced_lock = threading.Lock()
 
 
-def ensure_synced(session: Session, ruleset: Any) -> None:
-    """Make sure the database has the pools and prizes of ``ruleset`` (a live ``Ruleset``)."""
+def ensure_synced(session: Session, ruleset: Ruleset) -> None:
+    """Make sure the database has the pools and prizes of the live ``ruleset``."""
     key = (ruleset.brand, ruleset.version)
     if key in _synced:
         return
-    service.sync_ruleset(session, ruleset.doc, ruleset.brand)
+    sync_ruleset(session, ruleset.doc, ruleset.brand)
     session.flush()
     with _synced_lock:
         # Recorded once the caller commits; a rollback only costs a repeated idempotent sync.
@@ -36,12 +43,11 @@ def ensure_synced(session: Session, ruleset: Any) -> None:
 
 
 def reward_facts(
-    session: Session, ruleset: Any, owner_id: int | None, item: Any, at: datetime
-) -> dict[str, Any]:
+    session: Session, ruleset: Ruleset, owner_id: int | None, item: ItemView, at: datetime
+) -> dict[str, object]:
     """Return ``reward.<id>.available`` for every reward of the ruleset, ``owner.points`` and
     ``owner.has_reviewed`` (for the person tapping, when known)."""
-    facts: dict[str, Any] = {}
-    item_id = item.id
+    facts: dict[str, object] = {}
     if owner_id is not None:
         facts["owner.points"] = balance(session, owner_id)
         facts["owner.has_reviewed"] = has_reviewed(session, owner_id, item.product.id)
@@ -50,13 +56,11 @@ def reward_facts(
         return facts
     # A reward that gives points or counts per owner needs a known owner: for an anonymous tap
     # (most first taps, every stranger's) the answer is known without touching the database.
-    if owner_id is None and all(
-        service._needs_owner(ruleset.doc.rewards[rid]) for rid in tested
-    ):
+    if owner_id is None and all(needs_owner(ruleset.doc.rewards[rid]) for rid in tested):
         facts.update({f"reward.{rid}.available": False for rid in tested})
         return facts
     ensure_synced(session, ruleset)
-    available = service.availability(session, ruleset.doc, ruleset.brand, owner_id, item_id, at)
+    available = availability(session, ruleset.doc, ruleset.brand, owner_id, item.id, at)
     facts.update({f"reward.{rid}.available": ok for rid, ok in available.items() if rid in tested})
     return facts
 
@@ -64,7 +68,15 @@ def reward_facts(
 _tested: dict[tuple[str, str], frozenset[str]] = {}
 
 
-def tested_rewards(ruleset: Any) -> frozenset[str]:
+def _paths(node: Condition | Group, into: set[str]) -> None:
+    if isinstance(node, Group):
+        for child in node.children:
+            _paths(child, into)
+    else:
+        into.add(node.path)
+
+
+def tested_rewards(ruleset: Ruleset) -> frozenset[str]:
     """Return the ids of rewards whose ``reward.<id>.available`` some journey tests.
 
     Only those facts can change a decision, so only those are worth computing on a tap.
@@ -73,16 +85,8 @@ def tested_rewards(ruleset: Any) -> frozenset[str]:
     found = _tested.get(key)
     if found is None:
         paths: set[str] = set()
-
-        def walk(node: Any) -> None:
-            if hasattr(node, "children"):
-                for child in node.children:
-                    walk(child)
-            else:
-                paths.add(node.path)
-
         for journey in ruleset.doc.journeys:
-            walk(journey.when)
+            _paths(journey.when, paths)
         found = frozenset(rid for rid in ruleset.doc.rewards
                           if f"reward.{rid}.available" in paths)
         _tested[key] = found
@@ -91,7 +95,7 @@ def tested_rewards(ruleset: Any) -> frozenset[str]:
 
 def grant_for_tap(
     session: Session,
-    ruleset: Any,
+    ruleset: Ruleset,
     reward_id: str,
     *,
     tap_event_id: int,
@@ -99,7 +103,7 @@ def grant_for_tap(
     item_id: int,
     journey: str,
     at: datetime,
-) -> service.GrantView | None:
+) -> GrantView | None:
     """Grant the decided journey's reward for this tap; None when it cannot be given now.
 
     Limits are re-checked atomically by the grant, so a reward that ran out between the fact and
@@ -107,23 +111,7 @@ def grant_for_tap(
     """
     ensure_synced(session, ruleset)
     try:
-        return service.grant(session, ruleset.doc, ruleset.brand, reward_id,
-                             tap_event_id=tap_event_id, owner_id=owner_id, item_id=item_id,
-                             journey=journey, at=at)
-    except service.RewardUnavailable:
+        return grant(session, ruleset.doc, ruleset.brand, reward_id, tap_event_id=tap_event_id,
+                     owner_id=owner_id, item_id=item_id, journey=journey, at=at)
+    except RewardUnavailable:
         return None
-
-
-def get_grant(session: Session, token: str) -> service.GrantView:
-    """Return the grant whose reveal link carries ``token``.
-
-    Raises:
-        NotFound: no grant has that token.
-    """
-    from app.core.errors import NotFound
-    from app.rewards.models import RewardGrant
-
-    view = service._view(session.connection(), RewardGrant.token == token)
-    if view is None:
-        raise NotFound("This reward link is not valid.")
-    return view

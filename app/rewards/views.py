@@ -2,13 +2,12 @@
 
 A reveal needs the grant's token, a live tap session for the grant's item, and (for owned
 rewards) the owner's browser: a forwarded link reveals nothing. The outcome is decided and
-stored by ``service.reveal`` before the page or the scratch animation shows anything, and a
+stored by ``grants.reveal`` before the page or the scratch animation shows anything, and a
 reload shows the stored outcome again.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from flask import (
@@ -18,17 +17,23 @@ from flask import (
     jsonify,
     redirect,
     render_template,
+    request,
     url_for,
 )
 from flask.typing import ResponseReturnValue
 
 from app.catalog import access
+from app.catalog.models import Item
 from app.catalog.views import item_view
+from app.core.clock import now
 from app.core.db import db
 from app.core.errors import DomainError, Forbidden
 from app.core.web import api_blueprint, json_body, wants_json
-from app.rewards import service
-from app.rewards.tapflow import get_grant
+from app.rewards import codes, draws, grants
+from app.rewards.grants import GrantView, get_grant
+from app.rewards.loyalty import submit_review
+from app.rewards.tapflow import ensure_synced
+from app.rewards.terms import terms as reward_terms
 
 bp = Blueprint("rewards", __name__)
 # The till (a shop's POS) checks and redeems codes with its own password, which can do nothing
@@ -36,18 +41,14 @@ bp = Blueprint("rewards", __name__)
 api = api_blueprint("rewards_api", __name__, users=("admin", "till"))
 
 LABELS = {
-    service.PENDING: "Your reward is waiting",
-    service.CONSOLATION: "Thank you",
+    grants.PENDING: "Your reward is waiting",
+    grants.CONSOLATION: "Thank you",
 }
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def label(grant: service.GrantView) -> str:
+def label(grant: GrantView) -> str:
     """Return the words a person sees for a settled grant."""
-    if grant.outcome == service.PRIZE and grant.prize_id:
+    if grant.outcome == grants.PRIZE and grant.prize_id:
         return grant.prize_id.replace("-", " ").capitalize()
     if grant.points and not grant.prize_id:
         return f"{grant.points} points"
@@ -56,7 +57,7 @@ def label(grant: service.GrantView) -> str:
     return LABELS.get(grant.outcome, "Thank you")
 
 
-def reward_json(grant: service.GrantView | None) -> dict[str, Any] | None:
+def reward_json(grant: GrantView | None) -> dict[str, Any] | None:
     """Return a tap's reward as JSON: pending ones give only where to reveal them."""
     if grant is None:
         return None
@@ -70,7 +71,7 @@ def reward_json(grant: service.GrantView | None) -> dict[str, Any] | None:
     return body
 
 
-def _grant_for_browser(token: str) -> service.GrantView:
+def _grant_for_browser(token: str) -> GrantView:
     """Return the grant behind ``token`` if this browser may see it.
 
     Raises:
@@ -88,9 +89,7 @@ def _grant_for_browser(token: str) -> service.GrantView:
     return grant
 
 
-def _page(grant: service.GrantView) -> ResponseReturnValue:
-    from app.catalog.models import Item
-
+def _page(grant: GrantView) -> ResponseReturnValue:
     item = item_view(db.session.get_one(Item, grant.item_id))
     html = render_template("rewards/reveal.html", grant=grant, item=item, label=label(grant))
     response = current_app.response_class(html, mimetype="text/html")
@@ -107,7 +106,7 @@ def reveal_page(token: str) -> ResponseReturnValue:
 def reveal(token: str) -> ResponseReturnValue:
     with db.writer():
         grant = _grant_for_browser(token)
-        grant = service.reveal(db.session, grant.id, grant.owner_id, _now())
+        grant = grants.reveal(db.session, grant.id, grant.owner_id, now())
         db.session.commit()
     if wants_json():
         return jsonify(outcome=grant.outcome, prize=grant.prize_id, points=grant.points,
@@ -121,16 +120,13 @@ def terms(brand: str) -> ResponseReturnValue:
     ruleset = current_app.extensions["aftertap.rules"].registry.rulesets().get(brand)
     if ruleset is None:
         abort(404)
-    from app.rewards import draws
-    from app.rewards.tapflow import ensure_synced
-
     with db.writer():
         ensure_synced(db.session, ruleset)
         # Commit to today's and tomorrow's seeds before anyone plays them, and open the seeds of
         # days that are over, so anyone can check the draws (``flask rewards audit``).
-        draws.publish_commitments(db.session, _now())
-        draws.reveal_seeds(db.session, _now())
-        rows = service.terms(db.session, ruleset.doc, brand, _now())
+        draws.publish_commitments(db.session, now())
+        draws.reveal_seeds(db.session, now())
+        rows = reward_terms(db.session, ruleset.doc, brand, now())
         db.session.commit()
     html = render_template("rewards/terms.html", rewards=rows, title=ruleset.title, brand=brand)
     response = current_app.response_class(html, mimetype="text/html")
@@ -141,14 +137,12 @@ def terms(brand: str) -> ResponseReturnValue:
 @bp.post("/items/<gtin>/<serial>/review")
 def review(gtin: str, serial: str) -> ResponseReturnValue:
     """The owner, with the item in hand, reviews its product (once); review points follow."""
-    from flask import request
-
-    from app.rewards.loyalty import submit_review
-
     with db.writer():
         ctx = access.require_owner_tap(gtin, serial)
+        # require_owner_tap refused anyone but the item's owner: the viewer is known.
+        assert ctx.viewer is not None
         entry = submit_review(db.session, current_app.config, ctx.view, ctx.viewer.id,
-                              request.form.get("rating"), request.form.get("text", ""), _now())
+                              request.form.get("rating"), request.form.get("text", ""), now())
         db.session.commit()
     html = render_template("rewards/reviewed.html", item=ctx.view,
                            points=entry.points if entry else 0)
@@ -160,7 +154,7 @@ def review(gtin: str, serial: str) -> ResponseReturnValue:
 # --- the till -----------------------------------------------------------------------------------
 
 
-def _redemption_json(view: service.RedemptionView) -> dict[str, Any]:
+def _redemption_json(view: codes.RedemptionView) -> dict[str, Any]:
     return {"code": view.code, "brand": view.brand, "reward": view.reward_id,
             "prize": view.prize_id, "status": view.status, "shop": view.shop,
             "expires_at": view.expires_at.isoformat() if view.expires_at else None,
@@ -169,7 +163,7 @@ def _redemption_json(view: service.RedemptionView) -> dict[str, Any]:
 
 @api.get("/codes/<code>")
 def check(code: str) -> ResponseReturnValue:
-    return jsonify(_redemption_json(service.check_code(db.session, code, _now())))
+    return jsonify(_redemption_json(codes.check_code(db.session, code, now())))
 
 
 @api.post("/codes/<code>/redeem")
@@ -178,6 +172,6 @@ def redeem(code: str) -> ResponseReturnValue:
     if not isinstance(shop, str) or not shop.strip():
         raise DomainError('Say which shop redeems the code: {"shop": "Paris Rivoli"}.')
     with db.writer():
-        view = service.redeem(db.session, code, _now(), shop=shop.strip()[:80])
+        view = codes.redeem(db.session, code, now(), shop=shop.strip()[:80])
         db.session.commit()
     return jsonify(_redemption_json(view))

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from app.catalog.models import Owner
 from app.journeys.facts import tap_fact
-from app.ownership import service as ownership
+from app.ownership import lifecycle as ownership
 from app.rewards.tapflow import reward_facts
 from app.rules.service import Ruleset
 from app.verify.service import GENUINE, TapOutcome

@@ -23,8 +23,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from app.catalog.models import Owner
-from app.ownership import service as ownership
-from app.rewards.service import GrantView
+from app.ownership import lifecycle as ownership
+from app.rewards.grants import GrantView
 from app.rewards.tapflow import grant_for_tap
 from app.rules import Rules
 from app.rules.service import Decision, Ruleset

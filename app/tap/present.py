@@ -12,12 +12,13 @@ from typing import Any
 from flask import render_template, request, session
 from sqlalchemy.orm import Session
 
-from app.aftersales.service import service_history
+from app.aftersales.events import service_history
 from app.catalog.access import TapContext
 from app.catalog.models import Owner
 from app.catalog.views import item_view
-from app.ownership import service as ownership
-from app.provenance.service import records_for_item
+from app.ownership import lifecycle as ownership
+from app.ownership import transfers
+from app.provenance.records import records_for_item
 from app.rewards.ledger import balance, ledger
 from app.rewards.loyalty import has_reviewed
 from app.rules.service import Decision
@@ -93,7 +94,7 @@ def owner_page(db_session: Session, ctx: TapContext, now: datetime, **extra: Any
         history=ownership.history(db_session, item.id),
         service_history=service_history(db_session, item.id),
         provenance_records=records_for_item(db_session, item.id),
-        open_offer=ownership.open_offer(db_session, ctx.holding.id) if ctx.holding else None,
+        open_offer=transfers.open_offer(db_session, ctx.holding.id) if ctx.holding else None,
         urls=item_urls(item.product.gtin, item.serial),
         now=now,
         **extra,

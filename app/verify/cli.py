@@ -71,11 +71,11 @@ def _brand(slug: str | None) -> Brand:
 @click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--brand", "brand_slug", help="Brand slug (needed when there are several).")
 def tags_import(csv_file: Path, brand_slug: str | None) -> None:
+    keys = keyring(current_app)
     rows = read_tag_csv(csv_file)
     session = db.session
     try:
-        summary = import_tags(session, keyring(current_app), _brand(brand_slug),
-                              rows)
+        summary = import_tags(session, keys, _brand(brand_slug), rows)
     except ImportRejected as exc:
         session.rollback()
         for line, message in exc.problems:
@@ -99,12 +99,14 @@ def tags_import(csv_file: Path, brand_slug: str | None) -> None:
 @click.option("--form", type=click.Choice(["gs1", "t"]), default="gs1", show_default=True)
 @click.option("--base-url", help="Defaults to AFTERTAP_PUBLIC_BASE_URL.")
 def tags_tap(serial: str, gtin: str | None, mode: str, form: str, base_url: str | None) -> None:
+    # Before the database: a missing keys file is the first thing to say.
+    keys = keyring(current_app)
     session = db.session
     try:
         tag = find_tag(session, serial, gtin)
         url = mint_tap_url(
             session,
-            keyring(current_app),
+            keys,
             tag,
             base_url or current_app.config["PUBLIC_BASE_URL"],
             mode=mode,

@@ -10,10 +10,13 @@ import pytest
 from app.catalog.holdings import current_holding
 from app.catalog.models import Item
 from app.catalog.views import item_view
-from app.ownership.service import claim
+from app.ownership.lifecycle import claim
 from tests.factories import tagged_item
 
 ADMIN_PASSWORD = "correct horse battery staple"
+# The app settings ``record_event`` passes on with ``service_recorded``: none, where loyalty points
+# are not what a test is about (tests/rewards covers them).
+SETTINGS: dict[str, object] = {}
 
 
 def basic(password: str = ADMIN_PASSWORD) -> dict[str, str]:

@@ -7,10 +7,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from app.aftersales import service
+from app.aftersales import events, requests
 from app.aftersales.models import ServiceEvent, ServiceRequest
 from app.catalog.views import item_view
-from tests.aftersales.conftest import basic, fresh
+from app.core.signals import service_recorded
+from tests.aftersales.conftest import SETTINGS, basic, fresh
 
 
 def events_url(item) -> str:  # type: ignore[no-untyped-def]
@@ -49,8 +50,8 @@ def test_writes_must_be_json(admin_app, db, owned):
 
 def test_recording_an_event_returns_201_and_updates_the_item(admin_app, db, owned):
     item, holding = owned
-    req = service.create_request(db, item_view(item), holding, "repair", "Crown loose",
-                                 datetime.now(UTC))
+    req = requests.create_request(db, item_view(item), holding, "repair", "Crown loose",
+                                  datetime.now(UTC))
     db.commit()
     client = admin_app.test_client()
     resp = client.post(events_url(item), headers=basic(), json={
@@ -133,8 +134,9 @@ def test_a_body_that_is_not_an_object_is_400(admin_app, db, owned):
 def test_item_service_file_lists_events_and_requests(admin_app, db, owned):
     item, holding = owned
     now = datetime.now(UTC)
-    req = service.create_request(db, item_view(item), holding, "cleaning", "Dusty", now)
-    service.record_event(db, item, "polish", now - timedelta(days=3), location="Paris", now=now)
+    req = requests.create_request(db, item_view(item), holding, "cleaning", "Dusty", now)
+    events.record_event(db, item, "polish", now - timedelta(days=3), location="Paris",
+                        settings=SETTINGS, now=now)
     db.commit()
     resp = admin_app.test_client().get(
         f"/admin/api/items/{item.product.gtin}/{item.serial}/service", headers=basic())
@@ -149,9 +151,9 @@ def test_item_service_file_lists_events_and_requests(admin_app, db, owned):
 def test_service_requests_by_status_and_brand(admin_app, db, owned):
     item, holding = owned
     now = datetime.now(UTC)
-    a = service.create_request(db, item_view(item), holding, "repair", "A", now)
-    b = service.create_request(db, item_view(item), holding, "other", "B", now)
-    service.record_event(db, item, "repair", now, request_id=a.id, now=now)
+    a = requests.create_request(db, item_view(item), holding, "repair", "A", now)
+    b = requests.create_request(db, item_view(item), holding, "other", "B", now)
+    events.record_event(db, item, "repair", now, request_id=a.id, settings=SETTINGS, now=now)
     db.commit()
     client = admin_app.test_client()
 
@@ -165,10 +167,37 @@ def test_service_requests_by_status_and_brand(admin_app, db, owned):
     assert ids("?status=done") == [a.id]
     assert ids("?status=all&brand=maison-aurelia") == [a.id, b.id]
     first = client.get("/admin/api/service-requests", headers=basic()).get_json()["requests"][0]
-    assert first["reference"] == service.reference(b.id)
+    assert first["reference"] == requests.reference(b.id)
     assert first["item"]["serial"] == item.serial
     assert first["under_warranty"] is True
     resp = client.get("/admin/api/service-requests?status=pending", headers=basic())
     assert (resp.status_code, resp.get_json()["error"]) == (400, "bad_request")
     resp = client.get("/admin/api/service-requests?brand=nobody", headers=basic())
     assert resp.status_code == 404
+
+
+def test_recording_tells_listeners_with_the_app_settings_and_commits_with_them(admin_app, db,
+                                                                               owned):
+    item, _ = owned
+    heard = []
+
+    def listener(sender, **kw):  # type: ignore[no-untyped-def]
+        heard.append(kw)
+
+    client = admin_app.test_client()
+    with service_recorded.connected_to(listener):
+        resp = client.post(events_url(item), headers=basic(), json={"kind": "check"})
+    assert resp.status_code == 201
+    (kw,) = heard
+    # The app's own settings: a listener reads what it needs (the loyalty points table) there.
+    assert kw["settings"] is admin_app.config
+    assert (kw["item_id"], kw["event_id"]) == (item.id, resp.get_json()["event"]["id"])
+
+    def broken(sender, **kw):  # type: ignore[no-untyped-def]
+        raise RuntimeError("listener failed")
+
+    with service_recorded.connected_to(broken):
+        failed = client.post(events_url(item), headers=basic(), json={"kind": "polish"})
+    assert failed.status_code == 500
+    assert event_count(db) == 1  # the second event went with the listener's failure
+    assert fresh(db, item).service_count == 1

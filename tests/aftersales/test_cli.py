@@ -7,10 +7,11 @@ from datetime import UTC, datetime
 
 from sqlalchemy import func, select
 
-from app.aftersales import service
+from app.aftersales import events, requests
 from app.aftersales.models import ServiceEvent, ServiceRequest
 from app.catalog.views import item_view
-from tests.aftersales.conftest import fresh
+from app.core.signals import service_recorded
+from tests.aftersales.conftest import SETTINGS, fresh
 
 
 def event_count(db) -> int:  # type: ignore[no-untyped-def]
@@ -19,8 +20,8 @@ def event_count(db) -> int:  # type: ignore[no-untyped-def]
 
 def test_record_updates_the_item_and_answers_the_request(runner, db, owned):
     item, holding = owned
-    req = service.create_request(db, item_view(item), holding, "repair", "Loose crown",
-                                 datetime.now(UTC))
+    req = requests.create_request(db, item_view(item), holding, "repair", "Loose crown",
+                                  datetime.now(UTC))
     db.commit()
     result = runner.invoke(args=[
         "service", "record", item.product.gtin, item.serial, "--kind", "crown replaced",
@@ -29,13 +30,13 @@ def test_record_updates_the_item_and_answers_the_request(runner, db, owned):
     ])
     assert result.exit_code == 0, result.output
     assert f"on {item.product.gtin}/{item.serial}: crown replaced at 2026-03-01" in result.output
-    assert f"request {service.reference(req.id)} done" in result.output
+    assert f"request {requests.reference(req.id)} done" in result.output
     assert "serviced 1 time(s)" in result.output
     item = fresh(db, item)
     assert item.service_count == 1
     assert item.last_service_at.replace(tzinfo=UTC) == datetime(2026, 3, 1, 10, tzinfo=UTC)
     assert db.get(ServiceRequest, req.id).status == "done"
-    (entry,) = service.service_history(db, item.id)
+    (entry,) = events.service_history(db, item.id)
     assert (entry.kind, entry.note, entry.location) == ("crown replaced", "Gasket too", "Geneva")
 
 
@@ -77,15 +78,15 @@ def test_record_bad_input_is_a_clear_message_and_changes_nothing(runner, db, own
 def test_requests_lists_open_ones_and_filters(runner, db, owned):
     item, holding = owned
     now = datetime.now(UTC)
-    a = service.create_request(db, item_view(item), holding, "repair", "Clasp\nbroke", now)
-    b = service.create_request(db, item_view(item), holding, "cleaning", "Dusty", now)
-    service.record_event(db, item, "repair", now, request_id=a.id, now=now)
+    a = requests.create_request(db, item_view(item), holding, "repair", "Clasp\nbroke", now)
+    b = requests.create_request(db, item_view(item), holding, "cleaning", "Dusty", now)
+    events.record_event(db, item, "repair", now, request_id=a.id, settings=SETTINGS, now=now)
     db.commit()
 
     result = runner.invoke(args=["service", "requests"])
     assert result.exit_code == 0, result.output
-    assert service.reference(b.id) in result.output
-    assert service.reference(a.id) not in result.output
+    assert requests.reference(b.id) in result.output
+    assert requests.reference(a.id) not in result.output
     assert "under warranty" in result.output and "Dusty" in result.output
 
     result = runner.invoke(args=["service", "requests", "--status", "done", "--json"])
@@ -96,7 +97,7 @@ def test_requests_lists_open_ones_and_filters(runner, db, owned):
 
     result = runner.invoke(args=["service", "requests", "--status", "all", "--brand",
                                  "maison-aurelia"])
-    assert service.reference(a.id) in result.output and service.reference(b.id) in result.output
+    assert requests.reference(a.id) in result.output and requests.reference(b.id) in result.output
     # A message's line breaks never break the listing's one-request-per-two-lines layout.
     assert "Clasp broke" in result.output
 
@@ -110,3 +111,29 @@ def test_requests_bad_input(runner, db):
     assert "Invalid value for '--status'" in result.output
     result = runner.invoke(args=["service", "requests"])
     assert (result.exit_code, result.output.strip()) == (0, "no open service requests")
+
+
+def test_record_tells_listeners_with_the_app_settings_and_commits_with_them(app, runner, db,
+                                                                            owned):
+    item, _ = owned
+    args = ["service", "record", item.product.gtin, item.serial, "--kind", "check"]
+    heard = []
+
+    def listener(sender, **kw):  # type: ignore[no-untyped-def]
+        heard.append(kw)
+
+    with service_recorded.connected_to(listener):
+        result = runner.invoke(args=args)
+    assert result.exit_code == 0, result.output
+    (kw,) = heard
+    assert kw["settings"] is app.config
+    assert kw["item_id"] == item.id
+
+    def broken(sender, **kw):  # type: ignore[no-untyped-def]
+        raise RuntimeError("listener failed")
+
+    with service_recorded.connected_to(broken):
+        result = runner.invoke(args=args)
+    assert isinstance(result.exception, RuntimeError)
+    assert event_count(db) == 1
+    assert fresh(db, item).service_count == 1

@@ -8,13 +8,14 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import func, select
 
-from app.aftersales import service
+from app.aftersales import events, requests
 from app.aftersales.models import ServiceRequest
 from app.catalog.holdings import current_holding
 from app.catalog.models import Owner, Ownership
 from app.catalog.views import item_view
-from app.ownership.service import accept_offer, create_offer
+from app.ownership.transfers import accept_offer, create_offer
 from app.verify.service import mint_tap_url
+from tests.aftersales.conftest import SETTINGS
 from tests.factories import tagged_item
 
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -82,8 +83,8 @@ def test_owner_requests_a_service_prefilled(client, db, keyring, watch):
     owner = db.get(Owner, holding.owner_id)
     owner.email, owner.email_verified_at = "ines@example.com", datetime.now(UTC)
     db.commit()
-    service.record_event(db, item.id, "pre-delivery check", datetime(2026, 1, 2, tzinfo=UTC),
-                         location="Geneva workshop")
+    events.record_event(db, item.id, "pre-delivery check", datetime(2026, 1, 2, tzinfo=UTC),
+                        location="Geneva workshop", settings=SETTINGS)
     db.commit()
 
     resp = client.get(form_url(watch))
@@ -95,7 +96,7 @@ def test_owner_requests_a_service_prefilled(client, db, keyring, watch):
     assert f"Under warranty</span> until {ends:%d %b %Y}" in page
     assert "ines@example.com" in page
     assert "pre-delivery check" in page and "Geneva workshop" in page
-    for kind in service.SERVICE_KINDS:
+    for kind in requests.SERVICE_KINDS:
         assert f'value="{kind}"' in page
 
     token = _CSRF.search(page).group(1)
@@ -111,7 +112,7 @@ def test_owner_requests_a_service_prefilled(client, db, keyring, watch):
     done = client.get(resp.headers["Location"])
     assert done.status_code == 200
     page = done.get_data(as_text=True)
-    assert service.reference(row.id) in page
+    assert requests.reference(row.id) in page
     assert "Repair" in page and "Under warranty" in page
     assert "We will reply to ines@example.com" in page
 
@@ -121,7 +122,7 @@ def test_owner_requests_a_service_prefilled(client, db, keyring, watch):
     assert again.status_code == 303
     assert requests_count(db) == 1
     # The brand sees it, with the verified address to answer.
-    (listed,) = service.open_requests(db, "maison-aurelia")
+    (listed,) = requests.open_requests(db, "maison-aurelia")
     assert (listed.id, listed.contact_email) == (row.id, "ines@example.com")
 
 
@@ -216,8 +217,8 @@ def test_expired_tap_session_gets_nothing(app, client, db, keyring, watch):
 
 def test_owner_page_shows_the_service_section(client, db, keyring, watch):
     tap(client, db, keyring, watch)
-    service.record_event(db, watch.item.id, "full service", datetime(2026, 2, 3, tzinfo=UTC),
-                         note="New gaskets", location="Paris")
+    events.record_event(db, watch.item.id, "full service", datetime(2026, 2, 3, tzinfo=UTC),
+                        note="New gaskets", location="Paris", settings=SETTINGS)
     db.commit()
     resp = client.get(f"/items/{watch.item.product.gtin}/{watch.item.serial}/owner")
     assert resp.status_code == 200
@@ -231,17 +232,17 @@ def test_owner_page_shows_the_service_section(client, db, keyring, watch):
 def test_open_requests_are_listed_and_capped_on_the_form(client, db, keyring, watch):
     tap(client, db, keyring, watch)
     token = csrf(client, form_url(watch))
-    for n in range(service.MAX_OPEN_REQUESTS):
+    for n in range(requests.MAX_OPEN_REQUESTS):
         resp = client.post(form_url(watch), data={"csrf_token": token, "kind": "other",
                                                   "message": f"Question {n}"})
         assert resp.status_code == 303
     page = client.get(form_url(watch)).get_data(as_text=True)
     assert "Already asked" in page
     first = db.scalars(select(ServiceRequest).order_by(ServiceRequest.id)).first()
-    assert service.reference(first.id) in page
+    assert requests.reference(first.id) in page
     resp = client.post(form_url(watch), data={"csrf_token": token, "kind": "repair",
                                               "message": "One more"})
     assert resp.status_code == 409
     page = resp.get_data(as_text=True)
     assert "open service requests" in page and "One more" in page  # the text is kept
-    assert requests_count(db) == service.MAX_OPEN_REQUESTS
+    assert requests_count(db) == requests.MAX_OPEN_REQUESTS

@@ -41,7 +41,7 @@ def test_local_time_follows_the_rulesets_time_zone():
 
 def test_days_since_last_comes_from_the_items_previous_genuine_tap(client, db, keyring):
     from tests.factories import tagged_item
-    from tests.verify.test_tap_views import JSON, fresh
+    from tests.tap.test_views import JSON, fresh
 
     tag = tagged_item(db)
     client.get(fresh(db, keyring, tag), headers=JSON)

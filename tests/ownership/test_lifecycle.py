@@ -1,16 +1,35 @@
-"""Ownership without login, through the real tap flow: claim, warranty, owner-only access."""
+"""The life of an item: claim, warranty, owner-only access, the facts a tap reads, history."""
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select
+import pytest
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
 
-from app.catalog.models import Item, Ownership
+from app.catalog.holdings import current_holding
+from app.catalog.models import Item, Owner, Ownership
+from app.catalog.views import item_view
 from app.core.audit import AuditEntry
-from app.ownership.service import add_months
-from app.verify.models import TapEvent
+from app.core.db import make_engine
+from app.core.errors import Conflict, Forbidden
+from app.ownership.lifecycle import (
+    activate_warranty,
+    add_months,
+    claim,
+    history,
+    lifecycle,
+    lifecycle_fact,
+    month_number,
+)
+from app.ownership.transfers import accept_offer, create_offer
+from app.rewards.ledger import balance
 from tests.factories import age_ownership, item_path, post_form, tagged_item, tap, tap_url
+
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
 WATCH = {"made_in": "Le Locle", "warranty_months": 60, "owner_content": "The film",
          "owner_content_title": "Film: the making of"}
@@ -171,9 +190,6 @@ def test_two_first_taps_at_once_register_one_owner(app, db, keyring):
 
     (The later counter may land first and make the other a replay; either way one owner.)
     """
-    import threading
-    from concurrent.futures import ThreadPoolExecutor
-
     tag = tagged_item(db)
     urls = [tap_url(db, keyring, tag) for _ in range(2)]
     barrier = threading.Barrier(2)
@@ -192,29 +208,6 @@ def test_two_first_taps_at_once_register_one_owner(app, db, keyring):
     assert len(_ownerships(db, tag)) == 1
 
 
-def test_location_is_only_stored_when_shared_and_rounded(app, db, keyring):
-    tag = tagged_item(db)
-    client = app.test_client()
-    tap(client, db, keyring, tag)
-    event = db.scalar(select(TapEvent).where(TapEvent.item_id == tag.item_id))
-    assert (event.latitude, event.longitude) == (None, None)
-
-    bad = post_form(client, item_path(tag, "location"), {"latitude": "north", "longitude": "1"})
-    assert bad.status_code == 400
-    far = post_form(client, item_path(tag, "location"), {"latitude": "123", "longitude": "1"})
-    assert far.status_code == 400
-    ok = post_form(client, item_path(tag, "location"),
-                   {"latitude": "48.85661", "longitude": "2.35222"})
-    assert ok.status_code == 200
-    db.expire_all()
-    event = db.get(TapEvent, event.id)
-    assert (event.latitude, event.longitude) == (48.9, 2.4)
-
-    stranger = app.test_client()
-    resp = post_form(stranger, item_path(tag, "location"), {"latitude": "1", "longitude": "1"})
-    assert resp.status_code == 403
-    assert db.scalar(select(func.count()).select_from(TapEvent)
-                     .where(TapEvent.latitude.is_not(None))) == 1
 
 
 def test_form_without_csrf_token_is_refused(app, db, keyring):
@@ -237,3 +230,135 @@ def test_service_due_journey_offers_a_service_request(app, db, keyring):
     assert "Time for a service" in page
     assert f'href="{item_path(tag, "service")}"' in page
     assert client.get(item_path(tag, "service")).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("start", "months", "end"),
+    [
+        ("2026-01-31", 1, "2026-02-28"),
+        ("2024-01-31", 1, "2024-02-29"),
+        ("2026-11-23", 24, "2028-11-23"),
+        ("2026-12-15", 1, "2027-01-15"),
+    ],
+)
+def test_add_months(start: str, months: int, end: str) -> None:
+    moment = datetime.fromisoformat(start)
+    assert add_months(moment, months).date().isoformat() == end
+
+
+def test_claim_refuses_unsold_items_and_second_owners(app, db):
+    boutique = tagged_item(db, released=False)
+    with pytest.raises(Forbidden):
+        claim(db, item_view(boutique.item), None, NOW)
+    unknown = tagged_item(db, released=None)
+    with pytest.raises(Forbidden):
+        claim(db, item_view(unknown.item), None, NOW)
+    sold = tagged_item(db)
+    owner, _ = claim(db, item_view(sold.item), None, NOW)
+    db.commit()
+    with pytest.raises(Conflict):
+        claim(db, item_view(sold.item), None, NOW)
+    assert current_holding(db, sold.item_id).owner_id == owner.id
+
+
+def test_lifecycle_fact_reads_real_state(app, db):
+    tag = tagged_item(db, attributes={"warranty_months": 12})
+    view = item_view(tag.item)
+    owner, _ = claim(db, view, None, NOW)
+    activate_warranty(db, view, NOW)
+    db.commit()
+    db.expire_all()
+    later = NOW.replace(month=12)
+    state = lifecycle(db, item_view(tag.item), owner.id)
+    fact = lifecycle_fact(state, later)
+    assert fact["ownership.state"] == "owned"
+    assert fact["ownership.ordinal"] == 1
+    assert fact["ownership.days"] == 30
+    assert fact["owner.is_current"] is True
+    assert fact["warranty.active"] is True
+    assert fact["warranty.days_left"] == 365 - 30
+    stranger = lifecycle_fact(lifecycle(db, item_view(tag.item), None), later)
+    assert stranger["owner.is_current"] is False and stranger["owner.is_previous"] is False
+
+
+def test_concurrent_claims_on_one_item_one_wins(app, db):
+    """Two transactions claim at once; the unique index on current ownership decides."""
+    tag = tagged_item(db)
+    view = item_view(tag.item)
+    engine = make_engine(app.config["DATABASE_URL"])
+    first = Session(engine)
+    claim(first, view, None, NOW)  # holds its row/lock until commit
+    outcome: dict[str, object] = {}
+
+    def second() -> None:
+        with Session(engine) as other:
+            try:
+                claim(other, view, None, NOW)
+                other.commit()
+                outcome["second"] = "won"
+            except Conflict:
+                other.rollback()
+                outcome["second"] = "conflict"
+
+    thread = threading.Thread(target=second)
+    thread.start()
+    thread.join(0.3)  # PostgreSQL: the second waits on the first's index entry
+    first.commit()
+    first.close()
+    thread.join(10)
+    engine.dispose()
+    assert outcome["second"] == "conflict"
+    assert len(db.scalars(select(Ownership).where(Ownership.item_id == tag.item_id)).all()) == 1
+    # The loser's new owner would own nothing: it is not left behind.
+    assert db.scalar(select(func.count()).select_from(Owner)) == 1
+
+
+def test_month_streak_counts_consecutive_months_with_an_owner_tap(app, db):
+    tag = tagged_item(db)
+    view = item_view(tag.item)
+    jan = datetime(2026, 1, 20, tzinfo=UTC)
+    owner, _ = claim(db, view, None, jan)
+    db.commit()
+
+    def tap_on(moment: datetime) -> int:
+        state = lifecycle(db, view, owner.id, count_tap=True, at=moment)
+        db.commit()
+        return lifecycle_fact(state, moment)["ownership.month_streak"]
+
+    assert tap_on(jan.replace(day=25)) == 1  # same month as the claim
+    assert tap_on(datetime(2026, 2, 3, tzinfo=UTC)) == 2
+    assert tap_on(datetime(2026, 3, 31, tzinfo=UTC)) == 3
+    assert tap_on(datetime(2026, 5, 1, tzinfo=UTC)) == 1  # April skipped: starts again
+    assert tap_on(datetime(2026, 12, 1, tzinfo=UTC)) == 1
+    assert tap_on(datetime(2027, 1, 2, tzinfo=UTC)) == 2  # across the year
+
+
+def test_regular_use_earns_loyalty_points_through_the_tap(app, db, keyring):
+    tag = tagged_item(db)
+    phone = app.test_client()
+    tap(phone, db, keyring, tag)
+    start = balance(db, db.scalar(select(Ownership.owner_id)))
+    # Two months of taps before this one, and the review already done.
+    now = datetime.now(UTC)
+    db.execute(update(Ownership).values(month_streak=2,
+                                        last_tap_month=month_number(now) - 1,
+                                        started_at=now - timedelta(days=200)))
+    db.commit()
+    body = tap(phone, db, keyring, tag, as_json=True).get_json()
+    assert body["experience"]["journey"] == "loyal-owner"
+    assert body["reward"]["points"] == 50
+    assert balance(db, db.scalar(select(Ownership.owner_id))) == start + 50
+
+
+def test_history_lists_the_ownerships_first_owner_first(app, db):
+    tag = tagged_item(db)
+    view = item_view(tag.item)
+    seller, _ = claim(db, view, None, NOW)
+    token, _offer = create_offer(db, app.config, view, seller, NOW)
+    accept_offer(db, token, view, None, NOW + timedelta(days=2))
+    db.commit()
+    entries = history(db, tag.item_id)
+    assert [(h.ordinal, h.began_by, h.started_at, h.ended_at, h.ended_by) for h in entries] == [
+        (1, "first_tap", NOW, NOW + timedelta(days=2), "transfer"),
+        (2, "transfer", NOW + timedelta(days=2), None, None),
+    ]

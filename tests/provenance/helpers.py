@@ -9,7 +9,11 @@ from sqlalchemy.orm import Session
 from app.aftersales.models import ServiceEvent
 from app.catalog.models import Item, Owner
 from app.catalog.views import item_view
-from app.ownership.service import accept_offer, claim, create_offer
+from app.ownership.lifecycle import claim
+from app.ownership.transfers import accept_offer, create_offer
+from app.provenance.keys import SigningKey
+from app.provenance.models import ProvenanceRecord
+from app.provenance.records import issue_record
 from app.verify.models import Tag
 from tests.factories import tagged_item
 
@@ -54,3 +58,12 @@ def serviced(db: Session, item: Item, kind: str, at: datetime) -> None:
     item.service_count = (item.service_count or 0) + 1
     item.last_service_at = at
     db.commit()
+
+
+def issue(db: Session, key: SigningKey, tag: Tag, ownership_id: int | None, at: datetime = NOW,
+          days: int = 90) -> ProvenanceRecord:
+    """Issue and commit a record about ``tag``'s item, valid ``days``, under ``ownership_id``."""
+    record = issue_record(db, key, {"PROVENANCE_VALID_DAYS": days}, item_view(tag.item),
+                          ownership_id, at)
+    db.commit()
+    return record

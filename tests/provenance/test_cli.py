@@ -13,17 +13,18 @@ import pytest
 
 from app.catalog.views import item_view
 from app.provenance import KEY_EXTENSION
-from app.provenance import service as prov
 from app.provenance.keys import write_key_file
 from app.provenance.models import ProvenanceRecord
+from app.provenance.records import issue_record
+from app.provenance.verification import public_jwks, signed_document
 from tests.provenance.helpers import owned
 
 
 @pytest.fixture
 def record(app, db) -> ProvenanceRecord:  # type: ignore[no-untyped-def]
     tag, _, ownership_id = owned(db, at=datetime.now(UTC) - timedelta(days=3))
-    issued = prov.issue_record(db, app.extensions[KEY_EXTENSION], app.config,
-                               item_view(tag.item), ownership_id, datetime.now(UTC))
+    issued = issue_record(db, app.extensions[KEY_EXTENSION], app.config,
+                          item_view(tag.item), ownership_id, datetime.now(UTC))
     db.commit()
     return issued
 
@@ -75,12 +76,12 @@ def test_tampered_file_is_invalid(runner, exported, jwks_file):
 
 def test_expired_file_is_invalid(app, runner, db, jwks_file, tmp_path):
     tag, _, ownership_id = owned(db, at=datetime.now(UTC) - timedelta(days=200))
-    old = prov.issue_record(db, app.extensions[KEY_EXTENSION], {"PROVENANCE_VALID_DAYS": 90},
-                            item_view(tag.item), ownership_id,
-                            datetime.now(UTC) - timedelta(days=91))
+    old = issue_record(db, app.extensions[KEY_EXTENSION], {"PROVENANCE_VALID_DAYS": 90},
+                       item_view(tag.item), ownership_id,
+                       datetime.now(UTC) - timedelta(days=91))
     db.commit()
     path = tmp_path / "old.json"
-    path.write_text(json.dumps(prov.signed_document(old)))
+    path.write_text(json.dumps(signed_document(old)))
     result = verify(runner, str(path), "--key-file", str(jwks_file))
     assert result.exit_code == 1
     assert result.output.startswith("INVALID: expired at ")
@@ -153,7 +154,7 @@ def test_export_of_an_unknown_record_fails(runner, tmp_path):
 def test_keys_prints_the_published_key_set(app, runner):
     result = runner.invoke(args=["provenance", "keys"])
     assert result.exit_code == 0
-    assert json.loads(result.output) == prov.public_jwks([app.extensions[KEY_EXTENSION]])
+    assert json.loads(result.output) == public_jwks([app.extensions[KEY_EXTENSION]])
 
 
 def test_missing_or_invalid_key_file_stops_start_up(settings, tmp_path):

@@ -13,10 +13,12 @@ from flask import render_template
 from app.catalog.access import OWNER_COOKIE
 from app.catalog.holdings import current_holding
 from app.catalog.views import item_view
-from app.ownership.service import set_stolen
+from app.core.signals import provenance_issued, provenance_sections
+from app.ownership.brand import set_stolen
 from app.provenance import KEY_EXTENSION
-from app.provenance import service as prov
 from app.provenance.models import ProvenanceRecord
+from app.provenance.records import issue_record, records_for_item
+from app.provenance.verification import public_keys_from_text, verify_document
 from app.verify.service import mint_tap_url
 from tests.factories import tagged_item
 from tests.provenance.helpers import ATTRIBUTES, EMAIL, owned, resold, serviced
@@ -53,8 +55,8 @@ def admin_headers() -> dict[str, str]:
 def issued(app, db, **kw):  # type: ignore[no-untyped-def]
     """Return ``(tag, record)``: an owned item and a record issued now by its owner."""
     tag, _, ownership_id = owned(db, at=datetime.now(UTC) - timedelta(days=30), **kw)
-    record = prov.issue_record(db, app.extensions[KEY_EXTENSION], app.config,
-                               item_view(tag.item), ownership_id, datetime.now(UTC))
+    record = issue_record(db, app.extensions[KEY_EXTENSION], app.config,
+                          item_view(tag.item), ownership_id, datetime.now(UTC))
     db.commit()
     return tag, record
 
@@ -106,6 +108,17 @@ def test_public_page_shows_the_signed_facts_and_no_personal_data(app, client, db
     assert "cleaning" not in page
 
 
+def test_public_page_of_a_record_without_a_service_section(app, client, db):
+    with provenance_sections.muted():  # as if no package added sections
+        _, record = issued(app, db)
+    assert "service" not in json.loads(record.document)
+    resp = client.get(f"/provenance/{record.id}")
+    assert resp.status_code == 200
+    page = resp.get_data(as_text=True)
+    assert "Previous owners" in page and "Valid provenance record" in page
+    assert "Services" not in page
+
+
 def test_public_json_verifies_with_only_the_published_key(app, client, db):
     _, record = issued(app, db)
     resp = client.get(f"/provenance/{record.id}.json")
@@ -115,8 +128,8 @@ def test_public_json_verifies_with_only_the_published_key(app, client, db):
     assert body["status"] == "valid" and body["revoked_at"] is None
     assert body["document"] == record.document and body["signature"] == record.signature
     assert body["keys_url"] == "http://localhost" + KEYS
-    keys = prov.public_keys_from_text(client.get(KEYS).get_data(as_text=True))
-    result = prov.verify_document(resp.get_data(as_text=True), keys, datetime.now(UTC))
+    keys = public_keys_from_text(client.get(KEYS).get_data(as_text=True))
+    result = verify_document(resp.get_data(as_text=True), keys, datetime.now(UTC))
     assert result.ok, result.reason
     assert EMAIL not in resp.get_data(as_text=True)
 
@@ -172,7 +185,7 @@ def test_admin_revokes_and_the_public_page_says_so(app, admin, client, db):
     assert "Withdrawn" in client.get(f"/provenance/{record.id}").get_data(as_text=True)
     # Still authentic offline: revocation is only known online, which the docs say.
     keys = {record.key_id: app.extensions[KEY_EXTENSION].public_raw}
-    assert prov.verify_document(body, keys, datetime.now(UTC)).ok
+    assert verify_document(body, keys, datetime.now(UTC)).ok
 
 
 # --- the owner ------------------------------------------------------------------------------------
@@ -240,7 +253,7 @@ def test_owner_section_lists_records_with_links_and_forms(app, db):
     tag, record = issued(app, db)
     view = item_view(tag.item)
     with app.test_request_context("/"):
-        records = prov.records_for_item(db, view.id)
+        records = records_for_item(db, view.id)
         html = render_template("provenance/_owner_section.html", item=view,
                                provenance_records=records)
     assert f"/provenance/{record.id}" in html
@@ -260,3 +273,29 @@ def test_owner_page_offers_the_record_and_lists_it(client, db, keyring):
     html = client.get(page_path).get_data(as_text=True)
     assert f'href="{location}"' in html
     assert f'action="{location}/revoke"' in html
+
+
+def test_creating_tells_listeners_with_the_app_settings_and_commits_with_them(app, client, db,
+                                                                              keyring):
+    tag = owner_of_tapped_item(client, db, keyring)
+    holding = current_holding(db, tag.item.id)
+    heard = []
+
+    def listener(sender, **kw):  # type: ignore[no-untyped-def]
+        heard.append(kw)
+
+    with provenance_issued.connected_to(listener):
+        resp = post_form(client, create_path(tag))
+    assert resp.status_code == 303
+    (kw,) = heard
+    # The app's own settings: the rewards listener reads its points table there.
+    assert kw["settings"] is app.config
+    assert (kw["owner_id"], kw["ownership_id"]) == (holding.owner_id, holding.id)
+    assert resp.headers["Location"].endswith(f"/provenance/{kw['record_id']}")
+
+    def broken(sender, **kw):  # type: ignore[no-untyped-def]
+        raise RuntimeError("listener failed")
+
+    with provenance_issued.connected_to(broken):
+        assert post_form(client, create_path(tag)).status_code == 500
+    assert db.query(ProvenanceRecord).count() == 1  # the second record went with the failure

@@ -7,8 +7,7 @@ from datetime import UTC, datetime
 from sqlalchemy import update
 
 from app.catalog.models import Owner
-from app.rewards import ledger
-from app.rewards import service as rewards
+from app.rewards import grants, ledger
 from tests.factories import tagged_item
 from tests.rewards.helpers import BRAND, owner, ruleset, tap_event
 
@@ -23,8 +22,8 @@ def test_import_codes_redeem_balance_seeds_and_audit(app, runner, db, tmp_path):
 
     doc = ruleset("gift: {prizes: [{id: ts, code: {list: travel}}], consolation: {id: c}}")
     item = tagged_item(db).item_id
-    view = rewards.grant(db, doc, BRAND, "gift", tap_event_id=tap_event(db, item, now),
-                         owner_id=None, item_id=item, journey="all", at=now)
+    view = grants.grant(db, doc, BRAND, "gift", tap_event_id=tap_event(db, item, now),
+                        owner_id=None, item_id=item, journey="all", at=now)
     db.commit()
     assert view.code == "TS-1"
     result = runner.invoke(args=["rewards", "redeem", "TS-1", "--shop", "paris"])

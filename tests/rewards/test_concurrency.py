@@ -12,8 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import func, select
 
-from app.rewards import ledger
-from app.rewards import service as rewards
+from app.rewards import grants, ledger
+from app.rewards.limits import RewardUnavailable
 from app.rewards.models import RewardDraw, RewardPrize
 from tests.factories import tagged_item
 from tests.rewards.helpers import BRAND, T0, owner, ruleset, tap_event
@@ -31,18 +31,18 @@ def test_200_reveals_race_for_a_stock_of_10(app, db):
     doc = ruleset("race:\n  mechanic: click_to_reveal\n  prizes: [{id: top, stock: 10}]\n"
                   "  consolation: {id: thanks}")
     item = tagged_item(db).item_id
-    grants = [rewards.grant(db, doc, BRAND, "race", tap_event_id=tap_event(db, item),
-                            owner_id=None, item_id=item, journey="all", at=T0).id
-              for _ in range(200)]
+    grant_ids = [grants.grant(db, doc, BRAND, "race", tap_event_id=tap_event(db, item),
+                              owner_id=None, item_id=item, journey="all", at=T0).id
+                 for _ in range(200)]
     db.commit()
     start = threading.Event()
 
     def reveal(grant_id: int) -> str:
         start.wait()
-        return in_own_session(app, lambda s: rewards.reveal(s, grant_id, None, T0).outcome)
+        return in_own_session(app, lambda s: grants.reveal(s, grant_id, None, T0).outcome)
 
     with ThreadPoolExecutor(40) as pool:
-        futures = [pool.submit(reveal, g) for g in grants]
+        futures = [pool.submit(reveal, g) for g in grant_ids]
         start.set()
         outcomes = Counter(f.result() for f in futures)
     assert outcomes == Counter({"prize": 10, "consolation": 190})
@@ -55,14 +55,14 @@ def test_a_double_click_reveals_once(app, db):
                   "  consolation: {id: c, points: 3}")
     me, item = owner(db), tagged_item(db).item_id
     for _ in range(5):
-        view = rewards.grant(db, doc, BRAND, "gift", tap_event_id=tap_event(db, item),
-                             owner_id=me, item_id=item, journey="all", at=T0)
+        view = grants.grant(db, doc, BRAND, "gift", tap_event_id=tap_event(db, item),
+                            owner_id=me, item_id=item, journey="all", at=T0)
         db.commit()
         barrier = threading.Barrier(2)
 
         def click(view=view, barrier=barrier):  # type: ignore[no-untyped-def]
             barrier.wait()
-            return in_own_session(app, lambda s: rewards.reveal(s, view.token, me, T0))
+            return in_own_session(app, lambda s: grants.reveal(s, view.token, me, T0))
 
         with ThreadPoolExecutor(2) as pool:
             a, b = pool.map(lambda _: click(), range(2))
@@ -83,10 +83,10 @@ def test_one_owner_two_phones_per_owner_1(app, db):
             def work(session):  # type: ignore[no-untyped-def]
                 item_id = session.get(TapEvent, tap_id).item_id
                 try:
-                    rewards.grant(session, doc, BRAND, "once", tap_event_id=tap_id, owner_id=me,
-                                  item_id=item_id, journey="all", at=T0)
+                    grants.grant(session, doc, BRAND, "once", tap_event_id=tap_id, owner_id=me,
+                                 item_id=item_id, journey="all", at=T0)
                     return "granted"
-                except rewards.RewardUnavailable as exc:
+                except RewardUnavailable as exc:
                     return exc.reason
 
             barrier.wait()

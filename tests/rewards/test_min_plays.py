@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from app.rewards import service as rewards
+from app.rewards import grants
+from app.rewards.terms import terms
 from app.rules.service import RulesetError, parse_ruleset
 from tests.factories import tagged_item
 from tests.rewards.helpers import BRAND, T0, ruleset, tap_event
@@ -17,14 +18,13 @@ def test_big_prize_waits_for_its_minimum_plays(app, db):
     item = tagged_item(db).item_id
     won = []
     for _ in range(6):
-        grant = rewards.grant(db, doc, BRAND, "late", tap_event_id=tap_event(db, item),
-                              owner_id=None, item_id=item, journey="all", at=T0)
-        won.append(rewards.reveal(db, grant.id, None, T0).prize_id)
+        grant = grants.grant(db, doc, BRAND, "late", tap_event_id=tap_event(db, item),
+                             owner_id=None, item_id=item, journey="all", at=T0)
+        won.append(grants.reveal(db, grant.id, None, T0).prize_id)
         db.commit()
     # Plays 1-4 cannot draw it; the 5th can (and at these weights does); its stock is then gone.
     assert won == ["small"] * 4 + ["big", "small"]
-    terms = rewards.terms(db, doc, BRAND, T0)
-    assert terms[0].prizes[0].min_plays == 5
+    assert terms(db, doc, BRAND, T0)[0].prizes[0].min_plays == 5
 
 
 def test_min_plays_must_be_a_whole_number():

@@ -13,7 +13,7 @@ import pytest
 from app import create_app
 from app.verify.service import mint_tap_url
 from tests.factories import tagged_item
-from tests.verify.test_tap_views import JSON, path_of
+from tests.tap.test_views import JSON, path_of
 
 REPO = Path(__file__).resolve().parents[2]
 RULESET = """brand: maison-aurelia

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from app.verify.models import Tag, TapEvent
 from app.verify.service import mint_tap_url
 from tests.factories import tagged_item
-from tests.verify.test_tap_views import JSON, path_of
+from tests.tap.test_views import JSON, path_of
 
 N = 24
 

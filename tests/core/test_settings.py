@@ -11,7 +11,7 @@ import pytest
 from app import create_app
 from app.core.settings import ConfigurationError
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_missing_secret_fails_with_a_clear_message(tmp_path, keys_file):

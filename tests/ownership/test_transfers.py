@@ -7,20 +7,19 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import select, update
 
 from app.catalog.models import Ownership
+from app.catalog.views import item_view
+from app.core.errors import Conflict
+from app.ownership.lifecycle import claim, lifecycle, lifecycle_fact
 from app.ownership.models import TransferOffer
+from app.ownership.transfers import accept_offer, create_offer
 from tests.factories import item_path, post_form, tagged_item, tap
+from tests.ownership.helpers import AUTH, owned
 
-AUTH = {"Authorization": "Basic YWRtaW46cHc="}  # admin:pw
-
-
-def _owned(app, db, keyring, **kw):  # type: ignore[no-untyped-def]
-    tag = tagged_item(db, **kw)
-    seller = app.test_client()
-    assert tap(seller, db, keyring, tag).status_code == 200
-    return tag, seller
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
 
 def _offer_path(resp) -> str:  # type: ignore[no-untyped-def]
@@ -39,7 +38,7 @@ def _history(db, tag) -> list[tuple]:  # type: ignore[no-untyped-def]
 
 
 def test_resale_moves_ownership_to_the_buyer_once(app, db, keyring):
-    tag, seller = _owned(app, db, keyring)
+    tag, seller = owned(app, db, keyring)
     created = post_form(seller, item_path(tag, "transfer"))
     assert created.status_code == 201
     link = _offer_path(created)
@@ -79,7 +78,7 @@ def test_resale_moves_ownership_to_the_buyer_once(app, db, keyring):
 
 
 def test_expired_and_unknown_offers_fail_with_a_clear_page(app, db, keyring):
-    tag, seller = _owned(app, db, keyring)
+    tag, seller = owned(app, db, keyring)
     link = _offer_path(post_form(seller, item_path(tag, "transfer")))
     db.execute(update(TransferOffer).values(expires_at=datetime.now(UTC) - timedelta(minutes=1)))
     db.commit()
@@ -94,7 +93,7 @@ def test_expired_and_unknown_offers_fail_with_a_clear_page(app, db, keyring):
 
 
 def test_a_new_link_withdraws_the_old_one(app, db, keyring):
-    tag, seller = _owned(app, db, keyring)
+    tag, seller = owned(app, db, keyring)
     first = _offer_path(post_form(seller, item_path(tag, "transfer")))
     second = _offer_path(post_form(seller, item_path(tag, "transfer")))
     buyer = app.test_client()
@@ -106,7 +105,7 @@ def test_a_new_link_withdraws_the_old_one(app, db, keyring):
 
 def test_stolen_flag_blocks_transfers(app, db, keyring):
     app.config["ADMIN_PASSWORD"] = "pw"
-    tag, seller = _owned(app, db, keyring)
+    tag, seller = owned(app, db, keyring)
     link = _offer_path(post_form(seller, item_path(tag, "transfer")))
     gtin, serial = tag.item.product.gtin, tag.item.serial
     flagged = seller.post(f"/admin/api/items/{gtin}/{serial}/stolen",
@@ -124,7 +123,7 @@ def test_stolen_flag_blocks_transfers(app, db, keyring):
 
 
 def test_two_buyers_racing_for_one_offer_exactly_one_wins(app, db, keyring):
-    tag, seller = _owned(app, db, keyring)
+    tag, seller = owned(app, db, keyring)
     link = _offer_path(post_form(seller, item_path(tag, "transfer")))
     buyers = [app.test_client() for _ in range(6)]
     for buyer in buyers:
@@ -141,32 +140,17 @@ def test_two_buyers_racing_for_one_offer_exactly_one_wins(app, db, keyring):
     assert _history(db, tag) == [(1, "first_tap", "transfer"), (2, "transfer", None)]
 
 
-def test_brand_reassignment_is_audited(app, db, keyring):
-    app.config["ADMIN_PASSWORD"] = "pw"
-    tag, _seller = _owned(app, db, keyring)
-    gtin, serial = tag.item.product.gtin, tag.item.serial
-    path = f"/admin/api/items/{gtin}/{serial}/reassign"
-    no_reason = app.test_client().post(path, json={}, headers=AUTH)
-    assert no_reason.status_code == 400
-    resp = app.test_client().post(path, json={"reason": "ticket 42: proof of purchase"},
-                                  headers=AUTH)
-    assert resp.status_code == 200
-    body = resp.get_json()
-    assert body["ordinal"] == 2
-    assert [h["began_by"] for h in body["item"]["history"]] == ["first_tap", "brand"]
-    entry = body["item"]["audit"][-1]
-    assert entry["actor"] == "admin" and entry["action"] == "reassign"
-    assert entry["detail"]["reason"] == "ticket 42: proof of purchase"
-
-
-def test_admin_api_needs_credentials_and_json(app, db, keyring):
-    app.config["ADMIN_PASSWORD"] = "pw"
-    tag = tagged_item(db, released=False)
-    path = f"/admin/api/items/{tag.item.product.gtin}/{tag.item.serial}/release"
-    client = app.test_client()
-    assert client.post(path, json={}).status_code == 401
-    assert client.post(path, data={"x": "1"}, headers=AUTH).status_code == 415
-    assert client.post("/admin/api/items/04000000000000/NOPE/release", json={},
-                       headers=AUTH).status_code == 404
-    db.expire_all()
-    assert tag.item.released is False
+def test_previous_owner_is_known_after_a_transfer(app, db):
+    tag = tagged_item(db)
+    view = item_view(tag.item)
+    seller, _ = claim(db, view, None, NOW)
+    token, _offer = create_offer(db, app.config, view, seller, NOW)
+    buyer, ordinal = accept_offer(db, token, view, None, NOW)
+    db.commit()
+    assert ordinal == 2
+    old = lifecycle_fact(lifecycle(db, view, seller.id), NOW)
+    assert (old["owner.is_current"], old["owner.is_previous"]) == (False, True)
+    new = lifecycle_fact(lifecycle(db, view, buyer.id), NOW)
+    assert (new["owner.is_current"], new["ownership.ordinal"]) == (True, 2)
+    with pytest.raises(Conflict):
+        accept_offer(db, token, view, None, NOW)

@@ -1,0 +1,48 @@
+"""What workshops and owners type: free text and moments, checked and normalised."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time
+
+from app.core.clock import utc
+from app.core.errors import DomainError
+
+
+def clean_text(value: object, field: str, maximum: int, *, required: bool) -> str | None:
+    """Return ``value`` stripped, with CRLF line breaks as LF; None when empty and optional.
+
+    Raises:
+        DomainError: not text, empty while ``required``, or longer than ``maximum`` characters.
+    """
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        raise DomainError(f"{field} must be text.")
+    # Browsers send a textarea's line breaks as CRLF but count them as one character.
+    text = value.replace("\r\n", "\n").strip()
+    if not text:
+        if required:
+            raise DomainError(f"Please write the {field}.")
+        return None
+    if len(text) > maximum:
+        raise DomainError(f"The {field} is {len(text)} characters long; at most {maximum} fit.")
+    return text
+
+
+def parse_moment(text: str) -> datetime:
+    """Return the UTC moment written as an ISO date or datetime (``Z`` or an offset allowed).
+
+    A date means its midnight UTC; a datetime without an offset is taken as UTC.
+
+    Raises:
+        DomainError: the text is not an ISO date or datetime.
+    """
+    raw = (text or "").strip()
+    try:
+        if len(raw) == 10:
+            return datetime.combine(date.fromisoformat(raw), time(), UTC)
+        return utc(datetime.fromisoformat(raw))
+    except ValueError:
+        raise DomainError(
+            f"{raw!r} is not a date or time; write it like 2026-03-14 or 2026-03-14T10:30:00Z."
+        ) from None

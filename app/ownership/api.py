@@ -1,0 +1,129 @@
+"""The brand's ownership API (``/admin/api/...``): sale, theft, reassignment, take-back, and
+owners' data requests (export and erasure by verified email)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from flask import current_app, jsonify, request
+from flask.typing import ResponseReturnValue
+
+from app.catalog.holdings import current_holding, find_owner_by_email
+from app.catalog.models import Item
+from app.catalog.service import find_item
+from app.catalog.views import item_view
+from app.core import privacy as registry
+from app.core.audit import audit_trail
+from app.core.clock import now
+from app.core.db import db
+from app.core.errors import DomainError
+from app.core.signals import item_taken_back
+from app.core.web import api_blueprint, json_body
+from app.ownership import brand, lifecycle, privacy
+
+api = api_blueprint("ownership_api", __name__)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def _item_status(item: Item) -> dict[str, Any]:
+    """Return the item's sale, theft, warranty, owner, history and audit, JSON-ready."""
+    view = item_view(item)
+    holding = current_holding(db.session, item.id)
+    return {
+        "gtin": view.product.gtin,
+        "serial": view.serial,
+        "released": view.released,
+        "stolen": view.stolen,
+        "warranty": {"started_at": _iso(view.warranty_started_at),
+                     "ends_at": _iso(view.warranty_ends_at)},
+        "owner": {"ordinal": holding.ordinal, "since": _iso(holding.started_at),
+                  "began_by": holding.began_by} if holding else None,
+        "history": [
+            {"ordinal": h.ordinal, "began_by": h.began_by, "started_at": _iso(h.started_at),
+             "ended_at": _iso(h.ended_at), "ended_by": h.ended_by}
+            for h in lifecycle.history(db.session, item.id)
+        ],
+        "audit": audit_trail(db.session, item.id),
+    }
+
+
+@api.get("/items/<gtin>/<serial>")
+def api_item(gtin: str, serial: str) -> ResponseReturnValue:
+    return jsonify(_item_status(find_item(db.session, gtin, serial)))
+
+
+@api.post("/items/<gtin>/<serial>/release")
+def api_release(gtin: str, serial: str) -> ResponseReturnValue:
+    body = json_body()
+    with db.writer():
+        item = find_item(db.session, gtin, serial)
+        changed = brand.release(db.session, item, now(), actor="admin",
+                                source=str(body.get("source") or "api")[:40])
+        db.session.commit()
+    return jsonify(released=True, changed=changed, item=_item_status(item))
+
+
+@api.post("/items/<gtin>/<serial>/stolen")
+def api_stolen(gtin: str, serial: str) -> ResponseReturnValue:
+    body = json_body()
+    stolen = body.get("stolen")
+    if not isinstance(stolen, bool):
+        raise DomainError('Send {"stolen": true} or {"stolen": false}, with a "reason".')
+    with db.writer():
+        item = find_item(db.session, gtin, serial)
+        brand.set_stolen(db.session, item, stolen, now(), actor="admin",
+                         reason=str(body.get("reason") or ""))
+        db.session.commit()
+    return jsonify(_item_status(item))
+
+
+@api.post("/items/<gtin>/<serial>/reassign")
+def api_reassign(gtin: str, serial: str) -> ResponseReturnValue:
+    """Move the item to the owner with a verified ``email`` (or to a new, unnamed owner)."""
+    body = json_body()
+    with db.writer():
+        item = find_item(db.session, gtin, serial)
+        to = find_owner_by_email(db.session, str(body["email"])) if body.get("email") else None
+        _owner, ordinal = brand.reassign(db.session, item, to, now(), actor="admin",
+                                         reason=str(body.get("reason") or ""))
+        db.session.commit()
+    return jsonify(ordinal=ordinal, item=_item_status(item))
+
+
+@api.post("/items/<gtin>/<serial>/take-back")
+def api_take_back(gtin: str, serial: str) -> ResponseReturnValue:
+    """The item came back to the brand (buy-back, recycling): its ownership ends, and the owner
+    earns whatever points listeners of ``item_taken_back`` grant (the rewards ledger)."""
+    body = json_body()
+    at = now()
+    with db.writer():
+        item = find_item(db.session, gtin, serial)
+        owner_id = brand.take_back(db.session, item, at, actor="admin",
+                                   reason=str(body.get("reason") or ""))
+        # In the transaction: what listeners record commits, or not, with the take-back.
+        replies = item_taken_back.send(db.session, settings=current_app.config,
+                                       item_id=item.id, owner_id=owner_id, at=at)
+        points = sum(int(entry.points) for _listener, entry in replies if entry is not None)
+        db.session.commit()
+    return jsonify(points=points, item=_item_status(item))
+
+
+@api.get("/owners/export")
+def api_owner_export() -> ResponseReturnValue:
+    """Everything every package holds about the owner with the verified ``email``."""
+    owner = find_owner_by_email(db.session, request.args.get("email", ""))
+    return jsonify(registry.export_owner(db.session, owner.id))
+
+
+@api.post("/owners/erase")
+def api_owner_erase() -> ResponseReturnValue:
+    body = json_body()
+    with db.writer():
+        owner = find_owner_by_email(db.session, str(body.get("email") or ""))
+        ended = privacy.erase_owner(db.session, owner.id, now(), actor="admin")
+        db.session.commit()
+    return jsonify(erased=True, ownerships_ended=ended)

@@ -1,0 +1,58 @@
+"""What rewards does when another domain acts: loyalty points for real behaviour.
+
+Each listener runs inside the sender's transaction (the sender is its session), so the points and
+what earned them commit together. Each earns once per cause (see ``loyalty.earn_for``), so a
+signal sent twice for the same cause earns nothing the second time. Connected by
+``app.rewards.init_app``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from app.core import signals
+from app.rewards.ledger import Entry
+from app.rewards.loyalty import earn_for, earn_for_item_owner
+
+
+def on_service_recorded(
+    session: Session, *, settings: Mapping[str, Any], item_id: int, event_id: int, at: datetime
+) -> Entry | None:
+    """Credit the item's current owner (if any) for the service ``event_id``.
+
+    Returns the ledger entry, or None when nothing was due.
+    """
+    return earn_for_item_owner(session, settings, item_id, "service", event_id, at)
+
+
+def on_provenance_issued(
+    session: Session, *, settings: Mapping[str, Any], owner_id: int, ownership_id: int,
+    record_id: str, at: datetime,
+) -> Entry | None:
+    """Credit ``owner_id`` for a provenance record, once per ownership (not per record).
+
+    Returns the ledger entry, or None when nothing was due.
+    """
+    return earn_for(session, settings, owner_id, "provenance", ownership_id, at)
+
+
+def on_item_taken_back(
+    session: Session, *, settings: Mapping[str, Any], item_id: int, owner_id: int | None,
+    at: datetime,
+) -> Entry | None:
+    """Credit ``owner_id`` (who gave the item back) for the take-back, once per owner and item.
+
+    Returns the ledger entry, which the sender reports (its points), or None when nothing was due.
+    """
+    return earn_for(session, settings, owner_id, "take_back", item_id, at)
+
+
+def connect() -> None:
+    """Connect the listeners to their signals (idempotent: blinker keys receivers by function)."""
+    signals.service_recorded.connect(on_service_recorded, weak=False)
+    signals.provenance_issued.connect(on_provenance_issued, weak=False)
+    signals.item_taken_back.connect(on_item_taken_back, weak=False)
