@@ -50,6 +50,11 @@ def register(contributor: Contributor) -> None:
     _contributors[contributor.name] = contributor
 
 
+def unregister(name: str) -> None:
+    """Remove contributor ``name`` if registered (tests that add one of their own)."""
+    _contributors.pop(name, None)
+
+
 def contributors() -> list[Contributor]:
     """Return the registered contributors, in registration order."""
     return list(_contributors.values())

@@ -89,7 +89,8 @@ def test_sun_inspect_verifies_with_a_keys_file_given_on_the_line(tmp_path, keys_
 
 def test_sun_inspect_of_a_well_formed_tap_needs_keys(tmp_path, keys_file):
     runner = _cli_app(_nothing_configured(tmp_path)).test_cli_runner()
-    query = mint_query(load_key_versions(keys_file)["test-2026"], bytes.fromhex("04DE5F1EACC040"), 3)
+    version = load_key_versions(keys_file)["test-2026"]
+    query = mint_query(version, bytes.fromhex("04DE5F1EACC040"), 3)
     result = runner.invoke(args=["sun", "inspect", f"https://x.example/t?{query}"])
     assert result.exit_code == 1
     assert "AFTERTAP_KEYS_FILE" in result.output
