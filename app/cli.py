@@ -6,22 +6,20 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
+from app.core.migrate import current, upgrade
+
 db_group = AppGroup("db", help="Database schema (Alembic migrations).")
 
 
 @db_group.command("upgrade", help="Migrate the database to the newest schema.")
 @click.option("--revision", default="head", show_default=True)
 def db_upgrade(revision: str) -> None:
-    from app.core.migrate import upgrade
-
     upgrade(current_app.config["DATABASE_URL"], revision)
     click.echo(f"database at revision {revision}")
 
 
 @db_group.command("current", help="Print the database's schema revision.")
 def db_current() -> None:
-    from app.core.migrate import current
-
     click.echo(current(current_app.config["DATABASE_URL"]) or "(not migrated)")
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.catalog.models import Item
+from app.catalog.models import Brand, Item, Product
 from app.catalog.service import get_or_create_brand, get_or_create_product
 from app.verify.keys import KeyVersion
 from app.verify.models import Tag
@@ -82,8 +82,6 @@ def seed_demo(session: Session, key_version: str) -> SeedSummary:
 
 def demo_tags(session: Session) -> list[Tag]:
     """Return the demo brand's tags, one per item, in catalogue order."""
-    from app.catalog.models import Brand, Product
-
     return list(
         session.scalars(
             select(Tag)

@@ -12,6 +12,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
+from app.core.clock import utc
 from app.core.db import db
 from app.journeys.vocabulary import complete_fact
 from app.rules.service import Ruleset, decide, explain_fact, template_names
@@ -122,7 +123,7 @@ def _parse_at(text: str) -> datetime:
     except ValueError:
         raise ValueError(f"--at {text!r}: write a date like 2026-12-24 or 2026-12-24T18:30") \
             from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return utc(moment)
 
 
 @journeys_group.command("test", help="Run every ruleset's own tests.")

@@ -167,8 +167,6 @@ def item_fact(tag: Tag, at: datetime, as_: str | None = None) -> dict[str, Any]:
 
 def simulated_outcome(tag: Tag, at: datetime, verdict: str | None = None) -> TapOutcome:
     """Return the TapOutcome a tap of ``tag`` at ``at`` would have, without touching anything."""
-    from app.verify.service import TapOutcome
-
     view = TagView(tag.id, tag.uid, tag.key_version, tag.revoked_at is not None,
                    item_view(tag.item))
     return TapOutcome(verdict or GENUINE, at, tag=view, item=view.item,
