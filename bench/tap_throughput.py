@@ -62,6 +62,7 @@ from app.catalog.service import (  # noqa: E402
 )
 from app.core.db import make_engine  # noqa: E402
 from app.core.migrate import upgrade  # noqa: E402
+from app.provenance.keys import write_key_file  # noqa: E402
 from app.verify.keys import KeyVersion, write_demo_keys_file  # noqa: E402
 from app.verify.models import FailedTapHour, Tag, TapEvent  # noqa: E402
 from app.verify.sun import mint_query  # noqa: E402
@@ -315,6 +316,8 @@ def gunicorn(inst: Instance, cfg: ServerConfig) -> Iterator[Server]:
         "AFTERTAP_DATABASE_URL": inst.url,
         "AFTERTAP_SECRET_KEY": "bench-secret-" + os.urandom(24).hex(),
         "AFTERTAP_KEYS_FILE": str(inst.keys_file),
+        # The server refuses to start without a provenance signing key; a throwaway one will do.
+        "AFTERTAP_PROVENANCE_KEY_FILE": str(inst.workdir / "provenance_ed25519.pem"),
         "AFTERTAP_DEMO": "false",
         "PYTHONDONTWRITEBYTECODE": "1",
     }
@@ -545,6 +548,7 @@ def bench_backend(backend: str, args: argparse.Namespace, wrk: str | None) -> Ba
         workdir = Path(tmp)
         keys_file = workdir / "keys.toml"
         kv = write_demo_keys_file(keys_file, name=KEY_VERSION)
+        write_key_file(workdir / "provenance_ed25519.pem")
         with database(backend, workdir) as url:
             t0 = time.monotonic()
             upgrade(url)
