@@ -12,7 +12,7 @@ install: $(VENV)/.installed
 # Re-installs only when the dependency list changes; safe to run any number of times.
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet --upgrade pip 'setuptools>=78.1.1'
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
@@ -20,6 +20,7 @@ run: install
 	$(BIN)/python -m app.bootstrap
 	$(BIN)/flask --app wsgi db upgrade
 	$(BIN)/flask --app wsgi demo seed
+	$(BIN)/flask --app wsgi rewards seeds publish > /dev/null
 	@echo ""
 	@echo "Demo tap links (each works once, as a real tap does; reload one to see a replay):"
 	@$(BIN)/flask --app wsgi demo links --base-url http://$(HOST):$(PORT)

@@ -29,7 +29,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     from app import rules as rules_pkg
     from app import tap as tap_pkg
     from app import verify as verify_pkg
-    from app.core import audit, errors, privacy, security, settings
+    from app.core import audit, boundary, errors, limits, privacy, security, settings
     from app.core.db import db
     from app.demo import views as demo_views
 
@@ -53,9 +53,13 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
             # `flask run` without a secret: say why instead of failing on the first cookie.
             abort(503, description=problem)
 
+    # First: input is checked before any other hook or handler, and before any route is added
+    # (it bounds the <int:...> converter).
+    boundary.init_app(app)
     db.init_app(app)
     privacy.register(audit.PRIVACY)
     errors.init_app(app)
+    limits.init_app(app)
     security.init_app(app)
     verify_pkg.init_app(app)
     rules_pkg.init_app(app)

@@ -31,5 +31,6 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(db_group)
     app.cli.add_command(verify_cli.tags_group)
     app.cli.add_command(verify_cli.sun_group)
+    app.cli.add_command(verify_cli.taps_group)
     app.cli.add_command(demo_cli.demo_group)
     app.cli.add_command(journeys_cli.journeys_group)

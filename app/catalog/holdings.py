@@ -30,13 +30,15 @@ class Holding:
     owner_taps: int
     email_opt_in: bool
     month_streak: int = 0
+    # A first-tap claim whose browser has not come back yet (``ownerships.confirmed_at`` NULL).
+    provisional: bool = False
 
 
 _CURRENT_FOR_ITEM = (
     select(
         Ownership.id, Ownership.owner_id, Ownership.ordinal, Ownership.began_by,
         Ownership.started_at, Ownership.owner_taps, Owner.email_opt_in, Owner.email_verified_at,
-        Ownership.month_streak,
+        Ownership.month_streak, Ownership.confirmed_at,
     )
     .join(Owner, Ownership.owner_id == Owner.id)
     .where(Ownership.ended_at.is_(None), Ownership.item_id == bindparam("item_id"))
@@ -56,6 +58,7 @@ def current_holding(session: Session, item_id: int) -> Holding | None:
         # Messages need consent on a confirmed address, not the box ticked alone.
         email_opt_in=bool(row.email_opt_in) and row.email_verified_at is not None,
         month_streak=row.month_streak,
+        provisional=row.confirmed_at is None,
     )
 
 

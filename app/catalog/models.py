@@ -126,6 +126,10 @@ class Ownership(Base):
     # as year * 12 + month - 1.
     month_streak: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     last_tap_month: Mapped[int | None] = mapped_column(Integer)
+    # None while a first-tap claim that made a new owner is provisional: until the claiming
+    # browser comes back with its cookie, another browser's genuine tap within the tap-session
+    # window takes it over (a lost response must not leave an item nobody can own).
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     item: Mapped[Item] = relationship()
     owner: Mapped[Owner] = relationship()

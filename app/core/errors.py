@@ -7,12 +7,14 @@ that asks for JSON gets ``{"error": code, "message": text}``; a browser gets a s
 from __future__ import annotations
 
 import logging
+import traceback
 
-from flask import Flask, Response, jsonify, render_template
+from flask import Flask, Response, current_app, jsonify, render_template
 from flask.typing import ResponseReturnValue
-from sqlalchemy.exc import OperationalError
-from werkzeug.exceptions import HTTPException
+from sqlalchemy.exc import DataError, OperationalError
+from werkzeug.exceptions import HTTPException, TooManyRequests
 
+from app.core import limits
 from app.core.web import wants_json
 
 log = logging.getLogger(__name__)
@@ -58,6 +60,22 @@ def error_response(status: int, code: str, message: str) -> Response | tuple[str
     return render_template("error.html", status=status, message=message), status
 
 
+def stack_only(err: BaseException) -> str:
+    """Return the stack of ``err`` and of the exceptions it chains, with types but no messages.
+
+    Messages may quote request data (SQL parameters, an email address); frames and types do not.
+    """
+    parts: list[str] = []
+    seen: set[int] = set()
+    current: BaseException | None = err
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        parts.append("".join(traceback.format_tb(current.__traceback__))
+                     + type(current).__qualname__)
+        current = current.__cause__ or current.__context__
+    return "\n-- while handling --\n".join(reversed(parts))
+
+
 def init_app(app: Flask) -> None:
     @app.errorhandler(DomainError)
     def _domain(err: DomainError) -> ResponseReturnValue:
@@ -70,18 +88,41 @@ def init_app(app: Flask) -> None:
         messages = {
             404: "There is nothing at this address.",
             405: "This address does not accept that kind of request.",
+            413: "This request is too large.",
         }
         if status not in messages and err.description:
             messages[status] = err.description
         return error_response(status, code, messages.get(status, err.name))
+
+    @app.errorhandler(TooManyRequests)
+    def _rate_limited(err: TooManyRequests) -> ResponseReturnValue:
+        # Every limit (Flask-Limiter's and the Basic-auth lock-out) answers here: 429, Retry-After.
+        wait = int(err.retry_after) if isinstance(err.retry_after, int) else limits.retry_after()
+        message = f"Too many requests. Please wait {wait} seconds and try again."
+        if wants_json():
+            response = jsonify(error="rate_limited", message=message, retry_after=wait)
+        else:
+            response = current_app.response_class(
+                render_template("error.html", status=429, message=message), mimetype="text/html"
+            )
+        response.status_code = 429
+        response.headers["Retry-After"] = str(wait)
+        return response
 
     @app.errorhandler(Exception)
     def _unexpected(err: Exception) -> ResponseReturnValue:
         # A bug, not the user's fault: log the type and stack (no request data), show a calm page.
         if isinstance(err, HTTPException):
             return _http(err)
-        log.exception("unhandled %s", type(err).__name__)
+        log.error("unhandled %s\n%s", type(err).__name__, stack_only(err))
         return error_response(500, "internal_error", "Something went wrong on our side.")
+
+    @app.errorhandler(DataError)
+    def _bad_value(err: DataError) -> ResponseReturnValue:
+        # The database refused a value (a NUL, an out-of-range number): the client's input, not a
+        # bug, so no stack. Logged by type so a gap in app.core.boundary still shows.
+        log.warning("database refused a value: %s", type(err.orig).__name__)
+        return error_response(400, "bad_request", "This request contains a value we cannot store.")
 
     @app.errorhandler(OperationalError)
     def _db_down(err: OperationalError) -> ResponseReturnValue:

@@ -61,12 +61,20 @@ def defaults() -> dict[str, Any]:
         "DEFAULT_BRAND": "maison-aurelia",
         "PUBLIC_BASE_URL": "http://127.0.0.1:5000",
         "SQLITE_BUSY_TIMEOUT_MS": 15000,
+        # Largest request body accepted (413 beyond): the biggest form or JSON body is a few KiB.
+        "MAX_BODY_BYTES": 64 * 1024,
         # -- ownership ------------------------------------------------------------------------
         # How long after a genuine tap this browser may act on the item (claim, transfer...).
         "TAP_SESSION_SECONDS": 600,
         "OWNER_COOKIE_DAYS": 730,
         # Mark cookies Secure even when the app sees plain HTTP (behind a TLS-terminating proxy).
         "COOKIE_SECURE": False,
+        # Proxies in front that set X-Forwarded-For and -Proto; 0: believe no forwarded header.
+        "PROXY_HOPS": 0,
+        # Strict-Transport-Security max-age on HTTPS responses; 0: no HSTS header.
+        "HSTS_SECONDS": 0,
+        # Host names this app answers to ("a.example,.b.example"); None: any Host header.
+        "TRUSTED_HOSTS": None,
         "TRANSFER_OFFER_HOURS": 72,
         "EMAIL_LINK_MINUTES": 1440,
         "RECOVERY_LINK_MINUTES": 30,
@@ -87,6 +95,27 @@ def defaults() -> dict[str, Any]:
         # -- loyalty -------------------------------------------------------------------------
         # Points for behaviour outside journeys; AFTERTAP_LOYALTY_POINTS='{"review": 40, ...}'.
         "LOYALTY_POINTS": {"review": 40, "service": 50, "provenance": 25, "take_back": 200},
+        # -- rate limits (app.core.limits) -----------------------------------------------------
+        # Where counts live: memory:// is one process only; production uses redis://host:6379/N.
+        "RATE_LIMIT_STORAGE": "memory://",
+        # Prefix of every key in that storage, so apps sharing one Redis never share counts.
+        "RATE_LIMIT_KEY_PREFIX": "aftertap",
+        # One limit string per door ("10 per minute; 100 per day"); AFTERTAP_RATE_LIMITS__TAP=...
+        # changes one. LOGIN_*: failed Basic-auth passwords, after which even the right one waits.
+        "RATE_LIMITS": {
+            "LOGIN_FAILURES_PER_ADDRESS": "10 per 15 minutes",
+            "LOGIN_FAILURES_PER_ACCOUNT": "30 per 15 minutes",
+            "TILL_PER_ADDRESS": "60 per minute",
+            "TILL_PER_ACCOUNT": "600 per minute",
+            "CONFIRM_EMAIL_PER_OWNER": "5 per hour",
+            "CONFIRM_EMAIL_PER_ITEM": "5 per hour",
+            "CONFIRM_EMAIL_PER_RECIPIENT": "3 per hour",
+            "CONFIRM_EMAIL_PER_ADDRESS": "20 per hour",
+            "RECOVERY_EMAIL_PER_ITEM": "3 per hour",
+            "RECOVERY_EMAIL_PER_ADDRESS": "10 per hour",
+            "TRANSFER_ACCEPT_PER_ADDRESS": "10 per minute",
+            "TAP_PER_ADDRESS": "120 per minute",
+        },
     }
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, request
 
-from app.core import security
+from app.core import limits, security
 
 
 def wants_json() -> bool:
@@ -47,7 +47,11 @@ def require_user(users: tuple[str, ...]) -> None:
     """Abort unless the request carries Basic credentials of one of ``users`` (admin, till).
 
     A user whose password setting is unset cannot sign in; with none set, the endpoint does not
-    exist (404). Passwords are compared in constant time.
+    exist (404). Passwords are compared in constant time. Failed passwords are counted per
+    account and per address (``app.core.limits``).
+
+    Raises:
+        LoginLocked: 429, too many failed passwords lately, even if this one is right.
     """
     configured = {u: current_app.config.get(_PASSWORD_SETTING[u]) for u in users}
     if not any(configured.values()):
@@ -56,7 +60,12 @@ def require_user(users: tuple[str, ...]) -> None:
     user = auth.username if auth and auth.username in configured else None
     expected = str(configured.get(user) or "") if user else ""
     given = (auth.password or "") if auth is not None and user else ""
+    if auth is not None:
+        # Before the comparison: once locked out, the right password waits like a wrong one.
+        limits.check_login()
     if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
+        if auth is not None:
+            limits.login_failed()
         abort(Response(f"Sign in as {' or '.join(users)}.", 401,
                        {"WWW-Authenticate": 'Basic realm="Aftertap admin", charset="UTF-8"'}))
 

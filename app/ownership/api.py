@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from flask import current_app, jsonify, request
+from flask import current_app, jsonify
 from flask.typing import ResponseReturnValue
 
 from app.catalog.holdings import current_holding, find_owner_by_email
@@ -112,10 +112,14 @@ def api_take_back(gtin: str, serial: str) -> ResponseReturnValue:
     return jsonify(points=points, item=_item_status(item))
 
 
-@api.get("/owners/export")
+@api.post("/owners/export")
 def api_owner_export() -> ResponseReturnValue:
-    """Everything every package holds about the owner with the verified ``email``."""
-    owner = find_owner_by_email(db.session, request.args.get("email", ""))
+    """Everything every package holds about the owner with the verified ``email``.
+
+    POST with ``{"email": ...}``: in a query string the address would land in access logs.
+    """
+    body = json_body()
+    owner = find_owner_by_email(db.session, str(body.get("email") or ""))
     return jsonify(registry.export_owner(db.session, owner.id))
 
 

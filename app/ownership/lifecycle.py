@@ -3,6 +3,11 @@
 Pure service: functions take a session and input, return values or raise DomainErrors; the
 caller commits. A claim is an INSERT guarded by the unique index on current ownerships, and the
 warranty starts with one conditional UPDATE, so the database, not Python, decides who wins.
+
+A first-tap claim that made a new owner is provisional until the claiming browser comes back
+with its owner cookie (``confirm_claims``): its response, which carries that cookie, may have
+been lost. Until then, and only within the tap-session window, a genuine tap from another
+browser takes it over (``act_on_tap``), with one conditional UPDATE deciding any race.
 """
 
 from __future__ import annotations
@@ -11,10 +16,10 @@ import calendar
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, case, exists, select, update
+from sqlalchemy import bindparam, case, exists, func, select, update
 from sqlalchemy.orm import Session
 
 from app.catalog.holdings import Holding, current_holding
@@ -22,7 +27,7 @@ from app.catalog.models import Item, Owner, Ownership
 from app.catalog.views import ItemView
 from app.core.audit import audit
 from app.core.clock import now
-from app.core.db import update_rows
+from app.core.db import UTCDateTime, update_rows
 from app.core.errors import Conflict, Forbidden
 from app.ownership.owners import (
     OwnerLike,
@@ -62,6 +67,10 @@ class Lifecycle:
     viewer: int | None
     holding: Holding | None
     viewer_is_previous: bool = False
+    # A provisional first-tap claim by another browser that this tap may take over (``holding``
+    # is then None: to the journeys the item is unclaimed), and the start time it must be after.
+    takeover: Holding | None = None
+    takeover_after: datetime | None = None
 
     @property
     def viewer_is_owner(self) -> bool:
@@ -80,6 +89,8 @@ _COUNT_OWNER_TAP = (
             else_=1,
         ),
         last_tap_month=bindparam("month"),
+        # The owner's browser is back with its cookie: a provisional claim is now confirmed.
+        confirmed_at=func.coalesce(Ownership.confirmed_at, bindparam("at", type_=UTCDateTime())),
     )
     .returning(Ownership.owner_taps, Ownership.month_streak)
 )
@@ -92,23 +103,33 @@ def lifecycle(
     *,
     count_tap: bool = False,
     at: datetime | None = None,
+    takeover_within: timedelta | None = None,
 ) -> Lifecycle:
     """Return ``item``'s ownership state as seen by ``viewer``.
 
     With ``count_tap`` (a genuine tap by the current owner), the owner's tap count is advanced
-    first, so ``ownership.owner_taps`` includes this tap.
+    first, so ``ownership.owner_taps`` includes this tap, and a provisional claim is confirmed.
+    With ``takeover_within`` (a genuine tap), another browser's provisional first-tap claim
+    younger than that is offered for takeover: ``holding`` is None and ``takeover`` names it.
     """
+    moment = at or now()
     holding = current_holding(session, item.id)
     state = Lifecycle(item, viewer, holding)
     if holding is not None and viewer == holding.owner_id and count_tap:
         counted = session.connection().execute(
             _COUNT_OWNER_TAP,
-            {"ownership_id": holding.id, "month": month_number(at or now())},
+            {"ownership_id": holding.id, "month": month_number(moment), "at": moment},
         ).one()
         state.holding = dataclasses.replace(
-            holding, owner_taps=counted.owner_taps, month_streak=counted.month_streak
+            holding, owner_taps=counted.owner_taps, month_streak=counted.month_streak,
+            provisional=False,
         )
-    elif viewer is not None and not state.viewer_is_owner:
+        return state
+    if (holding is not None and takeover_within is not None and holding.provisional
+            and viewer != holding.owner_id and holding.started_at > moment - takeover_within):
+        state.holding, state.takeover = None, holding
+        state.takeover_after = moment - takeover_within
+    if viewer is not None and not state.viewer_is_owner:
         state.viewer_is_previous = bool(
             session.scalar(
                 select(
@@ -264,6 +285,9 @@ def _claim(
         began_by=began_by, started_at=at, owner_taps=1 if first_tap else 0,
         month_streak=1 if first_tap else 0,
         last_tap_month=month_number(at) if first_tap else None,
+        # A browser that already had an owner cookie keeps it whatever happens to this
+        # response; a new owner's cookie is only in it.
+        provisional=first_tap and created,
     )
     if ownership_id is None:
         # A concurrent claim won (the insert did nothing, so the transaction is still usable):
@@ -279,6 +303,79 @@ def _claim(
     return Claimed(owner, ownership_id, ordinal)
 
 
+_TAKE_OVER = (
+    update(Ownership)
+    .where(
+        Ownership.id == bindparam("ownership_id"),
+        # Still the claim this tap read, still current, still provisional, still in the window:
+        # of racing takeovers (and the claimant's own return) exactly one changes the row.
+        Ownership.owner_id == bindparam("old_owner_id"),
+        Ownership.ended_at.is_(None),
+        Ownership.confirmed_at.is_(None),
+        Ownership.started_at > bindparam("after", type_=UTCDateTime()),
+    )
+    .values(
+        owner_id=bindparam("new_owner_id"),
+        started_at=bindparam("at", type_=UTCDateTime()),
+        confirmed_at=bindparam("confirmed", type_=UTCDateTime()),
+        owner_taps=1,
+        month_streak=1,
+        last_tap_month=bindparam("month"),
+    )
+)
+
+
+def take_over(
+    session: Session, item: ItemView, provisional: Holding, after: datetime,
+    owner: OwnerLike | None, at: datetime,
+) -> Claimed:
+    """Give ``provisional`` (another browser's unconfirmed first-tap claim) to ``owner``.
+
+    The ownership row keeps its id and ordinal and the warranty is untouched: the person with
+    the item in hand becomes the owner the lost response should have made. The replaced owner
+    row stays (the audit log names it) and holds nothing personal: it never came back, so it
+    never gave an address. The new holding is itself provisional when this tap made its owner.
+
+    Raises:
+        Conflict: the claim was confirmed, taken over or ended meanwhile (a race lost).
+    """
+    created = owner is None
+    owner = owner or create_owner(session, at)
+    connection = session.connection()
+    won = connection.execute(
+        _TAKE_OVER,
+        {"ownership_id": provisional.id, "old_owner_id": provisional.owner_id, "after": after,
+         "new_owner_id": owner.id, "at": at, "confirmed": None if created else at,
+         "month": month_number(at)},
+    ).rowcount
+    if won != 1:
+        if created:
+            delete_new_owner(session, owner.id)
+        raise Conflict("This item already has an owner.")
+    audit(session, at, "owner", "take_over", item_id=item.id, owner_id=owner.id,
+          replaced_owner_id=provisional.owner_id,
+          reason="provisional first-tap claim never confirmed by its browser")
+    return Claimed(owner, provisional.id, provisional.ordinal)
+
+
+_CONFIRM_CLAIMS = (
+    update(Ownership)
+    .where(Ownership.owner_id == bindparam("claimant_id"), Ownership.ended_at.is_(None),
+           Ownership.confirmed_at.is_(None))
+    .values(confirmed_at=bindparam("confirm_at", type_=UTCDateTime()))
+)
+
+
+def confirm_claims(session: Session, owner_id: int, at: datetime) -> int:
+    """Confirm ``owner_id``'s provisional claims: their browser came back with its cookie.
+
+    One conditional UPDATE, so a takeover racing it either wins first (nothing is confirmed)
+    or finds the claim confirmed. Returns how many claims were confirmed.
+    """
+    return int(session.connection().execute(
+        _CONFIRM_CLAIMS, {"claimant_id": owner_id, "confirm_at": at}).rowcount)
+
+
 def act_on_tap(
     session: Session,
     outcome: TapOutcome,
@@ -288,8 +385,9 @@ def act_on_tap(
 ) -> TapEffects:
     """Carry out a decision's actions for a genuine tap; return what changed.
 
-    ``claim_ownership`` claims the item for the person tapping if nobody owns it; the journey that
-    asks for it has decided that this tap is a sale (including an unknown sale state).
+    ``claim_ownership`` claims the item for the person tapping if nobody owns it, or takes over
+    another browser's provisional claim offered in ``state.takeover``; the journey that asks for
+    it has decided that this tap is a sale (including an unknown sale state).
     ``activate_warranty`` starts the warranty once. ``confirm_ownership``, ``offer_service`` and
     ``start_transfer`` only offer the step on the page (listed in ``offers``).
     """
@@ -298,13 +396,18 @@ def act_on_tap(
         return effects
     item = outcome.item
     if "claim_ownership" in actions and state.holding is None and item.released is not False:
+        claimed: Claimed | None
         try:
-            claimed: Claimed | None = _claim(
-                session, item, viewer, outcome.at, began_by=FIRST_TAP,
-                unknown_sale_allowed=True, known_unowned=True,
-            )
+            if state.takeover is not None and state.takeover_after is not None:
+                claimed = take_over(session, item, state.takeover, state.takeover_after,
+                                     viewer, outcome.at)
+            else:
+                claimed = _claim(
+                    session, item, viewer, outcome.at, began_by=FIRST_TAP,
+                    unknown_sale_allowed=True, known_unowned=True,
+                )
         except Conflict:
-            claimed = None  # a concurrent first tap won; this one is a visitor
+            claimed = None  # a concurrent first tap or takeover won; this one is a visitor
         if claimed is not None:
             effects.claimed = True
             if viewer is None:
@@ -315,7 +418,8 @@ def act_on_tap(
                 item, claimed.owner.id,
                 Holding(id=claimed.ownership_id, owner_id=claimed.owner.id,
                         ordinal=claimed.ordinal, began_by=FIRST_TAP, started_at=outcome.at,
-                        owner_taps=1, email_opt_in=opt_in, month_streak=1),
+                        owner_taps=1, email_opt_in=opt_in, month_streak=1,
+                        provisional=viewer is None),
             )
     holding = effects.lifecycle.holding if effects.lifecycle else None
     if "activate_warranty" in actions and holding is not None:

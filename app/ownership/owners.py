@@ -95,8 +95,13 @@ def insert_ownership(
     owner_taps: int = 0,
     month_streak: int = 0,
     last_tap_month: int | None = None,
+    provisional: bool = False,
 ) -> int | None:
     """Insert a current ownership unless the item already has one.
+
+    A ``provisional`` ownership (a first-tap claim that made a new owner) has no
+    ``confirmed_at`` until its browser comes back (``app.ownership.lifecycle``); every other
+    holding is confirmed as it starts.
 
     Returns the new ownership's id, or None when the item already had a current owner (the
     insert did nothing, so the transaction is still usable).
@@ -105,7 +110,8 @@ def insert_ownership(
         session, OWNERSHIPS,
         {"item_id": item_id, "owner_id": owner_id, "ordinal": ordinal, "began_by": began_by,
          "started_at": started_at, "owner_taps": owner_taps, "month_streak": month_streak,
-         "last_tap_month": last_tap_month, "ended_at": None, "ended_by": None},
+         "last_tap_month": last_tap_month, "ended_at": None, "ended_by": None,
+         "confirmed_at": None if provisional else started_at},
         returning=OWNERSHIPS.c.id,
         index_elements=_CURRENT_OWNERSHIP_KEY, index_where=_CURRENT_OWNERSHIP_WHERE,
     )

@@ -30,6 +30,7 @@ from app.core import privacy as registry
 from app.core.clock import now
 from app.core.db import db
 from app.core.errors import Conflict, DomainError
+from app.core.limits import limiter, per_cookie, per_email, per_item, sent, setting
 from app.core.mail import MailNotSent, build_message, normalize_email, send
 from app.core.web import no_store
 from app.ownership import brand, lifecycle, privacy, transfers
@@ -114,6 +115,7 @@ def offer(token: str) -> ResponseReturnValue:
 
 
 @bp.post("/transfer/<token>/accept")
+@limiter.limit(setting("TRANSFER_ACCEPT_PER_ADDRESS"))
 def accept(token: str) -> ResponseReturnValue:
     offer = transfers.find_offer(db.session, token, now())
     item = transfers.offer_item(db.session, offer)
@@ -147,7 +149,14 @@ def _absolute(endpoint: str, **values: Any) -> str:
     return str(current_app.config["PUBLIC_BASE_URL"]).rstrip("/") + url_for(endpoint, **values)
 
 
+# Every attempt counts against the address; only emails sent count against the owner, the item
+# and the recipient, so a stranger's refused attempts cannot use up the owner's allowance.
 @bp.post("/items/<gtin>/<serial>/email")
+@limiter.limit(setting("CONFIRM_EMAIL_PER_ADDRESS"))
+@limiter.limit(setting("CONFIRM_EMAIL_PER_OWNER"), key_func=per_cookie(access.OWNER_COOKIE),
+               deduct_when=sent)
+@limiter.limit(setting("CONFIRM_EMAIL_PER_ITEM"), key_func=per_item, deduct_when=sent)
+@limiter.limit(setting("CONFIRM_EMAIL_PER_RECIPIENT"), key_func=per_email(), deduct_when=sent)
 def email(gtin: str, serial: str) -> ResponseReturnValue:
     ctx, owner, _holding = _owner_tap(gtin, serial)
     address = request.form.get("email", "")
@@ -184,6 +193,8 @@ def confirm_email(token: str) -> ResponseReturnValue:
 
 
 @bp.post("/items/<gtin>/<serial>/recover")
+@limiter.limit(setting("RECOVERY_EMAIL_PER_ADDRESS"))
+@limiter.limit(setting("RECOVERY_EMAIL_PER_ITEM"), key_func=per_item, deduct_when=sent)
 def recover(gtin: str, serial: str) -> ResponseReturnValue:
     """A new phone, holding the item, asks for a recovery link to the owner's address."""
     ctx = access.require_tap(gtin, serial)

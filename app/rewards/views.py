@@ -28,11 +28,11 @@ from app.catalog.views import item_view
 from app.core.clock import now
 from app.core.db import db
 from app.core.errors import DomainError, Forbidden
+from app.core.limits import limiter, per_account, setting
 from app.core.web import api_blueprint, json_body, wants_json
-from app.rewards import codes, draws, grants
+from app.rewards import codes, grants
 from app.rewards.grants import GrantView, get_grant
 from app.rewards.loyalty import submit_review
-from app.rewards.tapflow import ensure_synced
 from app.rewards.terms import terms as reward_terms
 
 bp = Blueprint("rewards", __name__)
@@ -120,14 +120,11 @@ def terms(brand: str) -> ResponseReturnValue:
     ruleset = current_app.extensions["aftertap.rules"].registry.rulesets().get(brand)
     if ruleset is None:
         abort(404)
-    with db.writer():
-        ensure_synced(db.session, ruleset)
-        # Commit to today's and tomorrow's seeds before anyone plays them, and open the seeds of
-        # days that are over, so anyone can check the draws (``flask rewards audit``).
-        draws.publish_commitments(db.session, now())
-        draws.reveal_seeds(db.session, now())
-        rows = reward_terms(db.session, ruleset.doc, brand, now())
-        db.session.commit()
+    # Read only: a public page anyone can flood must not write. Seeds are committed to and
+    # revealed by ``flask rewards seeds publish|reveal`` (daily); until then the page says so.
+    rows = reward_terms(db.session, ruleset.doc, brand, now())
+    # End the read before rendering: on SQLite every transaction holds the database's lock.
+    db.session.rollback()
     html = render_template("rewards/terms.html", rewards=rows, title=ruleset.title, brand=brand)
     response = current_app.response_class(html, mimetype="text/html")
     response.headers["Cache-Control"] = "public, max-age=60"
@@ -161,12 +158,22 @@ def _redemption_json(view: codes.RedemptionView) -> dict[str, Any]:
             "redeemed_at": view.redeemed_at.isoformat() if view.redeemed_at else None}
 
 
+# Code guesses: per address and per till account, checks and redeems together.
+_till_per_address = limiter.shared_limit(setting("TILL_PER_ADDRESS"), scope="till-codes")
+_till_per_account = limiter.shared_limit(setting("TILL_PER_ACCOUNT"), scope="till-codes",
+                                         key_func=per_account)
+
+
 @api.get("/codes/<code>")
+@_till_per_address
+@_till_per_account
 def check(code: str) -> ResponseReturnValue:
     return jsonify(_redemption_json(codes.check_code(db.session, code, now())))
 
 
 @api.post("/codes/<code>/redeem")
+@_till_per_address
+@_till_per_account
 def redeem(code: str) -> ResponseReturnValue:
     shop = json_body().get("shop")
     if not isinstance(shop, str) or not shop.strip():

@@ -8,7 +8,7 @@ expects on a missing value.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,87 +41,12 @@ def to_event(fact: Mapping[str, Any]) -> dict[str, Any]:
     return event
 
 
-def compile_when(when: Mapping[str, Any] | Sequence[Any] | None) -> dict[str, Any]:
-    """Return the durable_rules expression for a ``when`` block (all conditions must hold).
-
-    Raises:
-        ConditionError: an operator is unknown or its operand has the wrong shape.
-    """
-    parts = _compile_group(when or {}, "all")
-    return {"$and": [{ALWAYS_FIELD: 1}, *parts]} if parts else {ALWAYS_FIELD: 1}
-
-
-def _compile_group(block: Any, how: str) -> list[dict[str, Any]]:
-    if isinstance(block, Mapping):
-        items = list(block.items())
-    elif isinstance(block, Sequence) and not isinstance(block, str):
-        items = []
-        for entry in block:
-            if not isinstance(entry, Mapping):
-                raise ConditionError(f"each entry under '{how}' must be a condition, got {entry!r}")
-            items.extend(entry.items())
-    else:
-        raise ConditionError(f"conditions must be a mapping or a list, got {block!r}")
-    out = []
-    for key, spec in items:
-        if key in ("any", "all"):
-            sub = _compile_group(spec, key)
-            if not sub:
-                raise ConditionError(f"'{key}' needs at least one condition")
-            out.append(sub[0] if len(sub) == 1 else {"$or" if key == "any" else "$and": sub})
-        else:
-            out.append(_compile_condition(str(key), spec))
-    return out
-
-
-def _compile_condition(path: str, spec: Any) -> dict[str, Any]:
-    name = field(path)
-    if not isinstance(spec, Mapping):
-        return _eq(name, spec)
-    if len(spec) != 1:
-        raise ConditionError(f"'{path}': use one operator per condition, got {sorted(spec)}")
-    (op, operand), = spec.items()
-    if op in _COMPARATORS:
-        _number(path, op, operand)
-        return {_COMPARATORS[op]: {name: operand}}
-    if op == "between":
-        if not (isinstance(operand, Sequence) and len(operand) == 2):
-            raise ConditionError(f"'{path}': between needs [low, high]")
-        low, high = operand
-        _number(path, op, low)
-        _number(path, op, high)
-        return {"$and": [{"$gte": {name: low}}, {"$lte": {name: high}}]}
-    if op == "in":
-        values = _values(path, op, operand)
-        alts = [_eq(name, v) for v in values]
-        return alts[0] if len(alts) == 1 else {"$or": alts}
-    if op == "not_in":
-        values = _values(path, op, operand)
-        return {"$or": [{"$nex": {name: 1}}, {"$and": [{"$neq": {name: v}} for v in values]}]}
-    if op == "exists":
-        if not isinstance(operand, bool):
-            raise ConditionError(f"'{path}': exists takes true or false")
-        return {"$ex" if operand else "$nex": {name: 1}}
-    raise ConditionError(f"'{path}': unknown operator '{op}'")
-
-
 def _eq(name: str, value: Any) -> dict[str, Any]:
     if value is None:
         return {"$nex": {name: 1}}
     if not isinstance(value, str | int | float | bool):
         raise ConditionError(f"'{name}': compare with a single value, got {value!r}")
     return {name: value}
-
-
-def _number(path: str, op: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ConditionError(f"'{path}': {op} needs a number, got {value!r}")
-
-
-def _values(path: str, op: str, operand: Any) -> list[Any]:
-    if not isinstance(operand, Sequence) or isinstance(operand, str) or not operand:
-        raise ConditionError(f"'{path}': {op} needs a non-empty list")
-    return list(operand)
 
 
 # --- Condition trees from the journey language ---------------------------------------------------

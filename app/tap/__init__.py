@@ -5,9 +5,14 @@ from __future__ import annotations
 
 from flask import Flask
 
+from app.core import boundary
+
 
 def init_app(app: Flask) -> None:
     """Register the tap routes and the owner's pages."""
     from app.tap import views
 
     app.register_blueprint(views.bp)
+    # A tap's query is a SUN message the pipeline parses strictly: a malformed one (control
+    # characters included) is an "invalid" tap, counted and shown as one, not a bare 400.
+    boundary.own_query("tap.tap", "tap.tap_digital_link")

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -33,15 +34,21 @@ class TapFacts:
 
 
 def build_facts(
-    session: Session, outcome: TapOutcome, ruleset: Ruleset | None, person: Owner | None
+    session: Session, outcome: TapOutcome, ruleset: Ruleset | None, person: Owner | None,
+    takeover_within: timedelta | None = None,
 ) -> TapFacts:
-    """Return the fact for ``outcome``, tapped by ``person`` (None: a browser with no owner)."""
+    """Return the fact for ``outcome``, tapped by ``person`` (None: a browser with no owner).
+
+    ``takeover_within``: how young another browser's provisional claim must be for this tap to
+    see the item as unclaimed and take it over (``app.ownership.lifecycle``).
+    """
     person_id = person.id if person is not None else None
     fact = tap_fact(outcome)
     if outcome.verdict != GENUINE or outcome.item is None:
         return TapFacts(fact, None, person_id)
     # The owner's tap count includes this tap, so it advances before the decision.
-    state = ownership.lifecycle(session, outcome.item, person_id, count_tap=True, at=outcome.at)
+    state = ownership.lifecycle(session, outcome.item, person_id, count_tap=True, at=outcome.at,
+                                takeover_within=takeover_within)
     fact.update(ownership.lifecycle_fact(state, outcome.at))
     if ruleset is not None:
         fact.update(reward_facts(session, ruleset, person_id, outcome.item, outcome.at))

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -61,7 +62,9 @@ def engage(
     outcome = verify_tap(session, keyring, tap)
     brand = outcome.item.product.brand.slug if outcome.item is not None else None
     ruleset = rules.ruleset_for(brand)
-    facts = build_facts(session, outcome, ruleset, person)
+    # A lost first response is retried by tapping again, within the tap-session window.
+    takeover_within = timedelta(seconds=int(settings["TAP_SESSION_SECONDS"]))
+    facts = build_facts(session, outcome, ruleset, person, takeover_within)
     decision = rules.decide(brand, facts.fact)
     event_id = record_tap(
         session,

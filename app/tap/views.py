@@ -16,7 +16,9 @@ from app.catalog import access
 from app.catalog.views import item_view
 from app.core.clock import now
 from app.core.db import db
+from app.core.limits import limiter, setting
 from app.core.web import no_store, wants_json
+from app.ownership.returning import set_claim_cookie
 from app.rewards.views import reward_json
 from app.rules.service import Decision
 from app.tap.pipeline import engage
@@ -35,6 +37,8 @@ from app.verify.service import (
 log = logging.getLogger(__name__)
 
 bp = Blueprint("tap", __name__)
+# One allowance per address across both tap forms: generous, a shop demo taps fast.
+_tap_limit = limiter.shared_limit(setting("TAP_PER_ADDRESS"), scope="tap")
 
 STATUS = {GENUINE: 200, INVALID: 400, UNKNOWN_TAG: 404, REPLAYED: 409, REVOKED: 410}
 _COUNTRY_RE = re.compile(r"^[A-Z]{2}$")
@@ -43,11 +47,13 @@ _NOT_COUNTRIES = {"XX", "T1", "ZZ"}
 
 
 @bp.get("/t")
+@_tap_limit
 def tap() -> ResponseReturnValue:
     return _serve_tap(None, None)
 
 
 @bp.get("/01/<gtin>/21/<serial>")
+@_tap_limit
 def tap_digital_link(gtin: str, serial: str) -> ResponseReturnValue:
     return _serve_tap(gtin, serial)
 
@@ -139,6 +145,8 @@ def _serve_tap(gtin: str | None, serial: str | None) -> ResponseReturnValue:
         response = current_app.response_class(html, status=status, mimetype="text/html")
     if effects.new_owner_public_id:
         access.set_owner_cookie(response, effects.new_owner_public_id)
+        # The claim stays provisional until this browser comes back with the cookie.
+        set_claim_cookie(response)
     # A tap URL is single-use: never cache the page, never leak the URL onwards.
     response.headers["Cache-Control"] = "no-store"
     response.headers["Vary"] = "Accept"

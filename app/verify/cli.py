@@ -1,11 +1,13 @@
-"""``tags import|tap|revoke`` and ``sun inspect``: thin wrappers over the verify services."""
+"""``tags import|tap|revoke``, ``taps prune`` and ``sun inspect``: thin wrappers over the verify
+services."""
 
 from __future__ import annotations
 
 import csv
 import json
+import re
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
@@ -25,11 +27,13 @@ from app.verify.service import (
     find_tag,
     import_tags,
     mint_tap_url,
+    prune_failed_taps,
 )
 from app.verify.sun import MalformedSun, SimulationNotAllowed, inspect, parse_tap_url
 
 tags_group = AppGroup("tags", help="The tag registry.")
 sun_group = AppGroup("sun", help="SUN messages (tap URLs).")
+taps_group = AppGroup("taps", help="The tap log.")
 
 
 def read_tag_csv(path: Path) -> list[tuple[int, dict[str, str]]]:
@@ -158,3 +162,30 @@ def sun_inspect(url: str, keys_file: Path | None) -> None:
     click.echo(json.dumps(result, indent=2))
     if not result["valid"]:
         raise SystemExit(1)
+
+
+_DAYS = re.compile(r"^([1-9][0-9]{0,4})d?$")
+
+
+def _days(_ctx: click.Context, _param: click.Parameter, value: str) -> int:
+    """Return the whole days in ``90d`` (or ``90``).
+
+    Raises:
+        click.BadParameter: anything else, or zero days.
+    """
+    match = _DAYS.match(value.strip())
+    if match is None:
+        raise click.BadParameter(f"{value!r}: give whole days, e.g. 90d")
+    return int(match.group(1))
+
+
+@taps_group.command("prune", help="Delete failed taps' detail rows older than a retention; "
+                                  "genuine taps and hourly counts are kept.")
+@click.option("--older-than", "days", default="90d", show_default=True, callback=_days,
+              help="Retention in days, e.g. 90d.")
+def taps_prune(days: int) -> None:
+    before = datetime.now(UTC) - timedelta(days=days)
+    session = db.session
+    deleted = prune_failed_taps(session, before)
+    session.commit()
+    click.echo(f"{deleted} failed tap detail row(s) before {before:%Y-%m-%d %H:%M} UTC deleted")

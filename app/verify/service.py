@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, bindparam, insert, or_, select, update
+from sqlalchemy import Row, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.catalog.models import Brand, Item, Product
@@ -22,6 +22,7 @@ from app.catalog.service import (
     normalize_serial,
 )
 from app.catalog.views import ITEM_COLUMNS, ItemView, item_view_from_row
+from app.core.clock import utc
 from app.core.db import dialect_insert, update_rows
 from app.verify.keys import KeyVersion
 from app.verify.models import FailedTapHour, Tag, TapEvent
@@ -179,8 +180,8 @@ def record_tap(
     """Add the tap event for ``outcome``; return its id, or None when it was only counted.
 
     Failed taps are counted per hour and verdict without limit, but keep detail rows only up to
-    ``failed_detail_per_hour``, so a flood of forged URLs cannot fill the disk. Genuine taps are
-    bounded by real chip taps and always kept.
+    ``failed_detail_per_hour`` in each hour, all failed verdicts together, so a flood of forged
+    URLs cannot fill the disk. Genuine taps are bounded by real chip taps and always kept.
     """
     conn = session.connection()
     if outcome.verdict != GENUINE:
@@ -188,11 +189,18 @@ def record_tap(
         stmt = dialect_insert(conn)(FailedTapHour).values(
             hour=hour, verdict=outcome.verdict, count=1
         )
-        stmt = stmt.on_conflict_do_update(
+        conn.execute(stmt.on_conflict_do_update(
             index_elements=[FailedTapHour.hour, FailedTapHour.verdict],
             set_={"count": FailedTapHour.count + 1},
-        ).returning(FailedTapHour.count)
-        if conn.execute(stmt).scalar_one() > failed_detail_per_hour:
+        ))
+        # The cap is for the hour, not for each verdict: a flood mixing forged, replayed and
+        # unknown tags must not keep one cap's worth per verdict. On PostgreSQL, concurrent
+        # failed taps of other verdicts not yet committed are not seen, so the hour may keep a
+        # few more rows than the cap (at most one per concurrent request).
+        total = conn.execute(
+            select(func.sum(FailedTapHour.count)).where(FailedTapHour.hour == hour)
+        ).scalar_one()
+        if total > failed_detail_per_hour:
             return None
     sun = outcome.sun
     return conn.execute(
@@ -211,6 +219,16 @@ def record_tap(
             "journey": journey,
         },
     ).scalar_one()
+
+
+def prune_failed_taps(session: Session, before: datetime) -> int:
+    """Delete the detail rows of failed taps recorded before ``before``; return how many.
+
+    Genuine tap events are kept (ownership, rewards and journeys read them), and so are the hourly
+    counts in ``failed_tap_hours``, which stay small. The caller commits.
+    """
+    return update_rows(session, delete(TapEvent).where(TapEvent.verdict != GENUINE,
+                                                       TapEvent.at < utc(before)))
 
 
 # --- Tag registry -------------------------------------------------------------------------------

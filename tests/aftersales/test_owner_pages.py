@@ -165,6 +165,7 @@ def test_second_browser_gets_nothing(app, client, db, keyring, watch):
 
 def test_someone_else_tapping_the_item_is_not_the_owner(app, client, db, keyring, watch):
     tap(client, db, keyring, watch)
+    client.get(form_url(watch))  # the owner's browser came back: the claim is confirmed
     visitor = app.test_client()
     tap(visitor, db, keyring, watch)  # genuinely in hand, but not theirs
     assert_refused(visitor, watch, db, "Only the registered owner")

@@ -21,4 +21,4 @@ def test_models_and_migrations_agree(database_url):
 
 
 def test_database_is_at_head(database_url):
-    assert current(database_url) == "0005"
+    assert current(database_url) == "0006"

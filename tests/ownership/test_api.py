@@ -10,11 +10,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.catalog.holdings import current_holding
-from app.catalog.models import Ownership
+from app.catalog.models import Owner, Ownership
 from app.core.errors import DomainError
 from app.ownership import api
-from tests.factories import tagged_item
-from tests.ownership.helpers import AUTH, owned
+from tests.factories import item_path, tagged_item
+from tests.ownership.helpers import AUTH, confirmed_owner, owned
 
 
 def _take_back_path(tag: Any) -> str:
@@ -86,3 +86,27 @@ def test_a_failing_take_back_listener_undoes_the_take_back(app, db, keyring, mon
     assert resp.status_code == 400
     db.expire_all()
     assert current_holding(db, tag.item_id) is not None
+
+
+def test_admin_api_erases_an_owner_found_by_verified_email(app, db, keyring, mailbox):
+    app.config["ADMIN_PASSWORD"] = "pw"
+    tag, phone = confirmed_owner(app, db, keyring, mailbox)
+    client = app.test_client()
+    body = {"email": "ANA@example.com"}
+    assert client.post("/admin/api/owners/erase", json=body).status_code == 401
+    assert client.post("/admin/api/owners/erase", json={"email": "bob@example.com"},
+                       headers=AUTH).status_code == 404
+    db.expire_all()
+    assert db.scalar(select(Owner.erased_at)) is None
+    assert phone.get(item_path(tag, "owner")).status_code == 200
+
+    erased = client.post("/admin/api/owners/erase", json=body, headers=AUTH)
+    assert erased.status_code == 200
+    db.expire_all()
+    owner = db.scalars(select(Owner)).one()
+    assert (owner.email, owner.erased_at is not None) == (None, True)
+    assert current_holding(db, tag.item_id) is None  # the item is free to be claimed again
+    # The erased owner's phone is nobody now, and the address finds no one.
+    assert phone.get(item_path(tag, "owner")).status_code == 403
+    assert client.post("/admin/api/owners/erase", json=body, headers=AUTH).status_code == 404
+

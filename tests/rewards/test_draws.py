@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import update
+import pytest
+from sqlalchemy import select, update
 
 from app.rewards import draws, grants
-from app.rewards.models import RewardDraw
+from app.rewards.models import RewardDraw, RewardGrant, RewardSeed
 from app.rewards.pools import sync_ruleset
 from tests.factories import tagged_item
 from tests.rewards.helpers import BRAND, GAME, T0, owner, pending, ruleset
@@ -49,3 +50,62 @@ def test_the_pick_follows_the_weights():
     picks = [draws.pick(v, [["a", 70], ["b", 25], ["c", 5]]) for v in values]
     assert (picks.count("a"), picks.count("b"), picks.count("c")) == (700, 250, 50)
     assert draws.pick(values[0], []) is None
+
+
+def _tamper(db, table, where, **values):  # type: ignore[no-untyped-def]
+    db.execute(update(table).where(where).values(**values))
+    db.commit()
+
+
+# Each forgery is consistent everywhere but one place, so exactly one check can see it.
+FORGERIES = {
+    "commitment": "the seed does not match its commitment",
+    "message": "message 'draw:999999' is not 'draw:{grant}'",
+    "value": "random value differs from HMAC(seed, message)",
+    "picked": "value picks 'big', logged 'listed'",
+    "outcome": "outcome 'thanks', expected 'big'",
+    "lost-outcome": "outcome 'big', expected 'thanks'",
+    "grant": "grant holds 'thanks', draw gave 'big'",
+}
+
+
+@pytest.mark.parametrize("forgery", FORGERIES)
+def test_the_audit_names_each_tampered_field(db, forgery):
+    doc = ruleset(GAME)  # no shop codes: "big" (stock 2) is the only prize in the draw
+    item, me = tagged_item(db).item_id, owner(db)
+    for _ in range(3):
+        grants.reveal(db, pending(db, doc, me, item).id, me, T0)
+    db.commit()
+    assert draws.audit_day(db, "game", T0.date()).ok
+    won, _, lost = db.query(RewardDraw).order_by(RewardDraw.id).all()
+    assert (won.picked, won.stock_taken, won.outcome_prize) == ("big", True, "big")
+    assert (lost.picked, lost.outcome_prize) == (None, "thanks")
+    seed = db.scalar(select(RewardSeed.seed).where(RewardSeed.pool_id == won.pool_id))
+    victim = lost if forgery == "lost-outcome" else won
+
+    if forgery == "commitment":
+        _tamper(db, RewardSeed, RewardSeed.pool_id == won.pool_id,
+                commitment=draws.commitment_of("00" * 32))
+    elif forgery == "message":
+        _tamper(db, RewardDraw, RewardDraw.id == won.id, message="draw:999999",
+                value_hex=draws.draw_value(seed, "draw:999999"))
+    elif forgery == "value":
+        _tamper(db, RewardDraw, RewardDraw.id == won.id,
+                value_hex=draws.draw_value(seed, "draw:999999"))
+    elif forgery == "picked":
+        _tamper(db, RewardDraw, RewardDraw.id == won.id, picked="listed")
+    elif forgery in ("outcome", "lost-outcome"):
+        given = "thanks" if forgery == "outcome" else "big"
+        _tamper(db, RewardDraw, RewardDraw.id == victim.id, outcome_prize=given)
+        _tamper(db, RewardGrant, RewardGrant.id == victim.grant_id, prize_id=given)
+    else:
+        _tamper(db, RewardGrant, RewardGrant.id == won.grant_id, prize_id="thanks")
+
+    report = draws.audit_day(db, "game", T0.date())
+    reason = FORGERIES[forgery].format(grant=won.grant_id)
+    assert not report.ok
+    if forgery == "commitment":
+        assert [(m.draw_id, m.reason) for m in report.mismatches] == [(None, reason)]
+    else:
+        assert [(m.draw_id, m.grant_id, m.reason) for m in report.mismatches] == [
+            (victim.id, victim.grant_id, reason)]

@@ -5,12 +5,14 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import select, update
 
 from app.core.errors import Forbidden, NotFound
-from app.rewards import grants, ledger
+from app.rewards import draws, grants, ledger
 from app.rewards.codes import import_codes
+from app.rewards.models import RewardDraw, RewardPrize
 from tests.factories import tagged_item
-from tests.rewards.helpers import BRAND, GAME, T0, owner, pending, ruleset, tap_event
+from tests.rewards.helpers import BRAND, GAME, T0, give, owner, pending, ruleset, tap_event
 
 
 def test_instant_points_are_posted_once_per_tap(db):
@@ -67,3 +69,51 @@ def test_stock_runs_out_into_the_consolation_and_codes_are_single_use(db):
     assert len(won) <= 4 and len(won) + len(consolations) == 8
     assert ledger.balance(db, me) == 5 * len(consolations)
     assert import_codes(db, BRAND, "other", ["L-1", won[0].code], T0).added == 0
+
+
+STOCK_OF_3 = "card: {prizes: [{id: top, stock: 3}], consolation: {id: thanks}}"
+
+
+def _top(db) -> RewardPrize:  # type: ignore[no-untyped-def]
+    db.expire_all()
+    return db.scalar(select(RewardPrize).where(RewardPrize.prize_id == "top"))
+
+
+def test_a_prize_with_stock_3_is_given_exactly_3_times(db):
+    doc = ruleset(STOCK_OF_3)
+    item, me = tagged_item(db).item_id, owner(db)
+    outcomes = [grants.reveal(db, give(db, doc, "card", me, item).id, me, T0).prize_id
+                for _ in range(6)]
+    db.commit()
+    assert outcomes == ["top"] * 3 + ["thanks"] * 3
+    assert (_top(db).given, _top(db).stock) == (3, 3)
+    # Once gone, the prize is no longer in the draw at all (the published draws show it).
+    picks = db.scalars(select(RewardDraw.picked).order_by(RewardDraw.id)).all()
+    assert picks == ["top"] * 3 + [None] * 3
+
+
+def test_the_last_unit_taken_during_a_reveal_is_not_given_twice(db, monkeypatch):
+    """The race on the last unit, played in order: the reveal read the prize in stock, then,
+    before it takes the unit, another reveal takes it. The stock UPDATE's own guard must refuse:
+    the consolation, never a unit past the stock."""
+    doc = ruleset(STOCK_OF_3)
+    item, me = tagged_item(db).item_id, owner(db)
+    for _ in range(2):
+        assert grants.reveal(db, give(db, doc, "card", me, item).id, me, T0).prize_id == "top"
+    db.commit()
+    seed_for = draws.seed_for
+
+    def racer_takes_the_last_unit(session, *args):  # type: ignore[no-untyped-def]
+        session.execute(update(RewardPrize).where(RewardPrize.prize_id == "top")
+                        .values(given=RewardPrize.given + 1))
+        return seed_for(session, *args)
+
+    monkeypatch.setattr(draws, "seed_for", racer_takes_the_last_unit)
+    late = grants.reveal(db, give(db, doc, "card", me, item).id, me, T0)
+    db.commit()
+    assert (late.outcome, late.prize_id) == ("consolation", "thanks")
+    assert _top(db).given == 3
+    last = db.scalars(select(RewardDraw).order_by(RewardDraw.id.desc())).first()
+    assert (last.picked, last.stock_taken, last.outcome_prize) == ("top", False, "thanks")
+    assert draws.audit_day(db, "card", T0.date()).ok  # the draw log says what happened
+

@@ -94,12 +94,16 @@ def test_holdout_is_stable_and_about_its_share(db):
     doc = ruleset("r: {points: 1, holdout: 10%}")
     item = tagged_item(db).item_id
     held = treated = None
-    while held is None or treated is None:
+    for _ in range(200):  # bounded: a broken holdout fails here instead of looping forever
         who = owner(db)
         if in_holdout(doc.rewards["r"], BRAND, who, item):
             held = who
         else:
             treated = who
+        if held is not None and treated is not None:
+            break
+    assert held is not None, "200 owners and none in a 10% holdout"
+    assert treated is not None, "200 owners and all in a 10% holdout"
     assert refused(db, doc, "r", held, item) == "holdout"
     assert refused(db, doc, "r", held, item) == "holdout"  # the same owner, every time
     assert availability(db, doc, BRAND, held, item, T0) == {"r": False}

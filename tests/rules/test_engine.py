@@ -157,7 +157,11 @@ def test_concurrent_evaluations_each_get_their_own_answer(ruleset):
             number = 1 if (i + n) % 2 else 150
             fact = {"tap.verdict": "genuine", "tap.number": number, "product.category": "bag"}
             expected = "first" if number == 1 else "vip"
-            got = decide(ruleset, fact).journey
+            try:
+                got = decide(ruleset, fact).journey
+            except Exception as exc:  # a thread's exception must fail the test, not vanish
+                errors.append(f"{n}/{i}: {exc!r}")
+                return
             if got != expected:
                 errors.append(f"{n}/{i}: {got} != {expected}")
 
