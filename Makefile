@@ -37,8 +37,9 @@ run: install
 browser:
 	@scripts/ensure-chromium
 
+# The whole suite on SQLite and PostgreSQL, then branch coverage of app/ (floor in pyproject.toml).
 test: install browser
-	$(BIN)/pytest
+	$(BIN)/pytest --cov --cov-report=term
 
 # ruff (style and bugs), import-linter (layers only point down; domains never import each other),
 # mypy (types) on app/.

@@ -14,7 +14,7 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from app.catalog.models import Owner, Ownership
-from app.core.errors import NotFound
+from app.core.errors import Conflict, NotFound
 from app.core.mail import normalize_email
 
 
@@ -71,17 +71,37 @@ def find_owner(session: Session, public_id: str | None) -> Owner | None:
     )
 
 
-def find_owner_by_email(session: Session, email: str) -> Owner:
-    """Return the owner with verified ``email`` (for the brand's privacy requests).
+def find_owners_by_email(session: Session, email: str) -> list[Owner]:
+    """Return every (not erased) owner with verified ``email``, ordered by id.
+
+    Two phones can confirm the same address, so a privacy request by email must reach all of
+    them, not whichever one a query happened to return first.
 
     Raises:
         DomainError: ``email`` is not an email address.
         NotFound: no owner has that verified address.
     """
-    owner = session.scalar(
+    owners = list(session.scalars(
         select(Owner).where(func.lower(Owner.email) == normalize_email(email).lower(),
                             Owner.email_verified_at.is_not(None), Owner.erased_at.is_(None))
-    )
-    if owner is None:
+        .order_by(Owner.id)
+    ))
+    if not owners:
         raise NotFound("No owner has that verified email address.")
-    return owner
+    return owners
+
+
+def find_one_owner_by_email(session: Session, email: str) -> Owner:
+    """Return the one (not erased) owner with verified ``email`` (a reassignment's recipient).
+
+    Raises:
+        DomainError: ``email`` is not an email address.
+        NotFound: no owner has that verified address.
+        Conflict: several owners confirmed that address, so it names nobody in particular.
+    """
+    owners = find_owners_by_email(session, email)
+    # Handing an item to whichever owner came first would be a guess; the brand must choose.
+    if len(owners) > 1:
+        raise Conflict(f"{len(owners)} owners confirmed that email address, so it names no "
+                       "single owner.")
+    return owners[0]

@@ -75,6 +75,13 @@ class BoundedIntegerConverter(IntegerConverter):
         super().__init__(map, fixed_digits, min, bound, signed)
 
 
+# What a person reads: they followed a mangled link or pasted something odd into a form.
+DAMAGED_LINK = ("This link is damaged: it holds characters no link of ours contains. Open it again "
+                "from where you found it.")
+UNTYPABLE_FORM = ("The form holds characters that cannot be typed. Go back, correct it and send it "
+                  "again.")
+
+
 def _check_json(value: Any, depth: int = 0) -> None:
     """Walk a parsed JSON value; raise ``_Refused`` at the first rule it breaks."""
     # An explicit stack, not recursion: the depth check must not itself hit the recursion limit.
@@ -106,18 +113,18 @@ def _check_request() -> None:
         werkzeug.exceptions.RequestEntityTooLarge: the body is over ``MAX_CONTENT_LENGTH``.
     """
     if _CONTROL.search(request.path):
-        raise _Refused("The address contains a control character.")
+        raise _Refused(DAMAGED_LINK)
     if request.endpoint not in _OWN_QUERY:
         for key, value in request.args.items(multi=True):
             if _CONTROL.search(key) or _CONTROL.search(value):
-                raise _Refused("The query string contains a control character.")
+                raise _Refused(DAMAGED_LINK)
     limit = current_app.config.get("MAX_CONTENT_LENGTH")
     if limit is not None and (request.content_length or 0) > limit:
         raise RequestEntityTooLarge()
     if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
         for key, value in request.form.items(multi=True):
             if _CONTROL.search(key) or _CONTROL_IN_TEXT.search(value):
-                raise _Refused("A form field contains a control character.")
+                raise _Refused(UNTYPABLE_FORM)
     if request.is_json:
         data = request.get_data(cache=True)
         if not data:

@@ -9,7 +9,7 @@ from typing import Any
 from flask import current_app, jsonify
 from flask.typing import ResponseReturnValue
 
-from app.catalog.holdings import current_holding, find_owner_by_email
+from app.catalog.holdings import current_holding, find_one_owner_by_email, find_owners_by_email
 from app.catalog.models import Item
 from app.catalog.service import find_item
 from app.catalog.views import item_view
@@ -87,7 +87,8 @@ def api_reassign(gtin: str, serial: str) -> ResponseReturnValue:
     body = json_body()
     with db.writer():
         item = find_item(db.session, gtin, serial)
-        to = find_owner_by_email(db.session, str(body["email"])) if body.get("email") else None
+        to = (find_one_owner_by_email(db.session, str(body["email"])) if body.get("email")
+              else None)
         _owner, ordinal = brand.reassign(db.session, item, to, now(), actor="admin",
                                          reason=str(body.get("reason") or ""))
         db.session.commit()
@@ -114,20 +115,30 @@ def api_take_back(gtin: str, serial: str) -> ResponseReturnValue:
 
 @api.post("/owners/export")
 def api_owner_export() -> ResponseReturnValue:
-    """Everything every package holds about the owner with the verified ``email``.
+    """Everything every package holds about each owner with the verified ``email``.
 
     POST with ``{"email": ...}``: in a query string the address would land in access logs.
+    Returns ``{"owners": n, "exports": [one document per owner, by owner id]}``; 404 when no
+    owner has that verified address, 400 when it is not an address.
     """
     body = json_body()
-    owner = find_owner_by_email(db.session, str(body.get("email") or ""))
-    return jsonify(registry.export_owner(db.session, owner.id))
+    owners = find_owners_by_email(db.session, str(body.get("email") or ""))
+    return jsonify(owners=len(owners),
+                   exports=[registry.export_owner(db.session, owner.id) for owner in owners])
 
 
 @api.post("/owners/erase")
 def api_owner_erase() -> ResponseReturnValue:
+    """Erase every owner with the verified ``email``, one audit entry each, in one transaction.
+
+    Returns ``{"erased": true, "owners": n, "ownerships_ended": total}``; 404 when no owner has
+    that verified address, 400 when it is not an address.
+    """
     body = json_body()
+    at = now()
     with db.writer():
-        owner = find_owner_by_email(db.session, str(body.get("email") or ""))
-        ended = privacy.erase_owner(db.session, owner.id, now(), actor="admin")
+        owners = find_owners_by_email(db.session, str(body.get("email") or ""))
+        ended = sum(privacy.erase_owner(db.session, owner.id, at, actor="admin")
+                    for owner in owners)
         db.session.commit()
-    return jsonify(erased=True, ownerships_ended=ended)
+    return jsonify(erased=True, owners=len(owners), ownerships_ended=ended)

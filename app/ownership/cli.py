@@ -9,7 +9,7 @@ from typing import TypeVar
 import click
 from flask.cli import AppGroup
 
-from app.catalog.holdings import find_owner_by_email
+from app.catalog.holdings import find_one_owner_by_email, find_owners_by_email
 from app.catalog.service import find_item
 from app.core import privacy as registry
 from app.core.audit import audit_trail
@@ -69,7 +69,7 @@ def stolen(gtin: str, serial: str, reason: str, clear: bool) -> None:
 def reassign(gtin: str, serial: str, email: str | None, reason: str) -> None:
     def action() -> int:
         item = find_item(db.session, gtin, serial)
-        to = find_owner_by_email(db.session, email) if email else None
+        to = find_one_owner_by_email(db.session, email) if email else None
         return brand.reassign(db.session, item, to, now(), actor="admin", reason=reason)[1]
 
     ordinal = _run(action)
@@ -98,23 +98,33 @@ def show(gtin: str, serial: str) -> None:
     click.echo(json.dumps(data, indent=2))
 
 
-@owners_group.command("export", help="Print everything held about the owner with EMAIL (JSON).")
+@owners_group.command("export", help="Print everything held about each owner with EMAIL (JSON).")
 @click.argument("email")
 def export(email: str) -> None:
     try:
-        owner = find_owner_by_email(db.session, email)
-        data = registry.export_owner(db.session, owner.id)
+        owners = find_owners_by_email(db.session, email)
+        # The API's shape, so a script can read either.
+        data = {"owners": len(owners),
+                "exports": [registry.export_owner(db.session, owner.id) for owner in owners]}
     except DomainError as exc:
         raise click.ClickException(exc.message) from exc
     click.echo(json.dumps(data, indent=2))
 
 
-@owners_group.command("erase", help="Erase the owner with EMAIL; tap history stays, anonymous.")
+@owners_group.command("erase", help="Erase every owner with EMAIL; tap history stays, anonymous.")
 @click.argument("email")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 def erase(email: str, yes: bool) -> None:
     if not yes:
-        click.confirm("Erase this owner's personal data and end their ownerships?", abort=True)
-    ended = _run(lambda: privacy.erase_owner(
-        db.session, find_owner_by_email(db.session, email).id, now(), actor="admin"))
-    click.echo(f"erased; {ended} ownership(s) ended")
+        click.confirm("Erase the personal data of every owner with this address and end their "
+                      "ownerships?", abort=True)
+
+    def action() -> tuple[int, int]:
+        at = now()
+        owners = find_owners_by_email(db.session, email)
+        ended = sum(privacy.erase_owner(db.session, owner.id, at, actor="admin")
+                    for owner in owners)
+        return len(owners), ended
+
+    erased, ended = _run(action)
+    click.echo(f"erased {erased} owner(s); {ended} ownership(s) ended")

@@ -9,7 +9,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from app.catalog.holdings import find_owner_by_email
+from app.catalog.holdings import find_owners_by_email
 from app.core.clock import now
 from app.core.db import db
 from app.core.errors import DomainError
@@ -84,13 +84,15 @@ def redeem(code: str, shop: str) -> None:
 @click.argument("email")
 def balance(email: str) -> None:
     try:
-        owner = find_owner_by_email(db.session, email)
+        owners = find_owners_by_email(db.session, email)
     except DomainError as exc:
         raise _fail(exc) from exc
-    click.echo(f"balance: {ledger.balance(db.session, owner.id)} points")
-    for e in ledger.ledger(db.session, owner.id):
-        click.echo(f"{e.at:%Y-%m-%d %H:%M} {e.kind:7} {e.points:+6d} = {e.balance_after:6d}  "
-                   f"{e.cause_type}:{e.cause_id}")
+    # Several phones can confirm one address; each owner keeps their own ledger.
+    for owner in owners:
+        click.echo(f"owner {owner.id} balance: {ledger.balance(db.session, owner.id)} points")
+        for e in ledger.ledger(db.session, owner.id):
+            click.echo(f"{e.at:%Y-%m-%d %H:%M} {e.kind:7} {e.points:+6d} = "
+                       f"{e.balance_after:6d}  {e.cause_type}:{e.cause_id}")
 
 
 @rewards_group.command("seeds", help="publish: commit to today's and tomorrow's seeds; "

@@ -113,7 +113,8 @@ def test_export_and_erase_reach_points_review_code_service_and_transfer(app, db,
     exported = app.test_client().post("/admin/api/owners/export",
                                       json={"email": "ana@example.com"}, headers=AUTH)
     assert exported.status_code == 200
-    data = exported.get_json()
+    assert exported.get_json()["owners"] == 1
+    (data,) = exported.get_json()["exports"]
     assert data["owner"]["email"] == "ana@example.com"
     assert [o["ended_by"] for o in data["ownerships"]] == ["transfer"]
     assert data["points"] > 0 and data["ledger"]

@@ -3,17 +3,18 @@ export and erasure pages, and the brand's requests by email (API and CLI)."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
-from app.catalog.holdings import find_owner
+from app.catalog.holdings import find_one_owner_by_email, find_owner, find_owners_by_email
 from app.catalog.models import Owner, Ownership
 from app.catalog.views import item_view
 from app.core import privacy as registry
 from app.core.audit import AuditEntry
-from app.core.errors import NotFound
+from app.core.errors import Conflict, DomainError, NotFound
 from app.ownership.email import confirm_email, request_email
 from app.ownership.lifecycle import claim
 from app.ownership.models import OwnerToken, TransferOffer
@@ -24,6 +25,7 @@ from app.ownership.privacy import (
     export_sections,
 )
 from app.ownership.transfers import accept_offer, create_offer
+from app.rewards import ledger
 from app.verify.models import TapEvent
 from tests.factories import item_path, post_form, tagged_item, tap
 from tests.ownership.helpers import confirmed_owner
@@ -160,7 +162,9 @@ def test_admin_export_and_erase_by_email(app, db, keyring, mailbox, runner):
     client = app.test_client()
     resp = client.post("/admin/api/owners/export", json={"email": "ana@example.com"},
                        headers=auth)
-    assert resp.status_code == 200 and resp.get_json()["owner"]["email"] == "ana@example.com"
+    assert resp.status_code == 200
+    (document,) = resp.get_json()["exports"]
+    assert resp.get_json()["owners"] == 1 and document["owner"]["email"] == "ana@example.com"
     assert client.post("/admin/api/owners/export", json={"email": "nobody@example.com"},
                        headers=auth).status_code == 404
     result = runner.invoke(args=["owners", "erase", "ana@example.com", "--yes"])
@@ -184,4 +188,129 @@ def test_admin_export_takes_the_email_in_a_json_body_never_in_the_url(app, db, k
     exported = client.post("/admin/api/owners/export", json={"email": "ana@example.com"},
                            headers=auth)
     assert exported.status_code == 200 and exported.headers["Cache-Control"] == "no-store"
-    assert exported.get_json()["owner"]["email"] == "ana@example.com"
+    assert exported.get_json()["exports"][0]["owner"]["email"] == "ana@example.com"
+
+
+AUTH = {"Authorization": "Basic YWRtaW46cHc="}  # admin:pw
+
+
+def _owners_sharing(app, db, address="ana@example.com", items=(1, 2)):  # type: ignore[no-untyped-def]
+    """Owners (one per entry of ``items``, holding that many items each) who all confirmed
+    ``address`` from their own phone; returns their ids, in creation order."""
+    ids = []
+    for count in items:
+        owner = None
+        for _ in range(count):
+            owner, _ = claim(db, item_view(tagged_item(db).item), owner, NOW)
+        loaded = db.get_one(Owner, owner.id)
+        confirm_email(db, request_email(db, app.config, loaded, address, True, NOW), NOW)
+        ids.append(owner.id)
+    db.commit()
+    return ids
+
+
+def test_find_owners_by_email_finds_every_owner_with_the_verified_address(app, db):
+    first, second = _owners_sharing(app, db)
+    assert [o.id for o in find_owners_by_email(db, "ANA@example.com")] == [first, second]
+    # An erased owner is not found, even with the address still on the row.
+    db.execute(update(Owner).where(Owner.id == first).values(erased_at=ERASED_ON))
+    assert [o.id for o in find_owners_by_email(db, "ana@example.com")] == [second]
+    with pytest.raises(NotFound):
+        find_owners_by_email(db, "nobody@example.com")
+    with pytest.raises(DomainError):
+        find_owners_by_email(db, "not an address")
+
+
+def test_find_one_owner_by_email_refuses_an_address_several_owners_confirmed(app, db):
+    first, second = _owners_sharing(app, db)
+    with pytest.raises(Conflict, match="2 owners"):
+        find_one_owner_by_email(db, "ana@example.com")
+    db.execute(update(Owner).where(Owner.id == first).values(erased_at=ERASED_ON))
+    assert find_one_owner_by_email(db, "ana@example.com").id == second
+
+
+def test_admin_export_and_erase_reach_every_owner_with_the_address(app, db):
+    app.config["ADMIN_PASSWORD"] = "pw"
+    first, second = _owners_sharing(app, db, items=(1, 2))
+    client = app.test_client()
+    body = {"email": "Ana@Example.com"}
+    exported = client.post("/admin/api/owners/export", json=body, headers=AUTH)
+    assert exported.status_code == 200
+    data = exported.get_json()
+    # One document per owner, by owner id: the first holds one item, the second two.
+    assert data["owners"] == 2
+    assert [len(d["ownerships"]) for d in data["exports"]] == [1, 2]
+    assert {d["owner"]["email"] for d in data["exports"]} == {"ana@example.com"}
+
+    erased = client.post("/admin/api/owners/erase", json=body, headers=AUTH)
+    assert erased.status_code == 200
+    assert erased.get_json() == {"erased": True, "owners": 2, "ownerships_ended": 3}
+    db.expire_all()
+    assert all(db.get_one(Owner, i).erased_at is not None for i in (first, second))
+    entries = db.scalars(select(AuditEntry).where(AuditEntry.action == "erase")
+                         .order_by(AuditEntry.id)).all()
+    assert [(e.owner_id, e.detail) for e in entries] == [
+        (first, {"ownerships_ended": 1}), (second, {"ownerships_ended": 2})]
+    # Neither is found by the address any more.
+    for path in ("/admin/api/owners/export", "/admin/api/owners/erase"):
+        assert client.post(path, json=body, headers=AUTH).status_code == 404
+
+
+def test_admin_requests_by_email_skip_an_erased_owner(app, db):
+    app.config["ADMIN_PASSWORD"] = "pw"
+    first, _second = _owners_sharing(app, db, items=(1, 2))
+    # Erased, the address left on the row: only the erased_at guard keeps it out.
+    db.execute(update(Owner).where(Owner.id == first).values(erased_at=ERASED_ON))
+    db.commit()
+    client = app.test_client()
+    body = {"email": "ana@example.com"}
+    data = client.post("/admin/api/owners/export", json=body, headers=AUTH).get_json()
+    assert data["owners"] == 1 and [len(d["ownerships"]) for d in data["exports"]] == [2]
+    erased = client.post("/admin/api/owners/erase", json=body, headers=AUTH).get_json()
+    assert (erased["owners"], erased["ownerships_ended"]) == (1, 2)
+    assert db.scalar(select(func.count()).select_from(AuditEntry)
+                     .where(AuditEntry.action == "erase", AuditEntry.owner_id == first)) == 0
+
+
+def test_owners_cli_exports_and_erases_every_owner_with_the_address(app, db, runner):
+    first, second = _owners_sharing(app, db, items=(1, 2))
+    result = runner.invoke(args=["owners", "export", "ana@example.com"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["owners"] == 2 and [len(d["ownerships"]) for d in data["exports"]] == [1, 2]
+    result = runner.invoke(args=["owners", "erase", "ana@example.com", "--yes"])
+    assert result.exit_code == 0, result.output
+    assert "erased 2 owner(s); 3 ownership(s) ended" in result.output
+    db.expire_all()
+    assert all(db.get_one(Owner, i).erased_at is not None for i in (first, second))
+    again = runner.invoke(args=["owners", "export", "ana@example.com"])
+    assert again.exit_code == 1 and "No owner has that verified email" in again.output
+
+
+def test_reassign_to_an_address_several_owners_confirmed_is_refused(app, db, runner):
+    app.config["ADMIN_PASSWORD"] = "pw"
+    _owners_sharing(app, db)
+    tag = tagged_item(db)
+    db.commit()
+    gtin, serial = tag.item.product.gtin, tag.item.serial
+    resp = app.test_client().post(f"/admin/api/items/{gtin}/{serial}/reassign",
+                                  json={"email": "ana@example.com", "reason": "ticket 7"},
+                                  headers=AUTH)
+    assert resp.status_code == 409
+    result = runner.invoke(args=["items", "reassign", gtin, serial, "--email",
+                                 "ana@example.com", "--reason", "ticket 7"])
+    assert result.exit_code == 1 and "2 owners" in result.output
+    db.expire_all()
+    assert db.scalar(select(func.count()).select_from(Ownership)
+                     .where(Ownership.item_id == tag.item_id)) == 0
+
+
+def test_rewards_balance_shows_every_owner_with_the_address(app, db, runner):
+    first, second = _owners_sharing(app, db)
+    ledger.post_entry(db, first, "earn", 42, "admin", "welcome", NOW)
+    ledger.post_entry(db, second, "earn", 7, "admin", "welcome", NOW)
+    db.commit()
+    result = runner.invoke(args=["rewards", "balance", "ana@example.com"])
+    assert result.exit_code == 0, result.output
+    assert f"owner {first} balance: 42 points" in result.output
+    assert f"owner {second} balance: 7 points" in result.output
