@@ -6,7 +6,6 @@ the admin pages do not exist (404), so a forgotten setting never leaves them ope
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, abort, current_app, render_template, request
@@ -14,6 +13,7 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
 from app.catalog.models import Item
+from app.core.clock import now
 from app.core.db import db
 from app.core.web import require_admin
 from app.journeys.facts import tap_fact
@@ -87,7 +87,7 @@ def _preview_context() -> dict[str, Any]:
         except TagNotFound as exc:
             context["problem"] = str(exc)
             return context
-        outcome = simulated_outcome(tag, datetime.now(UTC))
+        outcome = simulated_outcome(tag, now())
         base = tap_fact(outcome)
     fact = localise(complete_fact({**base, **MOMENTS[moment][1], **overrides},
                                   ruleset.doc.reward_ids), ruleset.doc.timezone)

@@ -112,7 +112,7 @@ def _item_json(item: Item) -> dict[str, Any]:
     last = item.last_service_at
     return {"gtin": item.product.gtin, "serial": item.serial,
             "service_count": item.service_count or 0,
-            "last_service_at": last.isoformat() if last else None}
+            "last_service_at": clock.iso(last)}
 
 
 def _optional_text(body: dict[str, Any], key: str) -> str | None:

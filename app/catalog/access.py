@@ -14,7 +14,7 @@ It lives in the catalogue, below the domains, because every domain's pages need 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from flask import Response, current_app, g, request, session
 from itsdangerous import BadSignature, URLSafeSerializer
@@ -23,6 +23,7 @@ from app.catalog.holdings import Holding, current_holding, find_owner
 from app.catalog.models import Item, Owner
 from app.catalog.service import find_item
 from app.catalog.views import ItemView, item_view
+from app.core import clock
 from app.core.db import db
 from app.core.errors import Forbidden
 
@@ -109,7 +110,7 @@ def close_tap_session(item_id: int) -> None:
 def live_tap(item_id: int, now: datetime | None = None) -> tuple[bool, int | None]:
     """Return ``(live, tap_event_id)`` for this browser's tap session of ``item_id``."""
     entry = (session.get(_TAPS) or {}).get(str(item_id))
-    moment = int((now or datetime.now(UTC)).timestamp())
+    moment = int((now or clock.now()).timestamp())
     if not entry or entry[0] <= moment:
         return False, None
     return True, entry[1]

@@ -15,3 +15,8 @@ def utc(moment: datetime) -> datetime:
 def now() -> datetime:
     """Return the current moment, aware, in UTC."""
     return datetime.now(UTC)
+
+
+def iso(moment: datetime | None) -> str | None:
+    """Return ``moment`` as ISO 8601 text for JSON, or None for no moment."""
+    return moment.isoformat() if moment is not None else None

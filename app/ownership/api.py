@@ -3,7 +3,6 @@ owners' data requests (export and erasure by verified email)."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from flask import current_app, jsonify
@@ -15,7 +14,7 @@ from app.catalog.service import find_item
 from app.catalog.views import item_view
 from app.core import privacy as registry
 from app.core.audit import audit_trail
-from app.core.clock import now
+from app.core.clock import iso, now
 from app.core.db import db
 from app.core.errors import DomainError
 from app.core.signals import item_taken_back
@@ -24,9 +23,6 @@ from app.ownership import brand, lifecycle, privacy
 
 api = api_blueprint("ownership_api", __name__)
 
-
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat() if moment else None
 
 
 def _item_status(item: Item) -> dict[str, Any]:
@@ -38,13 +34,13 @@ def _item_status(item: Item) -> dict[str, Any]:
         "serial": view.serial,
         "released": view.released,
         "stolen": view.stolen,
-        "warranty": {"started_at": _iso(view.warranty_started_at),
-                     "ends_at": _iso(view.warranty_ends_at)},
-        "owner": {"ordinal": holding.ordinal, "since": _iso(holding.started_at),
+        "warranty": {"started_at": iso(view.warranty_started_at),
+                     "ends_at": iso(view.warranty_ends_at)},
+        "owner": {"ordinal": holding.ordinal, "since": iso(holding.started_at),
                   "began_by": holding.began_by} if holding else None,
         "history": [
-            {"ordinal": h.ordinal, "began_by": h.began_by, "started_at": _iso(h.started_at),
-             "ended_at": _iso(h.ended_at), "ended_by": h.ended_by}
+            {"ordinal": h.ordinal, "began_by": h.began_by, "started_at": iso(h.started_at),
+             "ended_at": iso(h.ended_at), "ended_by": h.ended_by}
             for h in lifecycle.history(db.session, item.id)
         ],
         "audit": audit_trail(db.session, item.id),

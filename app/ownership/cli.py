@@ -13,7 +13,7 @@ from app.catalog.holdings import find_one_owner_by_email, find_owners_by_email
 from app.catalog.service import find_item
 from app.core import privacy as registry
 from app.core.audit import audit_trail
-from app.core.clock import now
+from app.core.clock import iso, now
 from app.core.db import db
 from app.core.errors import DomainError
 from app.ownership import brand, lifecycle, privacy
@@ -87,10 +87,10 @@ def show(gtin: str, serial: str) -> None:
     data = {
         "released": item.released,
         "stolen": item.stolen_at is not None,
-        "warranty_ends_at": item.warranty_ends_at.isoformat() if item.warranty_ends_at else None,
+        "warranty_ends_at": iso(item.warranty_ends_at),
         "history": [
             {"ordinal": h.ordinal, "began_by": h.began_by, "started_at": h.started_at.isoformat(),
-             "ended_at": h.ended_at.isoformat() if h.ended_at else None, "ended_by": h.ended_by}
+             "ended_at": iso(h.ended_at), "ended_by": h.ended_by}
             for h in lifecycle.history(db.session, item.id)
         ],
         "audit": audit_trail(db.session, item.id),

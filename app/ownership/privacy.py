@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from app.catalog.models import Item, Owner, Ownership, Product
 from app.core import privacy
 from app.core.audit import audit
+from app.core.clock import iso
 from app.core.db import update_rows
 from app.core.errors import NotFound
 from app.ownership.models import OwnerToken, TransferOffer
@@ -32,9 +33,6 @@ def _owner(session: Session, owner_id: int) -> Owner:
         raise NotFound("No such owner.")
     return owner
 
-
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat() if moment else None
 
 
 def export_sections(session: Session, owner_id: int) -> dict[str, Any]:
@@ -56,14 +54,14 @@ def export_sections(session: Session, owner_id: int) -> dict[str, Any]:
     return {
         "owner": {
             "email": owner.email,
-            "email_verified_at": _iso(owner.email_verified_at),
+            "email_verified_at": iso(owner.email_verified_at),
             "email_opt_in": owner.email_opt_in,
-            "created_at": _iso(owner.created_at),
+            "created_at": iso(owner.created_at),
         },
         "ownerships": [
             {"gtin": row.gtin, "product": row.product, "serial": row.serial,
              "ordinal": row.ordinal, "began_by": row.began_by,
-             "started_at": _iso(row.started_at), "ended_at": _iso(row.ended_at),
+             "started_at": iso(row.started_at), "ended_at": iso(row.ended_at),
              "ended_by": row.ended_by, "taps": row.owner_taps}
             for row in rows
         ],

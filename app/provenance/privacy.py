@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.catalog.models import Ownership
+from app.core.clock import iso
 from app.core.privacy import Contributor
 from app.provenance.models import ProvenanceRecord
 
@@ -26,7 +27,7 @@ def _export(session: Session, owner_id: int) -> dict[str, Any]:
     return {"provenance_records": [
         {"id": row.id, "issued_at": row.issued_at.isoformat(),
          "expires_at": row.expires_at.isoformat(),
-         "revoked_at": row.revoked_at.isoformat() if row.revoked_at is not None else None}
+         "revoked_at": iso(row.revoked_at)}
         for row in rows
     ]}
 

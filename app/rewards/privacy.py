@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from app.catalog.models import Product
 from app.core import privacy
+from app.core.clock import iso
 from app.core.db import update_rows
 from app.rewards.ledger import balance, ledger
 from app.rewards.models import (
@@ -42,9 +43,6 @@ TABLES = (
 # What an erased review's text becomes (the column is NOT NULL).
 ERASED_TEXT = "(erased)"
 
-
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat() if moment is not None else None
 
 
 def export(session: Session, owner_id: int) -> dict[str, Any]:
@@ -76,25 +74,25 @@ def export(session: Session, owner_id: int) -> dict[str, Any]:
     return {
         "points": balance(session, owner_id),
         "ledger": [
-            {"at": _iso(e.at), "kind": e.kind, "points": e.points,
+            {"at": iso(e.at), "kind": e.kind, "points": e.points,
              "balance_after": e.balance_after, "cause": e.cause_type, "cause_id": e.cause_id}
             for e in ledger(session, owner_id)
         ],
         "rewards": [
             {"brand": g.brand, "reward": g.reward_id, "journey": g.journey,
-             "created_at": _iso(g.created_at), "revealed_at": _iso(g.revealed_at),
+             "created_at": iso(g.created_at), "revealed_at": iso(g.revealed_at),
              "outcome": g.outcome, "prize": g.prize_id, "points": g.points, "code": g.code,
-             "expires_at": _iso(g.expires_at), "redeemed_at": _iso(g.redeemed_at),
+             "expires_at": iso(g.expires_at), "redeemed_at": iso(g.redeemed_at),
              "redeemed_shop": g.redeemed_shop}
             for g in grants
         ],
         "exposures": [
-            {"brand": x.brand, "reward": x.reward_id, "cohort": x.cohort, "at": _iso(x.at)}
+            {"brand": x.brand, "reward": x.reward_id, "cohort": x.cohort, "at": iso(x.at)}
             for x in exposures
         ],
         "reviews": [
             {"gtin": r.gtin, "product": r.name, "rating": r.rating, "text": r.text,
-             "at": _iso(r.created_at)}
+             "at": iso(r.created_at)}
             for r in reviews
         ],
     }

@@ -25,7 +25,7 @@ from flask.typing import ResponseReturnValue
 from app.catalog import access
 from app.catalog.models import Item
 from app.catalog.views import item_view
-from app.core.clock import now
+from app.core.clock import iso, now
 from app.core.db import db
 from app.core.errors import DomainError, Forbidden
 from app.core.limits import limiter, per_account, setting
@@ -111,7 +111,7 @@ def reveal(token: str) -> ResponseReturnValue:
     if wants_json():
         return jsonify(outcome=grant.outcome, prize=grant.prize_id, points=grant.points,
                        code=grant.code, label=label(grant),
-                       expires_at=grant.expires_at.isoformat() if grant.expires_at else None)
+                       expires_at=iso(grant.expires_at))
     return redirect(url_for("rewards.reveal_page", token=token), 303)
 
 
@@ -154,8 +154,8 @@ def review(gtin: str, serial: str) -> ResponseReturnValue:
 def _redemption_json(view: codes.RedemptionView) -> dict[str, Any]:
     return {"code": view.code, "brand": view.brand, "reward": view.reward_id,
             "prize": view.prize_id, "status": view.status, "shop": view.shop,
-            "expires_at": view.expires_at.isoformat() if view.expires_at else None,
-            "redeemed_at": view.redeemed_at.isoformat() if view.redeemed_at else None}
+            "expires_at": iso(view.expires_at),
+            "redeemed_at": iso(view.redeemed_at)}
 
 
 # Code guesses: per address and per till account, checks and redeems together.

@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import asdict
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from app.core.clock import utc
+from app.core.clock import now, utc
 from app.core.db import db
 from app.journeys.vocabulary import complete_fact
 from app.rules.service import Ruleset, decide, explain_fact, template_names
@@ -85,7 +85,7 @@ def simulate(ruleset: str, facts: tuple[str, ...], serial: str | None, at: str |
     rs = _load_one(ruleset)
     try:
         given = parse_fact_assignments(facts)
-        moment = _parse_at(at) if at else datetime.now(UTC)
+        moment = _parse_at(at) if at else now()
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     base: dict[str, object] = {}

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import re
-from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify, render_template, request
@@ -98,7 +97,7 @@ def render_experience_html(
 def _serve_tap(gtin: str | None, serial: str | None) -> ResponseReturnValue:
     tap = TapInput(
         raw_query=request.query_string.decode("latin-1"),
-        at=datetime.now(UTC),
+        at=now(),
         path_gtin=gtin,
         path_serial=serial,
         country=_country(),

@@ -7,7 +7,7 @@ import csv
 import json
 import re
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import click
@@ -16,6 +16,7 @@ from flask.cli import AppGroup
 from sqlalchemy import select
 
 from app.catalog.models import Brand
+from app.core.clock import now
 from app.core.db import db
 from app.verify import keyring
 from app.verify.keys import KeyFileError, KeyVersion, load_key_versions
@@ -132,7 +133,7 @@ def tags_revoke(serial: str, gtin: str | None, reason: str) -> None:
         tag = find_tag(session, serial, gtin)
     except TagNotFound as exc:
         raise click.ClickException(str(exc)) from None
-    tag.revoked_at = datetime.now(UTC)
+    tag.revoked_at = now()
     tag.revoked_reason = reason[:200]
     session.commit()
     click.echo(f"tag {tag.uid} revoked")
@@ -184,7 +185,7 @@ def _days(_ctx: click.Context, _param: click.Parameter, value: str) -> int:
 @click.option("--older-than", "days", default="90d", show_default=True, callback=_days,
               help="Retention in days, e.g. 90d.")
 def taps_prune(days: int) -> None:
-    before = datetime.now(UTC) - timedelta(days=days)
+    before = now() - timedelta(days=days)
     session = db.session
     deleted = prune_failed_taps(session, before)
     session.commit()
