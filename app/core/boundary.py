@@ -21,7 +21,7 @@ from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.routing import IntegerConverter, Map
 
-from app.core.errors import error_response
+from app.core.errors import TOO_LARGE, error_response
 
 # Route ids are primary keys: INTEGER, 32 bits on PostgreSQL (SQLite's hold 64).
 ROUTE_ID_MAX = 2**31 - 1
@@ -154,5 +154,5 @@ def init_app(app: Flask) -> None:
         except _Refused as refused:
             return error_response(400, "bad_request", refused.message)
         except RequestEntityTooLarge:
-            return error_response(413, "too_large", "This request is too large.")
+            return error_response(413, "too_large", TOO_LARGE)
         return None

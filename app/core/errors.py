@@ -20,6 +20,10 @@ from app.core.web import wants_json
 log = logging.getLogger(__name__)
 
 
+# One sentence for a body over the size limit, wherever it is refused.
+TOO_LARGE = "What you sent is too large. Shorten it and send it again."
+
+
 class DomainError(Exception):
     """A failure the user can understand; ``status`` is the HTTP status it maps to."""
 
@@ -88,7 +92,7 @@ def init_app(app: Flask) -> None:
         messages = {
             404: "There is nothing at this address.",
             405: "This address does not accept that kind of request.",
-            413: "This request is too large.",
+            413: TOO_LARGE,
         }
         if status not in messages and err.description:
             messages[status] = err.description
