@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 5000
 
-.PHONY: install run serve test lint browser bench clean
+.PHONY: install run serve test lint browser bench drill mutate clean
 
 install: $(VENV)/.installed
 
@@ -20,6 +20,7 @@ run: install
 	$(BIN)/python -m app.bootstrap
 	$(BIN)/flask --app wsgi db upgrade
 	$(BIN)/flask --app wsgi demo seed
+	$(BIN)/flask --app wsgi journeys publish --skip-invalid rulesets/*.yaml
 	$(BIN)/flask --app wsgi rewards seeds publish > /dev/null
 	@echo ""
 	@echo "Demo tap links (each works once, as a real tap does; reload one to see a replay):"
@@ -27,11 +28,11 @@ run: install
 	@echo ""
 	@echo "More taps: http://$(HOST):$(PORT)/demo  or  $(BIN)/flask --app wsgi tags tap SERIAL"
 	@echo "Journey preview: http://$(HOST):$(PORT)/admin/preview  (user admin, password in instance/admin_password)"
-	@echo "Owners' emails (confirmation, recovery links) land in instance/outbox/ until AFTERTAP_SMTP_HOST is set."
+	@echo "Owners' emails (confirmation, recovery links) are sent by the mail worker; they land in instance/outbox/ until AFTERTAP_SMTP_HOST is set."
 	@echo "Rewards, odds and draw commitments: http://$(HOST):$(PORT)/rewards/terms/maison-aurelia"
 	@echo "Serving on http://$(HOST):$(PORT)  (Ctrl-C to stop)"
-	AFTERTAP_DEMO=true AFTERTAP_PUBLIC_BASE_URL=http://$(HOST):$(PORT) \
-		$(BIN)/gunicorn --workers 3 --bind $(HOST):$(PORT) wsgi:app
+	AFTERTAP_DEMO=true AFTERTAP_PUBLIC_BASE_URL=http://$(HOST):$(PORT) AFTERTAP_BIND=$(HOST):$(PORT) \
+		$(BIN)/honcho --procfile Procfile start
 
 # Debian's Chromium for the browser tests (Playwright must not download a browser of its own).
 browser:
@@ -50,6 +51,18 @@ lint: install
 
 bench: install
 	$(BIN)/python bench/tap_throughput.py --worker-class sync --workers 3 --threads 1
+
+# Fault drill (not in CI, about 90 s): a private PostgreSQL cluster, taps, reveals and owner pages
+# under load, worker SIGKILLs and a database crash-restart, then every invariant from the database.
+drill: install
+	$(BIN)/python bench/fault_drill.py
+
+# Mutation testing (not in CI, minutes): mutmut mutates the security-critical modules and runs each
+# mutant against their tests ([tool.mutmut] in pyproject.toml), then prints the score per module.
+# What survives, and why: docs/testing.md.
+mutate: install
+	$(BIN)/mutmut run --max-children 2
+	$(BIN)/python scripts/mutation_scores.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis test-artifacts

@@ -22,6 +22,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     # Imports live here so that importing a leaf module (e.g. app.verify.sun) stays cheap.
     from app import admin as admin_pkg
     from app import aftersales as aftersales_pkg
+    from app import api as api_pkg
     from app import cli
     from app import ownership as ownership_pkg
     from app import provenance as provenance_pkg
@@ -29,8 +30,9 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     from app import rules as rules_pkg
     from app import tap as tap_pkg
     from app import verify as verify_pkg
-    from app.core import audit, boundary, errors, limits, privacy, security, settings
+    from app.core import audit, boundary, errors, limits, outbox, privacy, security, settings
     from app.core.db import db
+    from app.core.markdown import to_html as markdown_to_html
     from app.demo import views as demo_views
 
     app = Flask(__name__, template_folder="../templates", static_folder="../static")
@@ -58,6 +60,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     boundary.init_app(app)
     db.init_app(app)
     privacy.register(audit.PRIVACY)
+    privacy.register(outbox.PRIVACY)
     errors.init_app(app)
     limits.init_app(app)
     security.init_app(app)
@@ -70,7 +73,10 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     tap_pkg.init_app(app)
     demo_views.init_app(app)
     admin_pkg.init_app(app)
+    api_pkg.init_app(app)
     cli.init_app(app)
+    # Brands' care text and owner-only content are Markdown: `{{ text|markdown }}`.
+    app.jinja_env.filters["markdown"] = markdown_to_html
 
     @app.after_request
     def _security_headers(response: Response) -> Response:

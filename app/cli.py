@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import logging
+import signal
+import threading
+from typing import Any
+
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
+from app.core import outbox
+from app.core.db import db
 from app.core.migrate import current, upgrade
 
 db_group = AppGroup("db", help="Database schema (Alembic migrations).")
+mail_group = AppGroup("mail", help="Outgoing email: the outbox and its delivery worker.")
 
 
 @db_group.command("upgrade", help="Migrate the database to the newest schema.")
@@ -23,12 +31,46 @@ def db_current() -> None:
     click.echo(current(current_app.config["DATABASE_URL"]) or "(not migrated)")
 
 
+@mail_group.command("deliver", help="Send queued email, retrying failures, until stopped "
+                                   "(SIGTERM or Ctrl-C); `make run` starts it.")
+@click.option("--once", is_flag=True, help="Send what is due now, then exit.")
+def mail_deliver(once: bool) -> None:
+    assert db.sessionmaker is not None
+    if once:
+        report = outbox.deliver_due(db.sessionmaker, current_app.config)
+        click.echo(f"{report.sent} sent, {report.retrying} to retry, {report.dead} dead")
+        return
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s mail %(levelname)s %(message)s")
+    stop = threading.Event()
+
+    def _stop(_signum: int, _frame: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    outbox.run_worker(db.sessionmaker, current_app.config, stop,
+                      float(current_app.config["MAIL_POLL_SECONDS"]))
+
+
+@mail_group.command("status", help="Count queued, sent and dead email.")
+def mail_status() -> None:
+    assert db.sessionmaker is not None
+    with db.sessionmaker() as session:
+        counts = outbox.counts(session)
+    for state in (outbox.PENDING, outbox.SENT, outbox.DEAD):
+        click.echo(f"{state}: {counts.get(state, 0)}")
+
+
 def init_app(app: Flask) -> None:
+    from app.catalog import cli as catalog_cli
     from app.demo import cli as demo_cli
     from app.rules import cli as journeys_cli
     from app.verify import cli as verify_cli
 
     app.cli.add_command(db_group)
+    app.cli.add_command(mail_group)
+    app.cli.add_command(catalog_cli.brands_group)
+    app.cli.add_command(catalog_cli.products_group)
     app.cli.add_command(verify_cli.tags_group)
     app.cli.add_command(verify_cli.sun_group)
     app.cli.add_command(verify_cli.taps_group)

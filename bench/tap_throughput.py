@@ -171,13 +171,16 @@ def database(backend: str, workdir: Path) -> Iterator[str]:
         admin.dispose()
 
 
-def seed(url: str, n_tags: int) -> list[tuple[str, str, str]]:
-    """Create ``n_tags`` tagged items over 10 products of the demo brand; return their tags."""
+def seed(
+    url: str, n_tags: int, brand_slug_name: tuple[str, str] = BRAND
+) -> list[tuple[str, str, str]]:
+    """Create ``n_tags`` sold, tagged items over 10 products of a brand (by default the demo
+    brand); return their tags."""
     engine = make_engine(url)
     tags: list[tuple[str, str, str]] = []
     try:
         with Session(engine) as session:
-            brand = get_or_create_brand(session, *BRAND)
+            brand = get_or_create_brand(session, *brand_slug_name)
             categories = ["bag", "serum", "whisky", "sneakers", "watch"]
             products = []
             for p in range(10):
@@ -309,7 +312,12 @@ def pg_backend_pids(url: str) -> list[int]:
 
 
 @contextlib.contextmanager
-def gunicorn(inst: Instance, cfg: ServerConfig) -> Iterator[Server]:
+def gunicorn(
+    inst: Instance, cfg: ServerConfig, extra_env: dict[str, str] | None = None,
+    extra_args: tuple[str, ...] = (),
+) -> Iterator[Server]:
+    """Serve ``inst`` on a free loopback port; ``extra_env`` and ``extra_args`` (settings and
+    gunicorn flags) are added to the bench's own."""
     port = _free_port()
     env = {
         **os.environ,
@@ -323,6 +331,7 @@ def gunicorn(inst: Instance, cfg: ServerConfig) -> Iterator[Server]:
         # must never refuse a bench tap.
         "AFTERTAP_RATE_LIMITS__TAP_PER_ADDRESS": "1000000 per minute",
         "PYTHONDONTWRITEBYTECODE": "1",
+        **(extra_env or {}),
     }
     log = inst.workdir / "gunicorn.log"
     cmd = [
@@ -335,6 +344,7 @@ def gunicorn(inst: Instance, cfg: ServerConfig) -> Iterator[Server]:
         "--graceful-timeout", "20",
         "--log-level", "warning",
         "--error-logfile", str(log),
+        *extra_args,
     ]
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdin=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"

@@ -12,6 +12,7 @@ import itertools
 import os
 import shutil
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -26,6 +27,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from app import create_app
+from app.core import outbox
 from app.core.db import make_engine
 from app.core.migrate import upgrade
 from app.provenance.keys import write_key_file
@@ -125,10 +127,14 @@ def settings(
         "SECRET_KEY": "test-secret-" + "x" * 40,
         "KEYS_FILE": str(keys_file),
         "RULESETS_DIR": str(REPO / "rulesets"),
+        # A fresh test database has no published ruleset: the repo's files serve their brands.
+        "RULESETS_SERVE_FILES": True,
         "PUBLIC_BASE_URL": "http://localhost",
         # Never pick up a developer's instance/admin_password from `make run`.
         "ADMIN_PASSWORD_FILE": str(keys_file.parent / "no-admin-password"),
         "PROVENANCE_KEY_FILE": str(provenance_key_file),
+        # Brands' own keys: none until a test rotates one in.
+        "PROVENANCE_KEYS_DIR": str(tmp_path / "provenance_keys"),
         # Without an SMTP server, mail lands here (tests that need real SMTP set SMTP_HOST).
         "MAIL_OUTBOX_DIR": str(tmp_path / "outbox"),
     }
@@ -172,12 +178,22 @@ def keyring(app):  # type: ignore[no-untyped-def]
 
 
 class Mailbox:
-    """Messages received by the loopback SMTP server, in arrival order."""
+    """Messages received by the loopback SMTP server, in arrival order.
+
+    Set ``refuse`` to a reply (e.g. "550 5.1.1 No such user") to refuse every recipient.
+    """
 
     def __init__(self) -> None:
         self.messages: list[EmailMessage] = []
         self.host = "127.0.0.1"
         self.port = 0
+        self.refuse: str | None = None
+
+    async def handle_RCPT(self, server, session, envelope, address, options):  # type: ignore[no-untyped-def]
+        if self.refuse:
+            return self.refuse
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
         self.messages.append(message_from_bytes(envelope.content, policy=email_policy.default))
@@ -193,8 +209,8 @@ class Mailbox:
 
 
 @pytest.fixture
-def mailbox(app) -> Iterator[Mailbox]:  # type: ignore[no-untyped-def]
-    """A real SMTP server on loopback; the app sends through it."""
+def smtp(app) -> Iterator[Mailbox]:  # type: ignore[no-untyped-def]
+    """A real SMTP server on loopback that the app's mail goes to (nothing sends by itself)."""
     from aiosmtpd.controller import Controller
 
     box = Mailbox()
@@ -206,3 +222,18 @@ def mailbox(app) -> Iterator[Mailbox]:  # type: ignore[no-untyped-def]
     app.config.update(SMTP_HOST=box.host, SMTP_PORT=box.port)
     yield box
     controller.stop()
+
+
+@pytest.fixture
+def mailbox(app, smtp: Mailbox) -> Iterator[Mailbox]:  # type: ignore[no-untyped-def]
+    """The loopback SMTP server, with the outbox's delivery worker running as in production."""
+    stop = threading.Event()
+    worker = threading.Thread(
+        target=outbox.run_worker,
+        args=(app.extensions["aftertap.db"].sessionmaker, app.config, stop, 0.02),
+        name="mail-worker", daemon=True,
+    )
+    worker.start()
+    yield smtp
+    stop.set()
+    worker.join(timeout=10)

@@ -32,12 +32,14 @@ def tagged_item(
     brand: str = "maison-aurelia",
     product_gtin: str | None = None,
     attributes: dict[str, Any] | None = None,
+    care_text: str | None = None,
+    owner_content: str | None = None,
 ) -> Tag:
     """Create (flushed, committed) a product, an item and its tag; return the tag."""
     b = get_or_create_brand(session, brand, brand.replace("-", " ").title())
     product = get_or_create_product(
         session, b, product_gtin or gtin(), name=f"Test {category}", category=category,
-        attributes=attributes or {},
+        attributes=attributes or {}, care_text=care_text, owner_content=owner_content,
     )
     item = Item(product=product, serial=serial or f"S{next(_seq):06d}", market=market,
                 released=released)

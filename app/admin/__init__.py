@@ -1,4 +1,5 @@
-"""Admin: brand-side pages behind HTTP Basic auth (the marketer's preview, for now)."""
+"""Admin: the brand side. Staff sign-in (``auth``), brand pages (``pages``), the marketer's
+preview (``views``) and the ``flask staff`` commands (``cli``)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,10 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from app.admin import views
+    from app.admin import auth, cli, drafts, pages, views
 
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(pages.bp)
     app.register_blueprint(views.bp)
+    app.register_blueprint(drafts.bp)
+    app.cli.add_command(cli.staff_group)

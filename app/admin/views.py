@@ -1,7 +1,7 @@
 """``/admin/preview``: see what a journey shows for a chosen item and lifecycle moment.
 
-Behind HTTP Basic auth with ``AFTERTAP_ADMIN_PASSWORD`` (user ``admin``); without a password set,
-the admin pages do not exist (404), so a forgotten setting never leaves them open.
+For admins and marketers (``roles``), of their own brand only: another brand's ruleset is a 404
+and its items are not offered. Signed-out visitors get the sign-in page (``app.admin.auth``).
 """
 
 from __future__ import annotations
@@ -12,10 +12,13 @@ from flask import Blueprint, abort, current_app, render_template, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
-from app.catalog.models import Item
+from app.admin.auth import guard
+from app.admin.rulesets import refused_rulesets
+from app.catalog.models import Brand, Item, Product
 from app.core.clock import now
 from app.core.db import db
-from app.core.web import require_admin
+from app.core.staff import MARKETER
+from app.core.web import current_principal, roles
 from app.journeys.facts import tap_fact
 from app.journeys.vocabulary import complete_fact
 from app.rules import localise
@@ -48,22 +51,33 @@ MOMENTS: dict[str, tuple[str, dict[str, Any]]] = {
 }
 
 
-bp.before_request(require_admin)
+bp.before_request(guard)
 
 
 def _preview_context() -> dict[str, Any]:
     rules = current_app.extensions["aftertap.rules"]
     rulesets = rules.registry.rulesets()
-    brand = request.args.get("brand") or rules.default_brand or next(iter(rulesets), "")
+    acting = current_principal()
+    session = db.session
+    own = (session.scalar(select(Brand.slug).where(Brand.id == acting.brand_id))
+           if acting.brand_id is not None else None)
+    if own is not None:
+        if request.args.get("brand") not in (None, "", own):
+            abort(404)
+        rulesets = {slug: r for slug, r in rulesets.items() if slug == own}
+    brand = own or request.args.get("brand") or next(iter(sorted(rulesets)), "")
     moment = request.args.get("moment", "first-tap")
     serial = (request.args.get("item") or "").strip()
     extra = request.args.get("facts", "")
-    session = db.session
-    serials = list(session.scalars(
-        select(Item.serial).join(Tag, Tag.item_id == Item.id).order_by(Item.serial).limit(500)
-    ))
+    items = select(Item.serial).join(Tag, Tag.item_id == Item.id)
+    if acting.brand_id is not None:
+        items = items.join(Product, Item.product_id == Product.id).where(
+            Product.brand_id == acting.brand_id)
+    serials = list(session.scalars(items.order_by(Item.serial).limit(500)))
+    # Only this brand's refused files (every file for the all-brands admin).
+    errors = {e.source: e for e in refused_rulesets(rules.registry, own)}
     context: dict[str, Any] = {
-        "rulesets": rulesets, "errors": rules.registry.errors, "brand": brand,
+        "rulesets": rulesets, "errors": errors, "brand": brand,
         "moments": MOMENTS, "moment": moment, "serials": serials, "serial": serial,
         "facts_text": extra, "problem": None, "decision": None, "rows": [], "fact": {},
     }
@@ -83,7 +97,18 @@ def _preview_context() -> dict[str, Any]:
     base: dict[str, Any] = {}
     if serial:
         try:
-            tag = find_tag(session, serial)
+            if acting.brand_id is None:
+                tag = find_tag(session, serial)
+            else:
+                # Within the brand: another brand's item gets word for word the answer for a
+                # serial nobody has, and a serial shared with it is not "ambiguous".
+                found = session.scalar(
+                    select(Tag).join(Item, Tag.item_id == Item.id)
+                    .join(Product, Item.product_id == Product.id)
+                    .where(Item.serial == serial, Product.brand_id == acting.brand_id).limit(1))
+                if found is None:
+                    raise TagNotFound(f"no tagged item has serial {serial!r}")
+                tag = found
         except TagNotFound as exc:
             context["problem"] = str(exc)
             return context
@@ -101,11 +126,13 @@ def _preview_context() -> dict[str, Any]:
 
 
 @bp.get("/preview")
+@roles(MARKETER)
 def preview() -> ResponseReturnValue:
     return render_template("admin/preview.html", **_preview_context())
 
 
 @bp.get("/preview/page")
+@roles(MARKETER)
 def preview_page() -> ResponseReturnValue:
     """The experience itself, exactly as the phone would render it for that moment."""
     context = _preview_context()

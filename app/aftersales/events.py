@@ -66,13 +66,15 @@ def record_event(
     *,
     settings: Mapping[str, Any],
     now: datetime | None = None,
+    actor: str = "admin",
 ) -> ServiceEvent:
     """Record service the brand did on ``item`` (an ORM item or its id); return the event.
 
     Adds one to the item's ``service_count`` and moves ``last_service_at`` to ``at`` unless it
-    is already later, in one UPDATE; an open ``request_id`` is marked done. Audited (actor
-    ``admin``, without the note). ``now`` is the recording moment (default: the clock). Then
-    sends ``service_recorded`` with ``settings`` (the app's settings), in this transaction.
+    is already later, in one UPDATE; an open ``request_id`` is marked done. Audited (``actor``:
+    ``staff:<id>``, ``token:<id>``, ``admin``...; without the note). ``now`` is the recording
+    moment (default: the clock). Then sends ``service_recorded`` with ``settings`` (the app's
+    settings), in this transaction.
 
     Raises:
         DomainError: ``kind`` empty or over 40 characters, note or location too long, ``at``
@@ -143,7 +145,7 @@ def record_event(
         linked = session.get(ServiceRequest, request_id)
         if linked is not None:
             session.expire(linked, ["status"])
-    audit(session, now, "admin", "service_event", item_id=item_id, event_id=event.id,
+    audit(session, now, actor, "service_event", item_id=item_id, event_id=event.id,
           kind=kind_text, request_id=request_id)
     # Sent here rather than by each caller (API, CLI), so no way of recording can forget it.
     service_recorded.send(session, settings=settings, item_id=item_id, event_id=event.id, at=now)

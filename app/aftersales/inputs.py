@@ -35,14 +35,20 @@ def parse_moment(text: str) -> datetime:
     A date means its midnight UTC; a datetime without an offset is taken as UTC.
 
     Raises:
-        DomainError: the text is not an ISO date or datetime.
+        DomainError: the text is not an ISO date or datetime, or its offset moves it outside the
+            years 1 to 9999 in UTC (``0001-01-01T00:00:00+01:00``).
     """
     raw = (text or "").strip()
     try:
         if len(raw) == 10:
             return datetime.combine(date.fromisoformat(raw), time(), UTC)
-        return utc(datetime.fromisoformat(raw))
+        parsed = datetime.fromisoformat(raw)
     except ValueError:
         raise DomainError(
             f"{raw!r} is not a date or time; write it like 2026-03-14 or 2026-03-14T10:30:00Z."
         ) from None
+    try:
+        return utc(parsed)
+    except OverflowError:
+        raise DomainError(f"{raw!r} is out of range: in UTC it falls outside the years 1 to "
+                          "9999.") from None

@@ -3,8 +3,9 @@
 * Owner pages, ``/items/<gtin>/<serial>/service``: the pre-filled service request form and its
   confirmation. Every one needs the current owner's browser with a live tap session
   (``require_owner_tap``), so a copied link, another browser or a previous owner gets a 403 page.
-* Brand API under ``/admin/api`` (admin Basic auth, JSON writes): record service events, read an
-  item's service file, list requests. Its errors are always JSON, whatever the client accepts.
+* Brand API under ``/admin/api`` (roles admin and service, JSON writes): record service events,
+  read an item's service file, list requests; each within the caller's brand. Its errors are
+  always JSON, whatever the client accepts.
 """
 
 from __future__ import annotations
@@ -28,11 +29,12 @@ from app.aftersales.requests import (
 )
 from app.catalog.access import TapContext, require_owner_tap
 from app.catalog.models import Item
-from app.catalog.service import find_item
+from app.catalog.service import brand_slug, find_item
 from app.core import clock
 from app.core.db import db
 from app.core.errors import DomainError, Forbidden, NotFound
-from app.core.web import api_blueprint, json_body
+from app.core.staff import SERVICE
+from app.core.web import api_blueprint, current_principal, json_body, roles
 
 bp = Blueprint("aftersales", __name__)
 api = api_blueprint("aftersales_api", __name__)
@@ -123,6 +125,7 @@ def _optional_text(body: dict[str, Any], key: str) -> str | None:
 
 
 @api.post("/items/<gtin>/<serial>/service-events")
+@roles(SERVICE)
 def api_record_event(gtin: str, serial: str) -> ResponseReturnValue:
     """Record a service event: ``{kind, at?, note?, location?, request_id?}`` → 201 + event."""
     body = json_body()
@@ -140,12 +143,13 @@ def api_record_event(gtin: str, serial: str) -> ResponseReturnValue:
     now = clock.now()
     at = parse_moment(at_text) if at_text is not None else now
     session = db.session
+    acting = current_principal()
     with db.writer():
-        item = find_item(session, gtin, serial)
+        item = find_item(session, gtin, serial, acting.brand_id)
         event = record_event(
             session, item, kind, at, note=_optional_text(body, "note"),
             location=_optional_text(body, "location"), request_id=request_id,
-            settings=current_app.config, now=now,
+            settings=current_app.config, now=now, actor=acting.actor,
         )
         session.commit()
     session.refresh(item)
@@ -153,10 +157,11 @@ def api_record_event(gtin: str, serial: str) -> ResponseReturnValue:
 
 
 @api.get("/items/<gtin>/<serial>/service")
+@roles(SERVICE)
 def api_item_service(gtin: str, serial: str) -> ResponseReturnValue:
     """The item's service file: its counters, events (newest first) and requests (oldest first)."""
     session = db.session
-    item = find_item(session, gtin, serial)
+    item = find_item(session, gtin, serial, current_principal().brand_id)
     return jsonify(
         item=_item_json(item),
         events=[event_json(e) for e in item_events(session, item.id)],
@@ -165,10 +170,15 @@ def api_item_service(gtin: str, serial: str) -> ResponseReturnValue:
 
 
 @api.get("/service-requests")
+@roles(SERVICE)
 def api_service_requests() -> ResponseReturnValue:
     """Service requests, oldest first: ``?status=open|done|cancelled|all`` (default open),
-    ``&brand=SLUG``."""
+    ``&brand=SLUG``. A brand's staff see their brand's only; naming another brand is a 404,
+    like a brand that does not exist."""
     status = request.args.get("status", "open")
-    rows = list_requests(db.session, None if status == "all" else status,
-                         request.args.get("brand") or None)
+    asked = request.args.get("brand") or None
+    own = brand_slug(db.session, current_principal().brand_id)
+    if own is not None and asked not in (None, own):
+        raise NotFound(f"No brand {asked!r}.")
+    rows = list_requests(db.session, None if status == "all" else status, own or asked)
     return jsonify(requests=[r.as_json() for r in rows])

@@ -21,6 +21,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Text,
     UniqueConstraint,
     func,
     text,
@@ -37,6 +38,11 @@ class Brand(Base):
     slug: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=func.now())
+    # IANA time zone, locale (``en``, ``fr-FR``) and home market (ISO 3166 alpha-2) given at
+    # ``brands create``; brands made before they existed got UTC and en.
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
+    locale: Mapped[str] = mapped_column(String(35), default="en", server_default="en")
+    market: Mapped[str | None] = mapped_column(String(2))
 
     products: Mapped[list[Product]] = relationship(back_populates="brand")
 
@@ -51,6 +57,14 @@ class Product(Base):
     category: Mapped[str] = mapped_column(String(64))
     # Catalogue attributes a journey may read as product.<name> (leather, formulation, vintage...).
     attributes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Which attributes describe the object itself (shown on its tap page, signed into provenance
+    # records), in display order; None: the built-in list (app.catalog.views).
+    provenance_attributes: Mapped[list[str] | None] = mapped_column(JSON)
+    # Markdown from the brand's import, rendered safely on the page (app.core.markdown).
+    care_text: Mapped[str | None] = mapped_column(Text)
+    owner_content: Mapped[str | None] = mapped_column(Text)
+    # [{"file", "width", "height"}] in display order; files in the brand's asset folder.
+    images: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
 
     brand: Mapped[Brand] = relationship(back_populates="products")
     items: Mapped[list[Item]] = relationship(back_populates="product")

@@ -59,6 +59,13 @@ def normalize_serial(value: str) -> str:
     return value
 
 
+def brand_slug(session: Session, brand_id: int | None) -> str | None:
+    """Return the slug of brand ``brand_id`` (None for None: every brand)."""
+    if brand_id is None:
+        return None
+    return session.scalar(select(Brand.slug).where(Brand.id == brand_id))
+
+
 def get_or_create_brand(session: Session, slug: str, name: str) -> Brand:
     """Return the brand with ``slug``, creating it (flushed, not committed) if absent."""
     brand = session.scalar(select(Brand).where(Brand.slug == slug))
@@ -77,8 +84,11 @@ def get_or_create_product(
     name: str | None,
     category: str | None,
     attributes: dict[str, Any] | None = None,
+    care_text: str | None = None,
+    owner_content: str | None = None,
 ) -> Product:
-    """Return the product with ``gtin``; create it from ``name``/``category`` if it is new.
+    """Return the product with ``gtin``; create it from ``name``/``category`` (and the rest) if
+    it is new.
 
     Raises:
         InvalidIdentifier: the GTIN is bad, or the product is new and has no name or category.
@@ -95,22 +105,25 @@ def get_or_create_product(
             f"GTIN {gtin} is not in the catalogue; give product_name and category to create it."
         )
     product = Product(
-        brand=brand, gtin=gtin, name=name, category=category, attributes=attributes or {}
+        brand=brand, gtin=gtin, name=name, category=category, attributes=attributes or {},
+        care_text=care_text, owner_content=owner_content,
     )
     session.add(product)
     session.flush()
     return product
 
 
-def find_item(session: Session, gtin: str, serial: str) -> Item:
-    """Return the item ``gtin``/``serial``.
+def find_item(session: Session, gtin: str, serial: str, brand_id: int | None = None) -> Item:
+    """Return the item ``gtin``/``serial`` (of brand ``brand_id`` only, when given).
 
     Raises:
-        NotFound: no such item.
+        NotFound: no such item, or it is another brand's (the same answer: a brand's staff
+            must not learn what another brand holds).
     """
-    item = session.scalar(
-        select(Item).join(Product).where(Product.gtin == gtin, Item.serial == serial)
-    )
+    stmt = select(Item).join(Product).where(Product.gtin == gtin, Item.serial == serial)
+    if brand_id is not None:
+        stmt = stmt.where(Product.brand_id == brand_id)
+    item = session.scalar(stmt)
     if item is None:
         raise NotFound(f"No item {gtin}/{serial} is registered.")
     return item

@@ -23,6 +23,22 @@ class BrandView:
     name: str
 
 
+# The attributes that describe the object itself for products that do not list their own
+# (the demo's, and any made before ``products import``): anything else in ``attributes``
+# (prices, warranty terms, internal codes) is not shown or signed.
+DEFAULT_PROVENANCE_ATTRIBUTES = ("made_in", "material", "formulation", "cask", "vintage",
+                                 "movement")
+
+
+@dataclass(frozen=True)
+class ProductImage:
+    """An image file in the brand's asset folder, with its size in pixels."""
+
+    file: str
+    width: int
+    height: int
+
+
 @dataclass(frozen=True)
 class ProductView:
     id: int
@@ -31,6 +47,25 @@ class ProductView:
     category: str
     attributes: Mapping[str, Any]
     brand: BrandView
+    care_text: str | None = None
+    owner_content: str | None = None
+    images: tuple[ProductImage, ...] = ()
+    provenance_names: tuple[str, ...] = DEFAULT_PROVENANCE_ATTRIBUTES
+
+    def provenance(self) -> list[tuple[str, Any]]:
+        """Return ``(name, value)`` of the attributes that describe the object, in order,
+        leaving out those the product has no value for."""
+        return [(name, self.attributes[name]) for name in self.provenance_names
+                if self.attributes.get(name) not in (None, "")]
+
+
+def _images(value: Any) -> tuple[ProductImage, ...]:
+    return tuple(ProductImage(str(i["file"]), int(i["width"]), int(i["height"]))
+                 for i in value or ())
+
+
+def _names(value: Any) -> tuple[str, ...]:
+    return DEFAULT_PROVENANCE_ATTRIBUTES if value is None else tuple(value)
 
 
 @dataclass(frozen=True)
@@ -54,7 +89,8 @@ ITEM_COLUMNS = (
     Item.created_at.label("item_created_at"), Item.warranty_started_at, Item.warranty_ends_at,
     Item.stolen_at, Item.service_count, Item.last_service_at,
     Product.id.label("product_id"), Product.gtin, Product.name.label("product_name"),
-    Product.category, Product.attributes,
+    Product.category, Product.attributes, Product.care_text, Product.owner_content,
+    Product.images, Product.provenance_attributes,
     Brand.slug.label("brand_slug"), Brand.name.label("brand_name"),
 )
 
@@ -63,7 +99,10 @@ def item_view_from_row(row: Row[Any]) -> ItemView:
     """Return the view of a row selected with ``ITEM_COLUMNS`` (joined item, product, brand)."""
     m = row._mapping
     product = ProductView(m["product_id"], m["gtin"], m["product_name"], m["category"],
-                          m["attributes"] or {}, BrandView(m["brand_slug"], m["brand_name"]))
+                          m["attributes"] or {}, BrandView(m["brand_slug"], m["brand_name"]),
+                          care_text=m["care_text"], owner_content=m["owner_content"],
+                          images=_images(m["images"]),
+                          provenance_names=_names(m["provenance_attributes"]))
     return ItemView(
         id=m["item_id"], serial=m["serial"], market=m["market"],
         released=None if m["released"] is None else bool(m["released"]), product=product,
@@ -80,7 +119,10 @@ def item_view(item: Item) -> ItemView:
         id=item.id, serial=item.serial, market=item.market, released=item.released,
         product=ProductView(product.id, product.gtin, product.name, product.category,
                             product.attributes or {},
-                            BrandView(product.brand.slug, product.brand.name)),
+                            BrandView(product.brand.slug, product.brand.name),
+                            care_text=product.care_text, owner_content=product.owner_content,
+                            images=_images(product.images),
+                            provenance_names=_names(product.provenance_attributes)),
         created_at=item.created_at, warranty_started_at=item.warranty_started_at,
         warranty_ends_at=item.warranty_ends_at, stolen=item.stolen_at is not None,
         service_count=item.service_count or 0, last_service_at=item.last_service_at,

@@ -17,6 +17,7 @@ from flask import Flask, g, request
 from sqlalchemy import Column, DateTime, MetaData, Table, create_engine, event, literal_column
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Dialect, Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.sql.dml import Insert
 from sqlalchemy.sql.elements import ColumnElement
@@ -106,12 +107,14 @@ def insert_ignore(
     return rows[0][0] if rows else None
 
 
-def update_rows(session: Session, statement: Any) -> int:
+def update_rows(session: Session, statement: Any, params: dict[str, Any] | None = None) -> int:
     """Run an UPDATE or DELETE as one statement (no ORM synchronisation); return rows changed.
 
-    Conditional UPDATEs decide races: their row counts say who won.
+    ``params`` fill a statement built once with ``bindparam``. Conditional UPDATEs decide races:
+    their row counts say who won.
     """
-    result = session.execute(statement, execution_options={"synchronize_session": False})
+    result = session.execute(statement, params,
+                             execution_options={"synchronize_session": False})
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 
@@ -179,9 +182,18 @@ _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def _close(session: Session | None) -> None:
-    if session is not None:
+    if session is None:
+        return
+    try:
         # Anything not committed by the view is abandoned, never half-applied.
         session.rollback()
+    except DBAPIError as exc:
+        # The connection died after the view's last statement (a database restart): the server
+        # has already abandoned that transaction, and the answer the view built stands. Raising
+        # here, in the teardown, would turn it into a 500.
+        if not exc.connection_invalidated:
+            raise
+    finally:
         session.close()
 
 

@@ -15,7 +15,7 @@ from sqlalchemy.exc import DataError, OperationalError
 from werkzeug.exceptions import HTTPException, TooManyRequests
 
 from app.core import limits
-from app.core.web import wants_json
+from app.core.negotiation import wants_json
 
 log = logging.getLogger(__name__)
 

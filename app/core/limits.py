@@ -22,7 +22,7 @@ import math
 import time
 from collections.abc import Callable
 
-from flask import Flask, current_app, request
+from flask import Flask, current_app, g, request
 from flask_limiter import Limiter
 from limits import RateLimitItem, parse_many
 from werkzeug.exceptions import TooManyRequests
@@ -46,8 +46,21 @@ def _digest(kind: str, value: str) -> str:
     return f"{kind}:{mac[:32]}"
 
 
+# The one account every wrong API token counts against (a token names no account).
+TOKEN_ACCOUNT = "account:token"  # noqa: S105 - a counter key, not a secret
+
+
+def account_key(name: str) -> str:
+    """Return the login-failure key of a typed account name (a staff email), hashed."""
+    return _digest("account", name.strip().lower())
+
+
 def per_account() -> str:
     """Return the Basic-auth user this request names (``admin``, ``till``), hashed if unknown."""
+    acting = g.get("staff_principal")
+    if acting is not None and acting.kind != "dev":
+        # A staff member or API token, resolved by app.core.web: ids, never emails.
+        return f"account:{acting.actor}"
     auth = request.authorization
     name = (auth.username or "") if auth is not None else ""
     if name in ("admin", "till"):
@@ -118,23 +131,26 @@ class LoginLocked(TooManyRequests):
     """Too many failed passwords for this account or address; ``retry_after`` in seconds."""
 
 
-def _login_limits() -> list[tuple[RateLimitItem, str, str]]:
+def _login_limits(account: str | None) -> list[tuple[RateLimitItem, str, str]]:
     limits = [(item, remote_address(), "login-address")
               for item in parse_many(setting("LOGIN_FAILURES_PER_ADDRESS")())]
-    limits += [(item, per_account(), "login-account")
+    limits += [(item, account or per_account(), "login-account")
                for item in parse_many(setting("LOGIN_FAILURES_PER_ACCOUNT")())]
     return limits
 
 
-def check_login() -> None:
-    """Refuse a Basic-auth attempt once its account or address has used up its failures.
+def check_login(account: str | None = None) -> None:
+    """Refuse a sign-in attempt once its account or address has used up its failures.
+
+    ``account``: the key of the account tried (``account_key(email)``, ``TOKEN_ACCOUNT``);
+    None: the Basic-auth user of the request.
 
     Raises:
         LoginLocked: 429, even when the password is right, until the window passes.
     """
     strategy = limiter.limiter
     try:
-        for item, key, scope in _login_limits():
+        for item, key, scope in _login_limits(account):
             if not strategy.test(item, key, scope):
                 reset = strategy.get_window_stats(item, key, scope).reset_time
                 raise LoginLocked(
@@ -148,11 +164,11 @@ def check_login() -> None:
         log.warning("rate limit storage unavailable for logins: %s", type(exc).__name__)
 
 
-def login_failed() -> None:
-    """Count one wrong password against this account and this address."""
+def login_failed(account: str | None = None) -> None:
+    """Count one wrong password against this account (see ``check_login``) and this address."""
     strategy = limiter.limiter
     try:
-        for item, key, scope in _login_limits():
+        for item, key, scope in _login_limits(account):
             strategy.hit(item, key, scope)
     except Exception as exc:
         log.warning("rate limit storage unavailable for logins: %s", type(exc).__name__)

@@ -1,7 +1,6 @@
-"""Outgoing email: SMTP when ``SMTP_HOST`` is set, else a local outbox folder (development).
+"""Outgoing email: SMTP when ``SMTP_HOST`` is set, else a local folder (development).
 
-Messages are sent after the transaction that created their link has committed, so a link in a
-sent email always works; a failed send is reported to the person, who can ask again.
+Requests never call ``send``: they queue mail in ``app.core.outbox``, whose worker sends it.
 """
 
 from __future__ import annotations
@@ -39,19 +38,39 @@ def normalize_email(text: str) -> str:
 
 
 class MailNotSent(Exception):
-    """The SMTP server refused the message or could not be reached."""
+    """The SMTP server refused the message or could not be reached.
+
+    ``kind`` names the failure (never an address); ``permanent`` is True when the server refused
+    the message for good (a 5xx reply), so trying again cannot help.
+    """
+
+    def __init__(self, kind: str, permanent: bool = False) -> None:
+        super().__init__(kind)
+        self.kind = kind
+        self.permanent = permanent
+
+
+def _permanent(exc: BaseException) -> bool:
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return all(code >= 500 for code, _ in exc.recipients.values())
+    code = getattr(exc, "smtp_code", None)
+    return isinstance(code, int) and code >= 500
 
 
 def build_message(
-    settings: Mapping[str, Any], to: str, subject: str, text: str, html: str | None = None
+    settings: Mapping[str, Any], to: str, subject: str, text: str, html: str | None = None,
+    message_id: str | None = None,
 ) -> EmailMessage:
-    """Return the message: plain text, with an HTML alternative when given."""
+    """Return the message: plain text, with an HTML alternative when given.
+
+    ``message_id``: fixed when the mail was queued, so a re-sent copy is the same message.
+    """
     message = EmailMessage()
     message["From"] = settings["MAIL_FROM"]
     message["To"] = to
     message["Subject"] = subject
     message["Date"] = formatdate(localtime=False)
-    message["Message-ID"] = make_msgid(domain="aftertap.invalid")
+    message["Message-ID"] = message_id or make_msgid(domain="aftertap.invalid")
     message.set_content(text)
     if html:
         message.add_alternative(html, subtype="html")
@@ -84,6 +103,6 @@ def send(settings: Mapping[str, Any], message: EmailMessage) -> str:
             smtp.send_message(message)
     except (OSError, smtplib.SMTPException) as exc:
         # The address is personal data: log the failure's kind only.
-        log.error("mail not sent: %s", type(exc).__name__)
-        raise MailNotSent(str(type(exc).__name__)) from exc
+        log.warning("mail not sent: %s", type(exc).__name__)
+        raise MailNotSent(type(exc).__name__, _permanent(exc)) from exc
     return "smtp"

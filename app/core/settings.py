@@ -45,11 +45,27 @@ def defaults() -> dict[str, Any]:
         "ADMIN_PASSWORD_FILE": str(INSTANCE_DIR / "admin_password"),
         # Password of user "till" (shops' POS): it may only check and redeem reward codes.
         "TILL_PASSWORD": None,
+        # ADMIN_PASSWORD / TILL_PASSWORD (HTTP Basic, all brands) are for development; false
+        # refuses them (401) so only staff accounts and API tokens get in. Set false in production.
+        "ALLOW_DEV_PASSWORDS": True,
+        # -- staff (app.core.staff) -------------------------------------------------------------
+        # A staff sign-in lasts this long; a new account's set-password link and a reset link
+        # are valid this long.
+        "STAFF_SESSION_HOURS": 12,
+        "STAFF_SET_LINK_HOURS": 72,
+        "STAFF_RESET_LINK_MINUTES": 30,
         "SECRET_KEY_FILE": str(INSTANCE_DIR / "secret_key"),
         "KEYS_FILE": str(INSTANCE_DIR / "keys.toml"),
+        # How often each process looks for a changed keys file (a tap that verifies under no
+        # known key version looks at once); negative: only on such taps.
+        "KEYS_RELOAD_SECONDS": 2.0,
         "RULESETS_DIR": str(PROJECT_ROOT / "rulesets"),
-        # How often each process looks for edited ruleset files; negative: never after start.
+        # How often each process looks for newly published rulesets (and edited files, which
+        # are drafts); negative: never after start.
         "RULESETS_RELOAD_SECONDS": 2.0,
+        # Development and tests: a valid file in RULESETS_DIR serves its brand while the brand
+        # has no published version. Off in production: only published versions serve.
+        "RULESETS_SERVE_FILES": False,
         # Name of a header set by a proxy we trust (e.g. "CF-IPCountry"). None: trust nothing.
         "TRUSTED_COUNTRY_HEADER": None,
         # Detail rows kept per hour for failed taps; beyond it only hourly counts grow, so a
@@ -57,9 +73,13 @@ def defaults() -> dict[str, Any]:
         "FAILED_TAP_DETAIL_PER_HOUR": 5000,
         # The /demo page mints simulated taps for demo key versions; off unless asked for.
         "DEMO": False,
-        # Ruleset used for taps that cannot be tied to a brand (forged or unregistered tags).
+        # Brand a command assumes when given no --brand (rewards codes import). Never used for
+        # taps: a tap tied to no brand, or to a brand with no ruleset, gets a neutral page.
         "DEFAULT_BRAND": "maison-aurelia",
         "PUBLIC_BASE_URL": "http://127.0.0.1:5000",
+        # Brands' product images, one folder per brand: <ASSETS_DIR>/<brand-slug>/<file>.
+        # `products import` checks the files named there; /assets serves the imported ones.
+        "ASSETS_DIR": str(INSTANCE_DIR / "assets"),
         "SQLITE_BUSY_TIMEOUT_MS": 15000,
         # Largest request body accepted (413 beyond): the biggest form or JSON body is a few KiB.
         "MAX_BODY_BYTES": 64 * 1024,
@@ -78,6 +98,8 @@ def defaults() -> dict[str, Any]:
         "TRANSFER_OFFER_HOURS": 72,
         "EMAIL_LINK_MINUTES": 1440,
         "RECOVERY_LINK_MINUTES": 30,
+        # A former owner's link to download or erase their data (sent to a confirmed address).
+        "DATA_LINK_MINUTES": 60,
         # -- mail -------------------------------------------------------------------------------
         # SMTP server for owners' emails; unset: emails are written to MAIL_OUTBOX_DIR instead.
         "SMTP_HOST": None,
@@ -88,9 +110,24 @@ def defaults() -> dict[str, Any]:
         "SMTP_TIMEOUT_SECONDS": 10.0,
         "MAIL_FROM": "Aftertap <no-reply@aftertap.invalid>",
         "MAIL_OUTBOX_DIR": str(INSTANCE_DIR / "outbox"),
+        # The delivery worker (app.core.outbox): how often it looks for due mail, how many it
+        # takes at once, and how long it owns them (longer than a batch of SMTP timeouts, or a
+        # second worker could send the same mail).
+        "MAIL_POLL_SECONDS": 1.0,
+        "MAIL_BATCH": 20,
+        "MAIL_LEASE_SECONDS": 600,
+        # Failed sends wait 30 s, 60 s, 120 s... (at most an hour, jittered), then give up after
+        # a day, or sooner when the link the mail carries expires.
+        "MAIL_RETRY_BASE_SECONDS": 30,
+        "MAIL_RETRY_MAX_SECONDS": 3600,
+        "MAIL_GIVE_UP_HOURS": 24,
         # -- provenance records -------------------------------------------------------------------
-        # Ed25519 private key (PKCS#8 PEM) the brand signs provenance records with.
+        # The house Ed25519 private key (PKCS#8 PEM): signs for brands without a key of their own.
         "PROVENANCE_KEY_FILE": str(INSTANCE_DIR / "provenance_ed25519.pem"),
+        # Each brand's own keys (``flask provenance rotate-key BRAND``), looked at again every
+        # few seconds so a rotation needs no restart; a brand without one uses the key above.
+        "PROVENANCE_KEYS_DIR": str(INSTANCE_DIR / "provenance_keys"),
+        "PROVENANCE_KEYS_RELOAD_SECONDS": 2.0,
         "PROVENANCE_VALID_DAYS": 90,
         # -- loyalty -------------------------------------------------------------------------
         # Points for behaviour outside journeys; AFTERTAP_LOYALTY_POINTS='{"review": 40, ...}'.
@@ -113,8 +150,14 @@ def defaults() -> dict[str, Any]:
             "CONFIRM_EMAIL_PER_ADDRESS": "20 per hour",
             "RECOVERY_EMAIL_PER_ITEM": "3 per hour",
             "RECOVERY_EMAIL_PER_ADDRESS": "10 per hour",
+            "DATA_LINK_PER_ADDRESS": "10 per hour",
+            "DATA_LINK_PER_RECIPIENT": "3 per hour",
             "TRANSFER_ACCEPT_PER_ADDRESS": "10 per minute",
             "TAP_PER_ADDRESS": "120 per minute",
+            # Staff password-reset requests, every attempt (the page answers the same whether
+            # or not the account exists).
+            "STAFF_RESET_PER_ADDRESS": "10 per hour",
+            "STAFF_RESET_PER_RECIPIENT": "3 per hour",
         },
     }
 

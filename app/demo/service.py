@@ -40,11 +40,28 @@ DEMO_CATALOGUE: tuple[CatalogueEntry, ...] = (
     ("03760123450041", "Aurelia Chronographe 40", "watch",
      {"movement": "automatic calibre AU-7", "made_in": "Le Locle, Switzerland",
       "warranty_months": 60,
-      "owner_content_title": "Film: the making of the AU-7 movement",
-      "owner_content": "Forty minutes in the Le Locle workshop, from the first plate to the "
-                       "final regulation, told by the watchmakers who assembled your movement."},
+      "owner_content_title": "Film: the making of the AU-7 movement"},
      (("WCH-0001", "CH", True), ("WCH-0002", "FR", True))),
 )
+# Each product's care text (Markdown), in the brand's words for that product: the care page
+# shows it, and a product without one gets a neutral line, never another product's advice.
+DEMO_CARE: dict[str, str] = {
+    "03760123450003": "Full-grain calfskin ages with you. Keep it away from direct sun and "
+                      "heat, let it dry naturally if it gets wet, and store it in its dust bag.",
+    "03760123450010": "Keep the bottle closed, away from light and heat, and use it within "
+                      "**twelve months** of opening.",
+    "03760123450027": "Store the bottle upright, away from light. Once opened it keeps for "
+                      "months with the cork pushed home.",
+    "03760123450034": "Wipe the nappa with a damp cloth, let the pair dry away from heat, and "
+                      "keep them in shape with cedar trees.",
+    "03760123450041": "Your automatic movement likes to be worn: wind it fully if it has "
+                      "stopped, and keep it away from strong magnets. Have it serviced every "
+                      "five years.",
+}
+DEMO_OWNER_CONTENT: dict[str, str] = {
+    "03760123450041": "Forty minutes in the Le Locle workshop, from the first plate to the "
+                      "final regulation, told by the watchmakers who assembled your movement.",
+}
 
 
 @dataclass(frozen=True)
@@ -62,7 +79,8 @@ def seed_demo(session: Session, key_version: str) -> SeedSummary:
     created = 0
     for gtin, name, category, attributes, serials in DEMO_CATALOGUE:
         product = get_or_create_product(
-            session, brand, gtin, name=name, category=category, attributes=attributes
+            session, brand, gtin, name=name, category=category, attributes=attributes,
+            care_text=DEMO_CARE.get(gtin), owner_content=DEMO_OWNER_CONTENT.get(gtin),
         )
         for serial, market, released in serials:
             item = session.scalar(

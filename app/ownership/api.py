@@ -16,13 +16,27 @@ from app.core import privacy as registry
 from app.core.audit import audit_trail
 from app.core.clock import iso, now
 from app.core.db import db
-from app.core.errors import DomainError
+from app.core.errors import DomainError, Forbidden
 from app.core.signals import item_taken_back
-from app.core.web import api_blueprint, json_body
+from app.core.staff import SERVICE
+from app.core.web import api_blueprint, current_principal, json_body, roles
 from app.ownership import brand, lifecycle, privacy
 
+# Routes without ``roles`` are for admins only. Items are looked up within the caller's brand.
 api = api_blueprint("ownership_api", __name__)
 
+
+def _find(gtin: str, serial: str) -> Item:
+    """Return the item, if it is the caller's brand's (else the same 404 as no item)."""
+    return find_item(db.session, gtin, serial, current_principal().brand_id)
+
+
+def _all_brands_only() -> None:
+    # An owner's data spans every brand they bought from: one brand's staff may neither read
+    # nor erase what other brands hold, so these requests are the platform operator's.
+    if current_principal().brand_id is not None:
+        raise Forbidden("Owners' data requests cover every brand; the platform operator "
+                        "answers them (flask owners export|erase).")
 
 
 def _item_status(item: Item) -> dict[str, Any]:
@@ -48,30 +62,32 @@ def _item_status(item: Item) -> dict[str, Any]:
 
 
 @api.get("/items/<gtin>/<serial>")
+@roles(SERVICE)
 def api_item(gtin: str, serial: str) -> ResponseReturnValue:
-    return jsonify(_item_status(find_item(db.session, gtin, serial)))
+    return jsonify(_item_status(_find(gtin, serial)))
 
 
 @api.post("/items/<gtin>/<serial>/release")
 def api_release(gtin: str, serial: str) -> ResponseReturnValue:
     body = json_body()
     with db.writer():
-        item = find_item(db.session, gtin, serial)
-        changed = brand.release(db.session, item, now(), actor="admin",
+        item = _find(gtin, serial)
+        changed = brand.release(db.session, item, now(), actor=current_principal().actor,
                                 source=str(body.get("source") or "api")[:40])
         db.session.commit()
     return jsonify(released=True, changed=changed, item=_item_status(item))
 
 
 @api.post("/items/<gtin>/<serial>/stolen")
+@roles(SERVICE)
 def api_stolen(gtin: str, serial: str) -> ResponseReturnValue:
     body = json_body()
     stolen = body.get("stolen")
     if not isinstance(stolen, bool):
         raise DomainError('Send {"stolen": true} or {"stolen": false}, with a "reason".')
     with db.writer():
-        item = find_item(db.session, gtin, serial)
-        brand.set_stolen(db.session, item, stolen, now(), actor="admin",
+        item = _find(gtin, serial)
+        brand.set_stolen(db.session, item, stolen, now(), actor=current_principal().actor,
                          reason=str(body.get("reason") or ""))
         db.session.commit()
     return jsonify(_item_status(item))
@@ -82,10 +98,11 @@ def api_reassign(gtin: str, serial: str) -> ResponseReturnValue:
     """Move the item to the owner with a verified ``email`` (or to a new, unnamed owner)."""
     body = json_body()
     with db.writer():
-        item = find_item(db.session, gtin, serial)
+        item = _find(gtin, serial)
         to = (find_one_owner_by_email(db.session, str(body["email"])) if body.get("email")
               else None)
-        _owner, ordinal = brand.reassign(db.session, item, to, now(), actor="admin",
+        _owner, ordinal = brand.reassign(db.session, item, to, now(),
+                                         actor=current_principal().actor,
                                          reason=str(body.get("reason") or ""))
         db.session.commit()
     return jsonify(ordinal=ordinal, item=_item_status(item))
@@ -98,8 +115,8 @@ def api_take_back(gtin: str, serial: str) -> ResponseReturnValue:
     body = json_body()
     at = now()
     with db.writer():
-        item = find_item(db.session, gtin, serial)
-        owner_id = brand.take_back(db.session, item, at, actor="admin",
+        item = _find(gtin, serial)
+        owner_id = brand.take_back(db.session, item, at, actor=current_principal().actor,
                                    reason=str(body.get("reason") or ""))
         # In the transaction: what listeners record commits, or not, with the take-back.
         replies = item_taken_back.send(db.session, settings=current_app.config,
@@ -117,6 +134,7 @@ def api_owner_export() -> ResponseReturnValue:
     Returns ``{"owners": n, "exports": [one document per owner, by owner id]}``; 404 when no
     owner has that verified address, 400 when it is not an address.
     """
+    _all_brands_only()
     body = json_body()
     owners = find_owners_by_email(db.session, str(body.get("email") or ""))
     return jsonify(owners=len(owners),
@@ -130,11 +148,12 @@ def api_owner_erase() -> ResponseReturnValue:
     Returns ``{"erased": true, "owners": n, "ownerships_ended": total}``; 404 when no owner has
     that verified address, 400 when it is not an address.
     """
+    _all_brands_only()
     body = json_body()
     at = now()
     with db.writer():
         owners = find_owners_by_email(db.session, str(body.get("email") or ""))
-        ended = sum(privacy.erase_owner(db.session, owner.id, at, actor="admin")
+        ended = sum(privacy.erase_owner(db.session, owner.id, at, actor=current_principal().actor)
                     for owner in owners)
         db.session.commit()
     return jsonify(erased=True, owners=len(owners), ownerships_ended=ended)

@@ -8,17 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from app.catalog.holdings import current_holding
+from app.catalog.holdings import current_holding, find_owners_by_email
 from app.catalog.models import Owner
 from app.catalog.views import ItemView
 from app.core.audit import audit
 from app.core.db import update_rows
-from app.core.errors import Conflict, Gone, NotFound
+from app.core.errors import Conflict, DomainError, Gone, NotFound
 from app.core.mail import normalize_email
 from app.ownership.models import OwnerToken
 from app.ownership.owners import new_token, token_digest
@@ -26,6 +26,10 @@ from app.ownership.owners import new_token, token_digest
 VERIFY_EMAIL = "verify_email"
 VERIFY_OPT_IN = "verify_opt_in"
 RECOVER = "recover"
+# A link, mailed to a confirmed address, to download or erase what is held about its owners.
+DATA_EXPORT = "data_export"
+DATA_ERASE = "data_erase"
+DATA_ACTIONS = {"export": DATA_EXPORT, "erase": DATA_ERASE}
 
 
 def _issue_token(session: Session, owner_id: int, purpose: str, at: datetime, minutes: float,
@@ -92,13 +96,22 @@ def set_opt_in(session: Session, owner: Owner, opt_in: bool, at: datetime) -> No
     audit(session, at, "owner", "opt_in" if owner.email_opt_in else "opt_out", owner_id=owner.id)
 
 
+class MailedLink(NamedTuple):
+    """A one-time link to mail: its token, to whom, and until when it works."""
+
+    token: str
+    address: str
+    owner_id: int
+    expires_at: datetime
+
+
 def request_recovery(
     session: Session, settings: Mapping[str, Any], item: ItemView, email: str, at: datetime
-) -> tuple[str, str] | None:
+) -> MailedLink | None:
     """Someone holding ``item`` on a new phone asks to recover its ownership by ``email``.
 
-    Returns ``(token, address)`` to mail when ``email`` is the current owner's verified address,
-    else None. The caller must answer the same either way, so the page reveals nothing.
+    Returns the link to mail when ``email`` is the current owner's verified address, else None.
+    The caller must answer the same either way, so the page reveals nothing.
     Raises DomainError for text that is not an email address.
     """
     email = normalize_email(email)
@@ -109,9 +122,9 @@ def request_recovery(
     if (owner is None or owner.email is None or owner.email_verified_at is None
             or owner.email.lower() != email.lower()):
         return None
-    token = _issue_token(session, owner.id, RECOVER, at,
-                         float(settings.get("RECOVERY_LINK_MINUTES", 30)))
-    return token, owner.email
+    minutes = float(settings.get("RECOVERY_LINK_MINUTES", 30))
+    token = _issue_token(session, owner.id, RECOVER, at, minutes)
+    return MailedLink(token, owner.email, owner.id, at + timedelta(minutes=minutes))
 
 
 def redeem_recovery(session: Session, token: str, at: datetime) -> Owner:
@@ -126,3 +139,62 @@ def redeem_recovery(session: Session, token: str, at: datetime) -> Owner:
         raise NotFound("This link is not valid.")
     audit(session, at, "owner", "recovered", owner_id=owner.id)
     return owner
+
+
+def request_data_link(
+    session: Session, settings: Mapping[str, Any], email: str, action: str, at: datetime
+) -> MailedLink | None:
+    """Anyone asks for a link to ``action`` ("export" or "erase") the data held under ``email``.
+
+    Former owners have no owner page to do it from, so the right is exercised by proving the
+    address instead: the link goes to it. Returns the link to mail when some owner (current or
+    former, not erased) confirmed ``email``, else None; the caller must answer the same either
+    way, so the page tells no one whether an address is known.
+
+    Raises:
+        DomainError: ``email`` is not an address, or ``action`` is neither choice.
+    """
+    purpose = DATA_ACTIONS.get(action)
+    if purpose is None:
+        raise DomainError("Choose whether you want a copy of your data or its erasure.")
+    try:
+        owners = find_owners_by_email(session, email)
+    except NotFound:
+        return None
+    minutes = float(settings.get("DATA_LINK_MINUTES", 60))
+    address = normalize_email(email)
+    token = _issue_token(session, owners[0].id, purpose, at, minutes, address)
+    return MailedLink(token, address, owners[0].id, at + timedelta(minutes=minutes))
+
+
+def data_link_action(session: Session, token: str, at: datetime) -> str:
+    """Return what an unused data link will do ("export" or "erase"), without using it.
+
+    Raises:
+        NotFound, Conflict, Gone: unknown, used or expired link.
+    """
+    row = session.scalar(select(OwnerToken).where(OwnerToken.token_hash == token_digest(token)))
+    if row is None or row.purpose not in (DATA_EXPORT, DATA_ERASE):
+        raise NotFound("This link is not valid.")
+    if row.used_at is not None:
+        raise Conflict("This link has already been used.")
+    if row.expires_at <= at:
+        raise Gone("This link has expired. Ask for a new one.")
+    return "export" if row.purpose == DATA_EXPORT else "erase"
+
+
+def redeem_data_link(session: Session, token: str, at: datetime) -> tuple[str, list[int]]:
+    """Use a data link once: return its action and the ids of every owner it covers.
+
+    It covers each owner that confirmed the link's address, since two phones can confirm the
+    same one; the caller exports or erases them all in the same transaction.
+
+    Raises:
+        NotFound, Conflict, Gone: unknown, used or expired link, or nobody holds the address
+        any more (erased since).
+    """
+    row = _redeem(session, token, (DATA_EXPORT, DATA_ERASE), at)
+    if row.email is None:
+        raise NotFound("This link is not valid.")
+    owners = find_owners_by_email(session, row.email)
+    return ("export" if row.purpose == DATA_EXPORT else "erase"), [o.id for o in owners]

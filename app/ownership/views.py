@@ -7,6 +7,7 @@ page with a button, never act on GET, because mail scanners fetch links.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from flask import (
@@ -26,12 +27,13 @@ from app.catalog import access
 from app.catalog.holdings import Holding
 from app.catalog.models import Owner
 from app.catalog.views import item_view
+from app.core import outbox
 from app.core import privacy as registry
 from app.core.clock import now
 from app.core.db import db
 from app.core.errors import Conflict, DomainError
 from app.core.limits import limiter, per_cookie, per_email, per_item, sent, setting
-from app.core.mail import MailNotSent, build_message, normalize_email, send
+from app.core.mail import normalize_email
 from app.core.web import no_store
 from app.ownership import brand, lifecycle, privacy, transfers
 from app.ownership import email as emails
@@ -40,11 +42,6 @@ from app.ownership import location as locations
 bp = Blueprint("ownership", __name__)
 
 _OFFER = "offer"
-
-
-class MailUnavailable(DomainError):
-    status = 503
-    code = "mail_unavailable"
 
 
 def _owner_tap(gtin: str, serial: str) -> tuple[access.TapContext, Owner, Holding]:
@@ -135,14 +132,12 @@ def accept(token: str) -> ResponseReturnValue:
 # --- email, recovery ------------------------------------------------------------------------
 
 
-def _mail(to: str, template: str, subject: str, **context: Any) -> None:
+def _mail(to: str, owner_id: int, template: str, subject: str, *,
+          valid_until: datetime | None = None, **context: Any) -> None:
+    """Queue an email in the request's transaction; the outbox worker sends it."""
     text = render_template(f"mail/{template}.txt", **context)
-    try:
-        send(current_app.config, build_message(current_app.config, to, subject, text))
-    except MailNotSent as exc:
-        raise MailUnavailable(
-            "We could not send the email just now. Please try again in a few minutes."
-        ) from exc
+    outbox.enqueue(db.session, current_app.config, to=to, subject=subject, text=text,
+                   kind=template, at=now(), owner_id=owner_id, valid_until=valid_until)
 
 
 def _absolute(endpoint: str, **values: Any) -> str:
@@ -164,11 +159,11 @@ def email(gtin: str, serial: str) -> ResponseReturnValue:
     with db.writer():
         token = emails.request_email(db.session, current_app.config, owner, address, opt_in,
                                      now())
+        _mail(normalize_email(address), owner.id, "confirm_email",
+              f"Confirm your email for your {ctx.view.product.name}",
+              link=_absolute("ownership.confirm_email", token=token), item=ctx.view,
+              opt_in=opt_in)
         db.session.commit()
-    address = normalize_email(address)
-    _mail(address, "confirm_email", "Confirm your email for your "
-          f"{ctx.view.product.name}", link=_absolute("ownership.confirm_email", token=token),
-          item=ctx.view, opt_in=opt_in)
     return no_store(render_template("ownership/check_inbox.html", item=ctx.view,
                                      purpose="confirm"))
 
@@ -201,11 +196,12 @@ def recover(gtin: str, serial: str) -> ResponseReturnValue:
     with db.writer():
         found = emails.request_recovery(db.session, current_app.config, ctx.view,
                                         request.form.get("email", ""), now())
+        if found is not None:
+            _mail(found.address, found.owner_id, "recover",
+                  f"Your {ctx.view.product.name} on a new phone",
+                  valid_until=found.expires_at,
+                  link=_absolute("ownership.redeem_recovery", token=found.token), item=ctx.view)
         db.session.commit()
-    if found is not None:
-        token, address = found
-        _mail(address, "recover", f"Your {ctx.view.product.name} on a new phone",
-              link=_absolute("ownership.redeem_recovery", token=token), item=ctx.view)
     # The same answer whether or not the address matched: the page reveals no one's email.
     return no_store(render_template("ownership/check_inbox.html", item=ctx.view,
                                      purpose="recover"))
@@ -221,6 +217,69 @@ def redeem_recovery(token: str) -> ResponseReturnValue:
         db.session.commit()
     response = no_store(render_template("ownership/link_done.html", purpose="recover"))
     access.set_owner_cookie(response, public_id)
+    return response
+
+
+def _download(document: dict[str, Any]) -> ResponseReturnValue:
+    """Return ``document`` as a JSON file to save, which no cache keeps."""
+    response = jsonify(document)
+    response.headers["Content-Disposition"] = 'attachment; filename="my-aftertap-data.json"'
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+# --- data links: export or erasure by a confirmed address, for former owners too -----------
+
+
+@bp.get("/privacy")
+def data_request_form() -> ResponseReturnValue:
+    return no_store(render_template("ownership/data_request.html"))
+
+
+# Every request counts against the asking address and the address asked for, whether or not it
+# is known: the page answers the same either way, and mail to one person stays a trickle.
+@bp.post("/privacy")
+@limiter.limit(setting("DATA_LINK_PER_ADDRESS"))
+@limiter.limit(setting("DATA_LINK_PER_RECIPIENT"), key_func=per_email())
+def data_request() -> ResponseReturnValue:
+    action = request.form.get("action", "")
+    minutes = int(current_app.config["DATA_LINK_MINUTES"])
+    with db.writer():
+        link = emails.request_data_link(db.session, current_app.config,
+                                        request.form.get("email", ""), action, now())
+        if link is not None:
+            _mail(link.address, link.owner_id, "data_link",
+                  "Your data: the link you asked for" if action == "export"
+                  else "Erasing your data: the link you asked for",
+                  valid_until=link.expires_at, action=action, minutes=minutes,
+                  link=_absolute("ownership.data_link", token=link.token))
+        db.session.commit()
+    return no_store(render_template("ownership/check_inbox.html", purpose="data",
+                                     minutes=minutes))
+
+
+@bp.route("/privacy/<token>", methods=["GET", "POST"])
+def data_link(token: str) -> ResponseReturnValue:
+    """The mailed link: a page with a button (scanners follow links), then the export or erasure
+    of every owner that confirmed the address, once."""
+    if request.method == "GET":
+        action = emails.data_link_action(db.session, token, now())
+        return no_store(render_template("ownership/data_link.html", action=action))
+    at = now()
+    with db.writer():
+        action, owner_ids = emails.redeem_data_link(db.session, token, at)
+        if action == "export":
+            document = {"owners": len(owner_ids),
+                        "exports": [registry.export_owner(db.session, i) for i in owner_ids]}
+        else:
+            for owner_id in owner_ids:
+                privacy.erase_owner(db.session, owner_id, at, actor="owner")
+        db.session.commit()
+    if action == "export":
+        return _download(document)
+    response = no_store(render_template("ownership/erased.html", owners=len(owner_ids),
+                                         by_link=True))
+    access.clear_owner_cookie(response)
     return response
 
 
@@ -242,10 +301,7 @@ def report_stolen(gtin: str, serial: str) -> ResponseReturnValue:
 def export(gtin: str, serial: str) -> ResponseReturnValue:
     """Everything every package holds about the owner, as a JSON download."""
     _ctx, owner, _holding = _owner_tap(gtin, serial)
-    response = jsonify(registry.export_owner(db.session, owner.id))
-    response.headers["Content-Disposition"] = 'attachment; filename="my-aftertap-data.json"'
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return _download(registry.export_owner(db.session, owner.id))
 
 
 @bp.post("/items/<gtin>/<serial>/erase")

@@ -7,19 +7,30 @@ from pathlib import Path
 from flask import Flask
 
 from app.core.settings import required
-from app.provenance.keys import SigningKey
+from app.provenance.keys import BrandKeys, SigningKey
 
 KEY_EXTENSION = "aftertap.provenance_key"
+BRAND_KEYS_EXTENSION = "aftertap.provenance_brand_keys"
 
 
 def signing_key(app: Flask) -> SigningKey:
-    """Return the app's provenance signing key.
+    """Return the house signing key (for brands that have no key of their own).
 
     Raises:
         app.core.settings.MissingSetting: the key file is missing or unusable.
     """
     key: SigningKey = required(app, KEY_EXTENSION)
     return key
+
+
+def brand_keys(app: Flask) -> BrandKeys:
+    """Return every brand's signing keys, current and retired, with the house key.
+
+    Raises:
+        app.core.settings.MissingSetting: the house key file is missing or unusable.
+    """
+    keys: BrandKeys = required(app, BRAND_KEYS_EXTENSION)
+    return keys
 
 
 def init_app(app: Flask) -> None:
@@ -44,7 +55,10 @@ def init_app(app: Flask) -> None:
         problem = f"AFTERTAP_PROVENANCE_KEY_FILE points to {path}, which does not exist. {how}"
     else:
         try:
-            app.extensions[KEY_EXTENSION] = load_key_file(path)
+            house = app.extensions[KEY_EXTENSION] = load_key_file(path)
+            app.extensions[BRAND_KEYS_EXTENSION] = BrandKeys(
+                house, app.config["PROVENANCE_KEYS_DIR"],
+                float(app.config["PROVENANCE_KEYS_RELOAD_SECONDS"]))
         except ProvenanceKeyError as exc:
             problem = f"AFTERTAP_PROVENANCE_KEY_FILE: {exc}. {how}"
     if problem is not None:
@@ -52,6 +66,7 @@ def init_app(app: Flask) -> None:
             raise ConfigurationError(problem)
         # The flask command: only the commands that sign or publish need the key.
         defer(app, KEY_EXTENSION, problem)
+        defer(app, BRAND_KEYS_EXTENSION, problem)
     try:
         days = int(app.config["PROVENANCE_VALID_DAYS"])
     except (TypeError, ValueError):

@@ -1,4 +1,4 @@
-"""``provenance verify|export|keys``: thin wrappers over the provenance services."""
+"""``provenance verify|export|keys|rotate-key``: thin wrappers over the provenance services."""
 
 from __future__ import annotations
 
@@ -9,11 +9,14 @@ from pathlib import Path
 import click
 from flask import current_app
 from flask.cli import AppGroup
+from sqlalchemy import select
 
+from app.catalog.models import Brand
 from app.core import clock
 from app.core.db import db
 from app.core.errors import NotFound
-from app.provenance import signing_key
+from app.provenance import brand_keys
+from app.provenance.keys import ProvenanceKeyError, rotate_brand_key
 from app.provenance.records import get_record
 from app.provenance.verification import (
     MAX_FILE_BYTES,
@@ -99,6 +102,21 @@ def export(record_id: str, out: Path) -> None:
     click.echo(f"wrote {out}")
 
 
-@provenance_group.command("keys", help="Print the public key set to publish (JWK set).")
+@provenance_group.command("keys", help="Print the public key set to publish (JWK set): the "
+                                         "house key and every brand's current and retired keys.")
 def keys() -> None:
-    click.echo(json.dumps(public_jwks([signing_key(current_app)]), indent=2))
+    click.echo(json.dumps(public_jwks(brand_keys(current_app).published()), indent=2))
+
+
+@provenance_group.command("rotate-key", help="Give BRAND a new signing key; its previous key "
+                                             "stays published as retired, so its records stay "
+                                             "verifiable. Web processes switch within seconds.")
+@click.argument("brand")
+def rotate_key(brand: str) -> None:
+    if db.session.scalar(select(Brand.id).where(Brand.slug == brand)) is None:
+        raise click.ClickException(f"no brand {brand!r} (see `flask brands list`)")
+    try:
+        key = rotate_brand_key(Path(current_app.config["PROVENANCE_KEYS_DIR"]), brand)
+    except ProvenanceKeyError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"{brand} now signs with {key.key_id}")

@@ -29,9 +29,8 @@ from app.core.signals import provenance_sections
 from app.provenance.keys import SigningKey, b64url
 
 DOCUMENT_TYPE = "aftertap.provenance/1"
-# Catalogue attributes that describe the object itself; anything else in ``attributes`` (prices,
-# warranty terms, internal codes) stays out of a public, signed statement.
-ITEM_ATTRIBUTES = ("material", "formulation", "cask", "vintage", "movement")
+# The item section's own fields: a product's provenance attribute never replaces one of them.
+ITEM_FIELDS = frozenset({"gtin", "serial", "product", "category", "made_in", "made_on"})
 # The sections this package writes itself; a listener of ``provenance_sections`` may not.
 CORE_FIELDS = frozenset(
     {"type", "id", "issued_at", "expires_at", "issuer", "key_id", "item", "ownership"}
@@ -137,9 +136,10 @@ def build_document(
         "made_in": _scalar(attributes["made_in"]) if attributes.get("made_in") else None,
         "made_on": _date(item.created_at),
     }
-    for name in ITEM_ATTRIBUTES:
-        value = attributes.get(name)
-        if value is not None and value != "":
+    # Only the attributes that describe the object itself (``ProductView.provenance``); prices,
+    # warranty terms and internal codes stay out of a public, signed statement.
+    for name, value in product.provenance():
+        if name not in ITEM_FIELDS:
             item_part[name] = _scalar(value)
     return {
         **extra_sections(session, item),

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from app.catalog.access import NotOwner
 from app.catalog.holdings import current_holding
-from app.catalog.models import Item, Product
+from app.catalog.models import Brand, Item, Product
 from app.catalog.views import ItemView, item_view
 from app.core import clock
 from app.core.audit import audit
@@ -110,6 +110,15 @@ def get_record(session: Session, record_id: str) -> ProvenanceRecord:
     return record
 
 
+def record_brand(session: Session, record: ProvenanceRecord) -> str:
+    """Return the slug of the brand whose item ``record`` is about."""
+    slug: str = session.execute(
+        select(Brand.slug).join(Product, Product.brand_id == Brand.id)
+        .join(Item, Item.product_id == Product.id).where(Item.id == record.item_id)
+    ).scalar_one()
+    return slug
+
+
 def record_item(session: Session, record: ProvenanceRecord) -> tuple[str, str]:
     """Return ``(gtin, serial)`` of the item ``record`` is about."""
     row = session.execute(
@@ -163,8 +172,13 @@ def revoke_record(
     owner_id: int | None = None,
     admin: bool = False,
     reason: str | None = None,
+    actor: str = "admin",
+    brand_id: int | None = None,
 ) -> ProvenanceRecord:
     """Revoke a record: by the admin, or by the owner who issued it while they still own the item.
+
+    ``actor`` names the admin in the audit log; ``brand_id`` (brand staff) finds only records of
+    that brand's items.
 
     Returns:
         The revoked record (its ``revoked_at`` set).
@@ -174,7 +188,11 @@ def revoke_record(
         Conflict: it was already revoked.
     """
     record = get_record(session, record_id)
-    actor = "admin"
+    if brand_id is not None and session.scalar(
+            select(Product.brand_id).join(Item, Item.product_id == Product.id)
+            .where(Item.id == record.item_id)) != brand_id:
+        # Another brand's record is "not found": its existence is not this brand's business.
+        raise NotFound("There is no provenance record at this address.")
     if not admin:
         holding = current_holding(session, record.item_id)
         if (owner_id is None or record.ownership_id is None or holding is None

@@ -7,7 +7,7 @@ PEM key): it is what a resale platform runs, and what ``flask provenance verify`
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -17,7 +17,7 @@ from Crypto.Signature import eddsa
 
 from app.core.clock import utc
 from app.provenance.document import DOCUMENT_TYPE, parse_time
-from app.provenance.keys import SigningKey, b64url, b64url_decode, key_id_for
+from app.provenance.keys import PublishedKey, SigningKey, b64url, b64url_decode, key_id_for
 from app.provenance.models import ProvenanceRecord
 from app.provenance.records import VALID
 
@@ -40,15 +40,22 @@ def signed_document(record: ProvenanceRecord) -> dict[str, Any]:
     }
 
 
-def public_jwks(keys: list[SigningKey] | tuple[SigningKey, ...]) -> dict[str, Any]:
-    """Return the public keys as a JWK set (RFC 8037 OKP keys)."""
-    return {
-        "keys": [
-            {"kid": k.key_id, "kty": "OKP", "crv": "Ed25519", "x": b64url(k.public_raw),
-             "alg": "EdDSA", "use": "sig"}
-            for k in keys
-        ]
-    }
+def public_jwks(keys: Sequence[SigningKey | PublishedKey]) -> dict[str, Any]:
+    """Return the public keys as a JWK set (RFC 8037 OKP keys).
+
+    A published key also says whose it is (``aftertap_brand``, null for the house key) and
+    whether it still signs (``aftertap_status``: ``current`` or ``retired``); JWK readers ignore
+    members they do not know (RFC 7517, section 4).
+    """
+    entries = []
+    for k in keys:
+        jwk: dict[str, Any] = {"kid": k.key_id, "kty": "OKP", "crv": "Ed25519",
+                               "x": b64url(k.public_raw), "alg": "EdDSA", "use": "sig"}
+        if isinstance(k, PublishedKey):
+            jwk["aftertap_brand"] = k.brand
+            jwk["aftertap_status"] = "current" if k.current else "retired"
+        entries.append(jwk)
+    return {"keys": entries}
 
 
 class PublicKeyError(ValueError):

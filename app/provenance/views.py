@@ -18,15 +18,17 @@ from app.catalog import access
 from app.core import clock
 from app.core.db import db
 from app.core.errors import DomainError
-from app.core.web import api_blueprint, json_body
-from app.provenance import signing_key as app_signing_key
+from app.core.web import api_blueprint, current_principal, json_body
+from app.provenance import brand_keys
 from app.provenance.document import format_time
 from app.provenance.keys import SigningKey
+from app.provenance.models import ProvenanceRecord
 from app.provenance.records import (
     REVOKED,
     current_status,
     get_record,
     issue_record,
+    record_brand,
     record_item,
     revoke_record,
 )
@@ -41,9 +43,15 @@ RECORD_CACHE = "public, max-age=60"
 KEYS_CACHE = "public, max-age=3600"
 
 
-def signing_key() -> SigningKey:
-    """Return the app's provenance signing key."""
-    return app_signing_key(current_app)
+def signing_key(brand: str) -> SigningKey:
+    """Return the key that signs ``brand``'s records now."""
+    return brand_keys(current_app).for_brand(brand)
+
+
+def _status(session: Session, record: ProvenanceRecord) -> str:
+    # Valid only while the key that signed it is still its brand's current key.
+    current = signing_key(record_brand(session, record)).key_id
+    return current_status(session, record, current, clock.now())
 
 
 @contextmanager
@@ -76,14 +84,14 @@ def _keys_url() -> str:
 
 @bp.get(KEYS_PATH)
 def public_keys() -> ResponseReturnValue:
-    return _public(jsonify(public_jwks([signing_key()])), KEYS_CACHE)
+    return _public(jsonify(public_jwks(brand_keys(current_app).published())), KEYS_CACHE)
 
 
 @bp.get("/provenance/<record_id>.json")
 def record_json(record_id: str) -> ResponseReturnValue:
     record = get_record(db.session, record_id)
     body: dict[str, Any] = signed_document(record)
-    body["status"] = current_status(db.session, record, signing_key().key_id, clock.now())
+    body["status"] = _status(db.session, record)
     body["revoked_at"] = format_time(record.revoked_at) if record.revoked_at else None
     body["keys_url"] = _keys_url()
     return _public(jsonify(body), RECORD_CACHE)
@@ -93,7 +101,7 @@ def record_json(record_id: str) -> ResponseReturnValue:
 def record_page(record_id: str) -> ResponseReturnValue:
     record = get_record(db.session, record_id)
     document = signed_document(record)["record"]
-    status = current_status(db.session, record, signing_key().key_id, clock.now())
+    status = _status(db.session, record)
     html = render_template(
         "provenance/record.html", doc=document, record=record, status=status,
         keys_path=KEYS_PATH,
@@ -109,7 +117,8 @@ def create(gtin: str, serial: str) -> ResponseReturnValue:
     with _write() as session:
         context = access.require_owner_tap(gtin, serial)
         assert context.holding is not None  # require_owner_tap guarantees a current holding
-        record = issue_record(session, signing_key(), current_app.config, context.view,
+        record = issue_record(session, signing_key(context.view.product.brand.slug),
+                              current_app.config, context.view,
                               context.holding.id, clock.now())
     return redirect(url_for("provenance.record_page", record_id=record.id), 303)
 
@@ -133,7 +142,9 @@ def admin_revoke(record_id: str) -> ResponseReturnValue:
     reason = json_body().get("reason")
     if reason is not None and not isinstance(reason, str):
         raise DomainError("'reason' must be text.")
+    acting = current_principal()
     with _write() as session:
-        record = revoke_record(session, record_id, clock.now(), admin=True, reason=reason)
+        record = revoke_record(session, record_id, clock.now(), admin=True, reason=reason,
+                               actor=acting.actor, brand_id=acting.brand_id)
     assert record.revoked_at is not None  # revoke_record returns the record revoked
     return jsonify(id=record.id, status=REVOKED, revoked_at=format_time(record.revoked_at))

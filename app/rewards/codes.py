@@ -131,13 +131,18 @@ class RedemptionView:
     status: str  # valid | redeemed | expired
 
 
-def _redemption(session: Session, code: str, at: datetime) -> RedemptionView | None:
-    row = session.connection().execute(
+def _redemption(
+    session: Session, code: str, at: datetime, brand: str | None = None
+) -> RedemptionView | None:
+    stmt = (
         select(RewardGrant.code, RewardPool.brand, RewardPool.reward_id, RewardGrant.prize_id,
                RewardGrant.expires_at, RewardGrant.redeemed_at, RewardGrant.redeemed_shop)
         .join(RewardPool, RewardPool.id == RewardGrant.pool_id)
         .where(RewardGrant.code == code)
-    ).first()
+    )
+    if brand is not None:
+        stmt = stmt.where(RewardPool.brand == brand)
+    row = session.connection().execute(stmt).first()
     if row is None:
         return None
     status = (REDEEMED if row.redeemed_at is not None
@@ -147,42 +152,57 @@ def _redemption(session: Session, code: str, at: datetime) -> RedemptionView | N
                           redeemed_at=row.redeemed_at, shop=row.redeemed_shop, status=status)
 
 
-def check_code(session: Session, code: str, at: datetime) -> RedemptionView:
+def check_code(
+    session: Session, code: str, at: datetime, brand: str | None = None
+) -> RedemptionView:
     """Return what a code is worth now (``status`` valid, redeemed or expired), redeeming nothing.
 
+    ``brand``: a brand's till sees only that brand's codes (None: every brand).
+
     Raises:
-        NotFound: no prize has that code.
+        NotFound: no prize has that code (of ``brand``).
     """
-    view = _redemption(session, code.strip(), utc(at))
+    view = _redemption(session, code.strip(), utc(at), brand)
     if view is None:
         raise NotFound("This code is not known.")
     return view
 
 
-def redeem(session: Session, code: str, at: datetime, *, shop: str) -> RedemptionView:
+def redeem(
+    session: Session, code: str, at: datetime, *, shop: str, brand: str | None = None,
+    actor: str = "shop",
+) -> RedemptionView:
     """Redeem a prize code once (the shop or till's call); return the redeemed prize.
 
+    ``brand``: a brand's till redeems only that brand's codes (None: every brand); ``actor``
+    names the till in the audit log.
+
     Raises:
-        NotFound: no prize has that code (404).
+        NotFound: no prize has that code, of ``brand`` (404).
         Conflict: it was already redeemed (409).
         Gone: it expired (410).
     """
     at = utc(at)
     code = code.strip()
+    conditions = [RewardGrant.code == code, RewardGrant.redeemed_at.is_(None),
+                  or_(RewardGrant.expires_at.is_(None), RewardGrant.expires_at > at)]
+    if brand is not None:
+        # In the UPDATE itself: another brand's code is never redeemed, not even for a moment.
+        conditions.append(RewardGrant.pool_id.in_(
+            select(RewardPool.id).where(RewardPool.brand == brand)))
     done = session.connection().execute(
         update(RewardGrant)
-        .where(RewardGrant.code == code, RewardGrant.redeemed_at.is_(None),
-               or_(RewardGrant.expires_at.is_(None), RewardGrant.expires_at > at))
+        .where(*conditions)
         .values(redeemed_at=at, redeemed_shop=shop[:64])
         .returning(RewardGrant.id, RewardGrant.item_id, RewardGrant.owner_id)
     ).first()
-    view = _redemption(session, code, at)
+    view = _redemption(session, code, at, brand)
     if view is None:
         raise NotFound("This code is not known.")
     if done is None:
         if view.status == REDEEMED:
             raise Conflict(f"This code was already redeemed on {view.redeemed_at:%Y-%m-%d}.")
         raise Gone("This code has expired.")
-    audit(session, at, "shop", "reward_redeem", item_id=done.item_id, owner_id=done.owner_id,
+    audit(session, at, actor, "reward_redeem", item_id=done.item_id, owner_id=done.owner_id,
           grant_id=done.id, shop=shop[:64])
     return view

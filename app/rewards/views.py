@@ -24,21 +24,23 @@ from flask.typing import ResponseReturnValue
 
 from app.catalog import access
 from app.catalog.models import Item
+from app.catalog.service import brand_slug
 from app.catalog.views import item_view
 from app.core.clock import iso, now
 from app.core.db import db
 from app.core.errors import DomainError, Forbidden
 from app.core.limits import limiter, per_account, setting
-from app.core.web import api_blueprint, json_body, wants_json
+from app.core.staff import TILL
+from app.core.web import api_blueprint, current_principal, json_body, roles, wants_json
 from app.rewards import codes, grants
 from app.rewards.grants import GrantView, get_grant
 from app.rewards.loyalty import submit_review
 from app.rewards.terms import terms as reward_terms
 
 bp = Blueprint("rewards", __name__)
-# The till (a shop's POS) checks and redeems codes with its own password, which can do nothing
-# else; the admin can too.
-api = api_blueprint("rewards_api", __name__, users=("admin", "till"))
+# The till (a shop's POS: a till token or staff member, or the development till password) checks
+# and redeems its brand's codes and can do nothing else; admins can too.
+api = api_blueprint("rewards_api", __name__)
 
 LABELS = {
     grants.PENDING: "Your reward is waiting",
@@ -165,20 +167,25 @@ _till_per_account = limiter.shared_limit(setting("TILL_PER_ACCOUNT"), scope="til
 
 
 @api.get("/codes/<code>")
+@roles(TILL)
 @_till_per_address
 @_till_per_account
 def check(code: str) -> ResponseReturnValue:
-    return jsonify(_redemption_json(codes.check_code(db.session, code, now())))
+    brand = brand_slug(db.session, current_principal().brand_id)
+    return jsonify(_redemption_json(codes.check_code(db.session, code, now(), brand)))
 
 
 @api.post("/codes/<code>/redeem")
+@roles(TILL)
 @_till_per_address
 @_till_per_account
 def redeem(code: str) -> ResponseReturnValue:
     shop = json_body().get("shop")
     if not isinstance(shop, str) or not shop.strip():
         raise DomainError('Say which shop redeems the code: {"shop": "Paris Rivoli"}.')
+    acting = current_principal()
     with db.writer():
-        view = codes.redeem(db.session, code, now(), shop=shop.strip()[:80])
+        view = codes.redeem(db.session, code, now(), shop=shop.strip()[:80],
+                            brand=brand_slug(db.session, acting.brand_id), actor=acting.actor)
         db.session.commit()
     return jsonify(_redemption_json(view))

@@ -2,58 +2,62 @@
 
 from __future__ import annotations
 
-import functools
-import zoneinfo
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from sqlalchemy import bindparam, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+from sqlalchemy.pool import NullPool
 
-from app.rules.registry import RulesetRegistry
-from app.rules.service import Decision, Ruleset, decide, parse_ruleset, template_names
+from app.core.db import make_engine
+from app.rules.models import RulesetVersion
+from app.rules.registry import RulesetRegistry, StoredVersion
+from app.rules.service import (
+    Decision,
+    Ruleset,
+    decide,
+    localise,
+    parse_ruleset,
+    template_names,
+)
+from app.rules.versions import LATEST_IDS
+
+__all__ = ["FALLBACK_FAILED", "FALLBACK_GENUINE", "Rules", "init_app", "localise"]
 
 # What a tap gets when no journey matches: a page is always served, never an error.
 FALLBACK_GENUINE = "authenticity"
 FALLBACK_FAILED = "not_verified"
 
 
-def localise(fact: Mapping[str, Any], timezone: str) -> Mapping[str, Any]:
-    """Return ``fact`` with ``tap.local_hour`` and ``tap.weekday`` in ``timezone``.
-
-    The fact carries the tap's UTC moment under ``_at``; without it the fact is returned as is.
-    """
-    at = fact.get("_at")
-    if at is None:
-        return fact
-    local = at.astimezone(_zone(timezone))
-    return {**fact, "tap.local_hour": local.hour, "tap.weekday": local.strftime("%a").lower()}
-
-
-@functools.lru_cache(maxsize=64)
-def _zone(name: str) -> zoneinfo.ZoneInfo:
-    return zoneinfo.ZoneInfo(name)
-
-
 class Rules:
-    """The app's loaded rulesets, by brand slug, with a decision function for taps."""
+    """The app's live rulesets, by brand slug, with a decision function for taps."""
 
-    def __init__(self, registry: RulesetRegistry, default_brand: str | None) -> None:
+    def __init__(self, registry: RulesetRegistry) -> None:
         self.registry = registry
-        self.default_brand = default_brand
 
     def ruleset_for(self, brand: str | None) -> Ruleset | None:
-        """Return the live ruleset that decides ``brand``'s taps (or the default one), or None."""
-        rulesets = self.registry.rulesets()
-        return rulesets.get(brand or "") or rulesets.get(self.default_brand or "")
+        """Return the live ruleset that decides ``brand``'s taps, or None.
+
+        None for a tap tied to no brand (forged, unregistered tag) and for a brand with no
+        published ruleset: such taps get a neutral page, never another brand's journeys.
+        """
+        if not brand:
+            return None
+        return self.registry.rulesets().get(brand)
 
     def decide(self, brand: str | None, fact: Mapping[str, Any]) -> Decision:
-        """Return the decision for ``fact`` under ``brand``'s ruleset (or the default one).
+        """Return the decision for ``fact`` under ``brand``'s live ruleset (see ``decide_with``)."""
+        return self.decide_with(self.ruleset_for(brand), fact)
 
-        Never returns None: with no matching journey, a built-in fallback experience is chosen.
+    def decide_with(self, ruleset: Ruleset | None, fact: Mapping[str, Any]) -> Decision:
+        """Return the decision for ``fact`` under ``ruleset`` (None: no ruleset).
+
+        A request passes the ruleset it already holds, so it never mixes two versions. Never
+        returns None: with no ruleset or no matching journey, a built-in neutral page is chosen.
         """
-        rulesets = self.registry.rulesets()
-        ruleset = rulesets.get(brand or "") or rulesets.get(self.default_brand or "")
         if ruleset is not None:
             fact = localise(fact, ruleset.doc.timezone)
         decision = decide(ruleset, fact) if ruleset else None
@@ -67,11 +71,47 @@ class Rules:
         return decision
 
 
-def init_app(app: Flask) -> None:
-    """Load and compile every ruleset; a ruleset that does not validate stops start-up.
+_NEWEST = (
+    select(RulesetVersion.id, RulesetVersion.brand, RulesetVersion.source, RulesetVersion.text,
+           RulesetVersion.author, RulesetVersion.created_at)
+    .where(RulesetVersion.brand == bindparam("brand"), RulesetVersion.id <= bindparam("up_to"))
+    .order_by(RulesetVersion.id.desc())
+    .limit(bindparam("limit"))
+)
 
-    After start-up, edited files are picked up every ``RULESETS_RELOAD_SECONDS`` (a negative
-    value turns reloading off); an edit that does not validate is refused and logged.
+
+class DatabaseVersions:
+    """Published versions read from the database, each read in its own short session."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def latest_ids(self) -> Mapping[str, int]:
+        with Session(self.engine) as session:
+            return {brand: int(newest) for brand, newest in session.execute(LATEST_IDS)}
+
+    def newest(self, brand: str, up_to: int, limit: int) -> Sequence[StoredVersion]:
+        with Session(self.engine) as session:
+            rows = session.execute(_NEWEST, {"brand": brand, "up_to": up_to, "limit": limit})
+            return [StoredVersion(*row) for row in rows]
+
+
+def _poll_engine(app: Flask) -> Engine:
+    engine: Engine = app.extensions["aftertap.db"].engine
+    if engine.dialect.name != "sqlite":
+        return engine
+    # The app's SQLite transactions begin with the write lock (BEGIN IMMEDIATE); the poll only
+    # reads, so it gets its own unpooled connection that never queues behind a writer.
+    return make_engine(app.config["DATABASE_URL"], sqlite_begin=None, poolclass=NullPool,
+                       sqlite_busy_timeout_ms=app.config["SQLITE_BUSY_TIMEOUT_MS"])
+
+
+def init_app(app: Flask) -> None:
+    """Set up the live rulesets: published versions from the database, files as drafts.
+
+    Never raises for a ruleset: a broken file or an unreachable database is logged and shown
+    on the preview page, and the last good version (or a neutral page) serves. A server loads
+    at start-up, before its first tap; a ``flask`` command only when it asks for rulesets.
     """
     templates_dir = Path(app.root_path).parent / "templates"
 
@@ -85,7 +125,10 @@ def init_app(app: Flask) -> None:
         )
 
     registry = RulesetRegistry(
-        Path(app.config["RULESETS_DIR"]), load, float(app.config["RULESETS_RELOAD_SECONDS"])
+        Path(app.config["RULESETS_DIR"]), load, float(app.config["RULESETS_RELOAD_SECONDS"]),
+        store=DatabaseVersions(_poll_engine(app)),
+        serve_files=bool(app.config["RULESETS_SERVE_FILES"]),
     )
-    registry.load_initial()
-    app.extensions["aftertap.rules"] = Rules(registry, app.config.get("DEFAULT_BRAND"))
+    if app.extensions.get("aftertap.serving"):
+        registry.refresh()
+    app.extensions["aftertap.rules"] = Rules(registry)

@@ -1,11 +1,13 @@
-"""``journeys validate | simulate | test``: the marketer's tools, thin over ``app.rules.tools``."""
+"""``journeys validate | simulate | test | publish | versions | rollback | replay``: the
+marketer's tools, thin over ``app.rules.tools`` and ``app.rules.versions``."""
 
 from __future__ import annotations
 
+import getpass
 import json
 from collections.abc import Mapping
 from dataclasses import asdict
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import click
@@ -14,8 +16,9 @@ from flask.cli import AppGroup
 
 from app.core.clock import now, utc
 from app.core.db import db
+from app.core.errors import DomainError
 from app.journeys.vocabulary import complete_fact
-from app.rules.service import Ruleset, decide, explain_fact, template_names
+from app.rules.service import Ruleset, RulesetError, decide, explain_fact, template_names
 from app.rules.tools import (
     format_explanation,
     item_fact,
@@ -23,9 +26,20 @@ from app.rules.tools import (
     run_ruleset_tests,
     validate_files,
 )
+from app.rules.versions import (
+    PublishRefused,
+    check_brand,
+    known_brands_or_none,
+    list_versions,
+    publish,
+    replay,
+    report_lines,
+    rollback,
+)
 from app.verify.service import TagNotFound, find_tag
 
-journeys_group = AppGroup("journeys", help="Journeys: validate, simulate and test rulesets.")
+journeys_group = AppGroup(
+    "journeys", help="Journeys: validate, simulate, test, publish and replay rulesets.")
 
 
 def _templates() -> tuple[set[str], set[str]]:
@@ -41,8 +55,16 @@ def _paths(paths: tuple[Path, ...]) -> list[Path]:
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
 def validate(paths: tuple[Path, ...]) -> None:
     reports = validate_files(_paths(paths), *_templates())
+    brands = _brands()
+    if brands is None:
+        click.echo("(brands not checked: the database cannot be read; publish checks them)")
     failed = 0
     for report in reports:
+        problem = _brand_problem(report.ruleset, report.path, brands)
+        if problem:
+            failed += 1
+            click.echo(problem)
+            continue
         if report.ruleset is None:
             failed += 1
             for line in report.problems:
@@ -54,6 +76,23 @@ def validate(paths: tuple[Path, ...]) -> None:
         raise click.ClickException("no ruleset files found")
     if failed:
         raise SystemExit(1)
+
+
+def _brands() -> set[str] | None:
+    url = str(current_app.config["DATABASE_URL"])
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        return None  # a fresh clone: do not create an empty database file by asking
+    return known_brands_or_none(db.session)
+
+
+def _brand_problem(ruleset: Ruleset | None, path: str, brands: set[str] | None) -> str | None:
+    if ruleset is None or brands is None:
+        return None
+    try:
+        check_brand(ruleset, Path(path).read_text(encoding="utf-8"), brands)
+    except RulesetError as exc:
+        return str(exc)
+    return None
 
 
 def _load_one(ruleset: str) -> Ruleset:
@@ -155,3 +194,99 @@ def test(paths: tuple[Path, ...]) -> None:
 
 def _fmt(values: Mapping[str, object]) -> str:
     return ", ".join(f"{k} {v if v is not None else '(none)'}" for k, v in values.items())
+
+
+def _author(author: str | None) -> str:
+    if author:
+        return author
+    try:
+        return f"{getpass.getuser()} (cli)"
+    except (KeyError, OSError):
+        return "cli"
+
+
+@journeys_group.command("publish", help="Validate, test and publish rulesets as new live "
+                                       "versions; every server switches within seconds.")
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.option("--author", help="Who publishes (default: this system user).")
+@click.option("--skip-invalid", is_flag=True,
+              help="Report files that are refused and go on, exiting 0 (make run).")
+def publish_command(paths: tuple[Path, ...], author: str | None, skip_invalid: bool) -> None:
+    files = [p for p in _paths(paths)]
+    expanded = [f for p in files for f in (sorted(p.glob("*.yaml")) if p.is_dir() else [p])]
+    if not expanded:
+        raise click.ClickException("no ruleset files found")
+    refused = 0
+    for path in expanded:
+        try:
+            text = path.read_text(encoding="utf-8")
+            result = publish(db.session, text, path.name, author=_author(author), at=now(),
+                             experiences=_templates()[0], messages=_templates()[1])
+            db.session.commit()
+        except PublishRefused as exc:
+            db.session.rollback()
+            refused += 1
+            click.echo(f"{path}: refused, not published ({exc.message}):", err=True)
+            for line in exc.problems:
+                click.echo(f"  {line}", err=True)
+            continue
+        except (OSError, UnicodeDecodeError) as exc:
+            refused += 1
+            click.echo(f"{path}: cannot read the file: {exc}", err=True)
+            continue
+        if result.created:
+            click.echo(f"{path}: published {result.brand} version {result.id} ({result.digest})")
+            if result.diff:
+                click.echo(result.diff.rstrip("\n"))
+        else:
+            click.echo(f"{path}: unchanged, {result.brand} version {result.id} stays live")
+    if refused and not skip_invalid:
+        raise SystemExit(1)
+
+
+@journeys_group.command("versions", help="List a brand's published versions, newest first.")
+@click.argument("brand")
+@click.option("--diff", "show_diff", is_flag=True, help="Show each version's diff.")
+def versions_command(brand: str, show_diff: bool) -> None:
+    rows = list_versions(db.session, brand)
+    if not rows:
+        raise click.ClickException(f"{brand} has no published ruleset version")
+    for i, row in enumerate(rows):
+        live = "  LIVE" if i == 0 else ""
+        note = f"  ({row.note})" if row.note else ""
+        click.echo(f"{row.id:>5}  {row.created_at:%Y-%m-%d %H:%M}  {row.author}  {row.source}  "
+                   f"{row.digest}{note}{live}")
+        if show_diff and row.diff:
+            click.echo(row.diff.rstrip("\n"))
+
+
+@journeys_group.command("rollback", help="Publish an old version's text again, as a new "
+                                        "version (checked and tested again).")
+@click.argument("brand")
+@click.argument("version", type=int)
+@click.option("--author", help="Who rolls back (default: this system user).")
+def rollback_command(brand: str, version: int, author: str | None) -> None:
+    try:
+        result = rollback(db.session, brand, version, author=_author(author), at=now(),
+                          experiences=_templates()[0], messages=_templates()[1])
+        db.session.commit()
+    except PublishRefused as exc:
+        db.session.rollback()
+        for line in exc.problems:
+            click.echo(line, err=True)
+        raise click.ClickException(f"version {version} cannot go live again: {exc.message}") \
+            from None
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(f"{brand}: version {result.id} published (the text of version {version}); live")
+
+
+@journeys_group.command("replay", help="What if: re-decide the recorded taps of the last days "
+                                      "with a draft, and count the journeys that would change.")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--days", type=click.IntRange(min=1), default=30, show_default=True)
+def replay_command(path: Path, days: int) -> None:
+    rs = _load_one(str(path))
+    report = replay(db.session, rs, now() - timedelta(days=days))
+    for line in report_lines(report):
+        click.echo(line)

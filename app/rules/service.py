@@ -7,9 +7,11 @@ which journey decides it — and, with ``explain``, why.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
+import zoneinfo
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -192,6 +194,23 @@ def _choose_index(
         return None, {}
     path = max(candidates)[2]
     return path, pins[path]
+
+
+def localise(fact: Mapping[str, Any], timezone: str) -> Mapping[str, Any]:
+    """Return ``fact`` with ``tap.local_hour`` and ``tap.weekday`` in ``timezone``.
+
+    The fact carries the tap's UTC moment under ``_at``; without it the fact is returned as is.
+    """
+    at = fact.get("_at")
+    if at is None:
+        return fact
+    local = at.astimezone(_zone(timezone))
+    return {**fact, "tap.local_hour": local.hour, "tap.weekday": local.strftime("%a").lower()}
+
+
+@functools.lru_cache(maxsize=64)
+def _zone(name: str) -> zoneinfo.ZoneInfo:
+    return zoneinfo.ZoneInfo(name)
 
 
 def decide(ruleset: Ruleset, fact: Mapping[str, Any]) -> Decision | None:

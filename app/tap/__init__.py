@@ -9,10 +9,11 @@ from app.core import boundary
 
 
 def init_app(app: Flask) -> None:
-    """Register the tap routes and the owner's pages."""
-    from app.tap import views
+    """Register the tap routes, the owner's pages and the product images."""
+    from app.tap import images, views
 
     app.register_blueprint(views.bp)
+    app.register_blueprint(images.bp)
     # A tap's query is a SUN message the pipeline parses strictly: a malformed one (control
     # characters included) is an "invalid" tap, counted and shown as one, not a bare 400.
     boundary.own_query("tap.tap", "tap.tap_digital_link")

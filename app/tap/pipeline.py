@@ -65,13 +65,15 @@ def engage(
     # A lost first response is retried by tapping again, within the tap-session window.
     takeover_within = timedelta(seconds=int(settings["TAP_SESSION_SECONDS"]))
     facts = build_facts(session, outcome, ruleset, person, takeover_within)
-    decision = rules.decide(brand, facts.fact)
+    # The ruleset fetched above decides: a reload in between must not mix two versions.
+    decision = rules.decide_with(ruleset, facts.fact)
     event_id = record_tap(
         session,
         outcome,
         failed_detail_per_hour=int(settings["FAILED_TAP_DETAIL_PER_HOUR"]),
         ruleset_version=decision.ruleset_version,
         journey=decision.journey,
+        facts=None,
     )
     effects = ownership.act_on_tap(session, outcome, decision.actions, facts.lifecycle, person)
     grant = _grant(session, outcome, decision, ruleset, facts, effects, event_id)

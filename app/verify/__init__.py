@@ -3,26 +3,25 @@ tap routes live in ``app.tap``."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
 
 from flask import Flask
 
 from app.core.settings import required
-from app.verify.keys import KeyVersion
+from app.verify.keys import Keyring
 
 KEYS = "aftertap.keys"
 
 
 def init_app(app: Flask) -> None:
-    """Load the key versions (``keyring(app)`` returns them).
+    """Load the key versions (``keyring(app)`` returns them, reloaded when the file changes).
 
     Raises:
         app.core.settings.ConfigurationError: the keys file is missing or invalid, and the app
             is built to serve (a command that needs keys says so itself).
     """
     from app.core.settings import ConfigurationError, defer
-    from app.verify.keys import KeyFileError, load_key_versions
+    from app.verify.keys import KeyFileError
 
     path = Path(app.config["KEYS_FILE"])
     problem = None
@@ -33,7 +32,7 @@ def init_app(app: Flask) -> None:
         )
     else:
         try:
-            app.extensions[KEYS] = load_key_versions(path)
+            app.extensions[KEYS] = Keyring(path, float(app.config["KEYS_RELOAD_SECONDS"]))
         except KeyFileError as exc:
             problem = str(exc)
     if problem is not None:
@@ -42,11 +41,11 @@ def init_app(app: Flask) -> None:
         defer(app, KEYS, problem)
 
 
-def keyring(app: Flask) -> Mapping[str, KeyVersion]:
-    """Return the app's key versions, by name.
+def keyring(app: Flask) -> Keyring:
+    """Return the app's key versions, by name, as the keys file holds them now.
 
     Raises:
         app.core.settings.MissingSetting: the keys file is missing or invalid.
     """
-    keys: Mapping[str, KeyVersion] = required(app, KEYS)
+    keys: Keyring = required(app, KEYS)
     return keys

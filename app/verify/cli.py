@@ -13,11 +13,13 @@ from pathlib import Path
 import click
 from flask import current_app
 from flask.cli import AppGroup
-from sqlalchemy import select
 
+from app.catalog.brands import brand_for_import
 from app.catalog.models import Brand
+from app.catalog.service import InvalidIdentifier, normalize_gtin
 from app.core.clock import now
 from app.core.db import db
+from app.core.errors import DomainError
 from app.verify import keyring
 from app.verify.keys import KeyFileError, KeyVersion, load_key_versions
 from app.verify.service import (
@@ -59,28 +61,29 @@ def read_tag_csv(path: Path) -> list[tuple[int, dict[str, str]]]:
         return [(reader.line_num, row) for row in reader]
 
 
-def _brand(slug: str | None) -> Brand:
-    session = db.session
-    if slug:
-        brand = session.scalar(select(Brand).where(Brand.slug == slug))
-        if brand is None:
-            raise click.ClickException(f"no brand {slug!r}")
-        return brand
-    brands = session.scalars(select(Brand).limit(2)).all()
-    if len(brands) != 1:
-        raise click.ClickException("give --brand SLUG (there is not exactly one brand)")
-    return brands[0]
+def _brand(slug: str | None, rows: list[tuple[int, dict[str, str]]]) -> Brand:
+    gtins = []
+    for _, row in rows:
+        try:
+            gtins.append(normalize_gtin(row.get("gtin") or ""))
+        except InvalidIdentifier:
+            continue  # import_tags reports it with its line
+    try:
+        return brand_for_import(db.session, slug, gtins)
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from None
 
 
 @tags_group.command("import", help="Register tags from a CSV: uid,gtin,serial,key_version[,...].")
 @click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--brand", "brand_slug", help="Brand slug (needed when there are several).")
+@click.option("--brand", "brand_slug",
+              help="Brand slug; needed unless every product in the file is already one brand's.")
 def tags_import(csv_file: Path, brand_slug: str | None) -> None:
     keys = keyring(current_app)
     rows = read_tag_csv(csv_file)
     session = db.session
     try:
-        summary = import_tags(session, keys, _brand(brand_slug), rows)
+        summary = import_tags(session, keys, _brand(brand_slug, rows), rows)
     except ImportRejected as exc:
         session.rollback()
         for line, message in exc.problems:

@@ -16,15 +16,22 @@ Key bytes never appear in a repr or an error message.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import secrets
+import threading
+import time
 import tomllib
+from collections.abc import Callable, ItemsView, Iterator, Mapping, ValuesView
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from app.verify.crypto import KEY_SIZE, UID_SIZE, diversify_an10922
+
+log = logging.getLogger(__name__)
 
 # AN10922 takes M of at most 31 bytes; M = UID (7 bytes) || system_identifier.
 MAX_SYSTEM_IDENTIFIER = 31 - UID_SIZE
@@ -271,3 +278,86 @@ def write_demo_keys_file(path: str | os.PathLike[str], name: str = "demo-2026") 
         if fd != -1:
             os.close(fd)
     return kv
+
+
+def _file_signature(path: Path) -> tuple[int, int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+
+class Keyring(Mapping[str, KeyVersion]):
+    """The key versions of one keys file, as they are now: a new version needs no restart.
+
+    Reads see one immutable snapshot, swapped whole when the file changes, so a verification
+    never mixes two versions of the file. The file is looked at (one ``stat``) at most every
+    ``check_every`` seconds, and at once when a tap verifies under no known version
+    (``reload_if_changed``): a chip personalised with a key version added a moment ago is
+    judged with it. A file that no longer validates is refused and logged (by name and field,
+    never a key); the versions already loaded keep serving.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], check_every: float = 2.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        """Load the file once, strictly.
+
+        Raises:
+            KeyFileError: the file is missing or invalid.
+        """
+        self.path = Path(path)
+        self._check_every = check_every
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._signature = _file_signature(self.path)
+        self._versions: Mapping[str, KeyVersion] = MappingProxyType(load_key_versions(path))
+        self._checked_at = clock()
+        self.error: str | None = None
+
+    def snapshot(self) -> Mapping[str, KeyVersion]:
+        """Return the current versions, looking at the file first if it is time to."""
+        if self._check_every >= 0 and self._clock() - self._checked_at >= self._check_every:
+            self.reload_if_changed()
+        return self._versions
+
+    def reload_if_changed(self) -> bool:
+        """Reload the file if it changed since it was last read; return True if versions did.
+
+        A file that changed but does not validate leaves the loaded versions in place, and
+        ``error`` says why.
+        """
+        with self._lock:
+            self._checked_at = self._clock()
+            signature = _file_signature(self.path)
+            if signature == self._signature:
+                return False
+            self._signature = signature
+            try:
+                versions = load_key_versions(self.path)
+            except KeyFileError as exc:
+                self.error = str(exc)
+                log.error("key versions not reloaded, the loaded ones stay: %s", exc)
+                return False
+            self.error = None
+            changed = dict(versions) != dict(self._versions)
+            self._versions = MappingProxyType(versions)
+            if changed:
+                log.info("key versions reloaded: %s", ", ".join(sorted(versions)))
+            return changed
+
+    def __getitem__(self, name: str) -> KeyVersion:
+        return self.snapshot()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.snapshot())
+
+    def __len__(self) -> int:
+        return len(self.snapshot())
+
+    def values(self) -> ValuesView[KeyVersion]:
+        # One snapshot for the whole iteration: never half of one file and half of another.
+        return self.snapshot().values()
+
+    def items(self) -> ItemsView[str, KeyVersion]:
+        return self.snapshot().items()

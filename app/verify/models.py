@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Float, ForeignKey, Integer, String, func
+from sqlalchemy import BigInteger, Float, ForeignKey, Integer, String, Text, func
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.catalog.models import Item
@@ -54,6 +54,9 @@ class TapEvent(Base):
     # The decision taken for the tap: which ruleset version and journey served it.
     ruleset_version: Mapped[str | None] = mapped_column(String(80))
     journey: Mapped[str | None] = mapped_column(String(80))
+    # The fact the decision was taken on, as compact JSON, so a draft ruleset can be replayed
+    # against real taps before it is published (``journeys replay``).
+    facts: Mapped[str | None] = mapped_column(Text)
     # Only when the person agreed on the page, and rounded to 0.1 degree (about 11 km).
     latitude: Mapped[float | None] = mapped_column(Float)
     longitude: Mapped[float | None] = mapped_column(Float)

@@ -5,6 +5,7 @@ Pure service: takes a session, settings and input, returns values. The caller co
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -24,7 +25,8 @@ from app.catalog.service import (
 from app.catalog.views import ITEM_COLUMNS, ItemView, item_view_from_row
 from app.core.clock import utc
 from app.core.db import dialect_insert, update_rows
-from app.verify.keys import KeyVersion
+from app.core.errors import DomainError
+from app.verify.keys import Keyring, KeyVersion
 from app.verify.models import FailedTapHour, Tag, TapEvent
 from app.verify.sun import (
     MalformedSun,
@@ -131,6 +133,9 @@ def verify_tap(
     except MalformedSun as exc:
         return TapOutcome(INVALID, tap.at, reason=exc.reason[:120], country=tap.country)
     result = verify_any(message, keyring.values())
+    if result is None and isinstance(keyring, Keyring) and keyring.reload_if_changed():
+        # A chip of a key version added to the file since this process last read it.
+        result = verify_any(message, keyring.values())
     if result is None:
         return TapOutcome(INVALID, tap.at, reason="signature does not verify", country=tap.country)
 
@@ -176,8 +181,12 @@ def record_tap(
     failed_detail_per_hour: int,
     ruleset_version: str | None = None,
     journey: str | None = None,
+    facts: Mapping[str, Any] | None = None,
 ) -> int | None:
     """Add the tap event for ``outcome``; return its id, or None when it was only counted.
+
+    ``facts`` is the fact the decision was taken on; it is kept as compact JSON (without the
+    private ``_``-prefixed keys) so drafts can be replayed against it.
 
     Failed taps are counted per hour and verdict without limit, but keep detail rows only up to
     ``failed_detail_per_hour`` in each hour, all failed verdicts together, so a flood of forged
@@ -217,8 +226,16 @@ def record_tap(
             "reason": outcome.reason,
             "ruleset_version": ruleset_version,
             "journey": journey,
+            "facts": _facts_json(facts),
         },
     ).scalar_one()
+
+
+def _facts_json(facts: Mapping[str, Any] | None) -> str | None:
+    if facts is None:
+        return None
+    return json.dumps({k: v for k, v in facts.items() if not k.startswith("_")},
+                      separators=(",", ":"), default=str)
 
 
 def prune_failed_taps(session: Session, before: datetime) -> int:
@@ -234,6 +251,7 @@ def prune_failed_taps(session: Session, before: datetime) -> int:
 # --- Tag registry -------------------------------------------------------------------------------
 
 _UID_RE = re.compile(r"^[0-9A-Fa-f]{14}$")
+_CONTROL = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
 IMPORT_REQUIRED = ("uid", "gtin", "serial", "key_version")
 IMPORT_OPTIONAL = ("market", "product_name", "category", "sold")
 # The ``sold`` column: yes (default), no (still in a boutique: it only authenticates until
@@ -274,6 +292,11 @@ def import_tags(
     created = unchanged = products_created = 0
     seen_uids: dict[str, int] = {}
     for line, row in rows:
+        # PostgreSQL refuses a NUL in text (SQLite would keep it): say so here, with the line.
+        bad = [c for c, v in row.items() if isinstance(v, str) and _CONTROL.search(v)]
+        if bad:
+            problems.append((line, f"{', '.join(map(str, bad))} holds a control character"))
+            continue
         missing = [c for c in IMPORT_REQUIRED if not (row.get(c) or "").strip()]
         if missing:
             problems.append((line, f"missing {', '.join(missing)}"))
@@ -312,8 +335,8 @@ def import_tags(
         except InvalidIdentifier as exc:
             problems.append((line, exc.message))
             continue
-        except Exception as exc:  # DomainError from another brand's GTIN
-            problems.append((line, str(exc)))
+        except DomainError as exc:  # another brand's GTIN
+            problems.append((line, exc.message))
             continue
         products_created += 0 if existed else 1
 

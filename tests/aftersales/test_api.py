@@ -120,6 +120,18 @@ def test_bad_input_is_400_json_and_changes_nothing(admin_app, db, owned, body, m
     assert fresh(db, item).service_count == 0
 
 
+@pytest.mark.parametrize("at", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-05:00"])
+def test_a_moment_whose_offset_leaves_the_calendar_is_400_not_500(admin_app, db, owned, at):
+    # Found writing the OpenAPI document: converting these to UTC overflows datetime.
+    item, _ = owned
+    resp = admin_app.test_client().post(events_url(item), headers=basic(),
+                                        json={"kind": "check", "at": at})
+    assert resp.status_code == 400, resp.get_data(as_text=True)
+    assert resp.get_json() == {"error": "bad_request", "message": f"{at!r} is out of range: in "
+                               "UTC it falls outside the years 1 to 9999."}
+    assert event_count(db) == 0
+
+
 def test_a_body_that_is_not_an_object_is_400(admin_app, db, owned):
     item, _ = owned
     client = admin_app.test_client()

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import socket
+import time
+from datetime import UTC, datetime, timedelta
+
 from sqlalchemy import func, select
 
 from app.catalog.models import Owner
+from app.core import outbox
 from app.ownership.models import OwnerToken
 from tests.factories import item_path, post_form, tagged_item, tap
 from tests.ownership.helpers import confirmed_owner, mail_link
@@ -52,14 +57,40 @@ def test_recovery_needs_the_item_in_hand(app, db, keyring, mailbox):
     assert len(mailbox.messages) == 1  # only the confirmation
 
 
-def test_smtp_down_is_a_clear_error(app, db, keyring):
+def test_an_unanswering_mail_server_does_not_hold_the_page(app, db, keyring):
+    # A server that accepts the connection and never says a word: sending in the request
+    # would hang here for the whole SMTP timeout.
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=silent.getsockname()[1],
+                          SMTP_TIMEOUT_SECONDS=8)
+        tag = tagged_item(db)
+        phone = app.test_client()
+        tap(phone, db, keyring, tag)
+        started = time.monotonic()
+        resp = post_form(phone, item_path(tag, "email"), {"email": "ana@example.com"})
+        elapsed = time.monotonic() - started
+    assert resp.status_code == 200 and "Check your inbox" in resp.get_data(as_text=True)
+    assert elapsed < 4, f"the page waited {elapsed:.1f} s for the mail server"
+    assert outbox.counts(db) == {"pending": 1}
+
+
+def test_mail_queued_while_the_server_is_down_arrives_once_it_is_back(app, db, keyring, smtp):
     tag = tagged_item(db)
-    app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=1, SMTP_TIMEOUT_SECONDS=2)
+    port = smtp.port
+    app.config.update(SMTP_PORT=1, SMTP_TIMEOUT_SECONDS=2)  # nothing listens on port 1
     phone = app.test_client()
     tap(phone, db, keyring, tag)
-    resp = post_form(phone, item_path(tag, "email"), {"email": "ana@example.com"})
-    assert resp.status_code == 503
-    assert "could not send the email" in resp.get_data(as_text=True)
+    post_form(phone, item_path(tag, "email"), {"email": "ana@example.com"})
+    sessions = app.extensions["aftertap.db"].sessionmaker
+    assert outbox.deliver_due(sessions, app.config).retrying == 1
+    app.config.update(SMTP_PORT=port)
+    later = datetime.now(UTC) + timedelta(minutes=2)  # past the first retry's back-off
+    assert outbox.deliver_due(sessions, app.config, at=later).sent == 1
+    (message,) = smtp.wait_for(1)
+    assert message["To"] == "ana@example.com"
+    assert post_form(phone, mail_link(message)).status_code == 200
 
 
 def test_bad_email_is_refused_and_nothing_stored(app, db, keyring):

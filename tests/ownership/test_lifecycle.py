@@ -31,7 +31,7 @@ from tests.factories import age_ownership, item_path, post_form, tagged_item, ta
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
-WATCH = {"made_in": "Le Locle", "warranty_months": 60, "owner_content": "The film",
+WATCH = {"made_in": "Le Locle", "warranty_months": 60,
          "owner_content_title": "Film: the making of"}
 
 
@@ -145,7 +145,7 @@ def test_claim_without_a_fresh_tap_is_refused_and_changes_nothing(app, db, keyri
 
 
 def test_owner_only_content_needs_the_owner_and_a_live_tap(app, db, keyring):
-    tag = tagged_item(db, category="watch", attributes=WATCH)
+    tag = tagged_item(db, category="watch", attributes=WATCH, owner_content="The film")
     owner = app.test_client()
     tap(owner, db, keyring, tag)
     resp = tap(owner, db, keyring, tag)

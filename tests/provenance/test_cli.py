@@ -16,7 +16,7 @@ from app.provenance import KEY_EXTENSION
 from app.provenance.keys import write_key_file
 from app.provenance.models import ProvenanceRecord
 from app.provenance.records import issue_record
-from app.provenance.verification import public_jwks, signed_document
+from app.provenance.verification import signed_document
 from tests.provenance.helpers import owned
 
 
@@ -154,7 +154,9 @@ def test_export_of_an_unknown_record_fails(runner, tmp_path):
 def test_keys_prints_the_published_key_set(app, runner):
     result = runner.invoke(args=["provenance", "keys"])
     assert result.exit_code == 0
-    assert json.loads(result.output) == public_jwks([app.extensions[KEY_EXTENSION]])
+    printed = json.loads(result.output)
+    assert printed == app.test_client().get("/.well-known/aftertap-provenance-keys.json").get_json()
+    assert [k["kid"] for k in printed["keys"]] == [app.extensions[KEY_EXTENSION].key_id]
 
 
 def test_missing_or_invalid_key_file_stops_start_up(settings, tmp_path):

@@ -87,7 +87,9 @@ def test_well_known_key_set_is_the_signing_key_in_jwk_form(app, client):
     (jwk,) = resp.get_json()["keys"]
     assert jwk == {"kid": key.key_id, "kty": "OKP", "crv": "Ed25519",
                    "x": base64.urlsafe_b64encode(key.public_raw).rstrip(b"=").decode(),
-                   "alg": "EdDSA", "use": "sig"}
+                   "alg": "EdDSA", "use": "sig",
+                   # The house key: it signs for brands without a key of their own.
+                   "aftertap_brand": None, "aftertap_status": "current"}
     assert "d" not in jwk  # never the private part
 
 

@@ -7,11 +7,16 @@ from pathlib import Path
 
 import pytest
 
+from tests.factories import get_or_create_brand
+
 SHAPE = Path(__file__).parent.parent / "journeys" / "ruleset-shape.yaml"
 
 
 @pytest.fixture
-def cli(app):  # type: ignore[no-untyped-def]
+def cli(app, db):  # type: ignore[no-untyped-def]
+    # Validation checks that a ruleset's brand exists in the database.
+    get_or_create_brand(db, "maison-aurelia", "Maison Aurelia")
+    db.commit()
     runner = app.test_cli_runner()
 
     def run(*args: str):  # type: ignore[no-untyped-def]

@@ -27,18 +27,18 @@ def count(db, model) -> int:  # type: ignore[no-untyped-def]
 
 
 def test_import_creates_products_items_tags_and_is_idempotent(runner, db, tmp_path):
-    tagged_item(db)  # the brand exists
+    tagged_item(db)  # the brand exists; new products name it with --brand
     g1, g2 = gtin(), gtin()
     csv = write(tmp_path, (
         f"04A1B2C3D4E5F6,{g1},A-1,test-2026,FR,Tote,bag\n"
         f"04a1b2c3d4e5f7,{g1},A-2,test-2026,FR,,\n"
         f"04A1B2C3D4E5F8,{g2[1:]},B-1,tamper-2026,,Serum,serum\n"  # GTIN-13 accepted
     ))
-    result = runner.invoke(args=["tags", "import", str(csv)])
+    result = runner.invoke(args=["tags", "import", "--brand", "maison-aurelia", str(csv)])
     assert result.exit_code == 0, result.output
     assert "3 tag(s) registered, 0 already registered, 2 product(s) created" in result.output
     assert db.scalar(select(Tag.key_version).where(Tag.uid == "04A1B2C3D4E5F7")) == "test-2026"
-    again = runner.invoke(args=["tags", "import", str(csv)])
+    again = runner.invoke(args=["tags", "import", "--brand", "maison-aurelia", str(csv)])
     assert again.exit_code == 0, again.output
     assert "0 tag(s) registered, 3 already registered" in again.output
     assert count(db, Tag) == 4
@@ -58,7 +58,7 @@ def test_bad_rows_reported_by_line_and_nothing_imported(runner, db, tmp_path):
         f"04A1B2C3D4E5F6,{g},OK-3,test-2026,FR,,\n"                 # line 7: uid repeated
         f"04A1B2C3D4E5FC,{g},bad serial!,test-2026,FR,,\n"          # line 8: serial
     ))
-    result = runner.invoke(args=["tags", "import", str(csv)])
+    result = runner.invoke(args=["tags", "import", "--brand", "maison-aurelia", str(csv)])
     assert result.exit_code == 1
     out = result.output
     assert "tags.csv:3: uid '04A1B2C3D4E5' must be 7 bytes" in out
@@ -74,7 +74,7 @@ def test_bad_rows_reported_by_line_and_nothing_imported(runner, db, tmp_path):
 def test_header_must_name_the_columns(runner, db, tmp_path):
     tagged_item(db)
     csv = write(tmp_path, "04A1B2C3D4E5F6,x\n", header="uid,gtin_code\n")
-    result = runner.invoke(args=["tags", "import", str(csv)])
+    result = runner.invoke(args=["tags", "import", "--brand", "maison-aurelia", str(csv)])
     assert result.exit_code == 1
     assert "line 1: header must have uid, gtin, serial, key_version" in result.output
     assert "missing gtin, serial, key_version" in result.output
@@ -157,7 +157,7 @@ def test_import_sale_state_column(runner, db, tmp_path):
         f"04A1B2C3D4E5E3,{g},S-3,test-2026,,,unknown\n"
         f"04A1B2C3D4E5E4,{g},S-4,test-2026,,,\n"
     ), header=header)
-    result = runner.invoke(args=["tags", "import", str(csv)])
+    result = runner.invoke(args=["tags", "import", "--brand", "maison-aurelia", str(csv)])
     assert result.exit_code == 0, result.output
     rows = db.execute(select(Item.serial, Item.released).where(Item.serial.like("S-%")))
     released = {serial: sold for serial, sold in rows}

@@ -1,0 +1,177 @@
+"""Brand pages under ``/admin``: an item's file by serial or chip, the service queue, stolen
+items, reward pools with their stock, and refused ruleset versions.
+
+Each page shows one brand: the signed-in staff member's (asking for another is a 404), or for
+the all-brands development admin the brand in ``?brand=`` (default ``DEFAULT_BRAND``). The roles
+that may open each page are declared on it with ``roles``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, abort, current_app, render_template, request
+from flask.typing import ResponseReturnValue
+from sqlalchemy import or_, select
+
+from app.admin.accounts import ROLE_WORDS
+from app.admin.auth import guard
+from app.admin.rulesets import refused_rulesets
+from app.aftersales.events import service_history
+from app.aftersales.requests import SERVICE_KINDS, open_requests
+from app.catalog.holdings import current_holding
+from app.catalog.models import Brand, Item, Product
+from app.core.audit import audit_trail
+from app.core.db import db
+from app.core.staff import MARKETER, ROLES, SERVICE, TILL
+from app.core.web import current_principal, no_store, roles
+from app.ownership.lifecycle import history
+from app.rewards.models import RewardPool, RewardPrize
+from app.verify.models import Tag
+
+bp = Blueprint("brand", __name__, url_prefix="/admin")
+bp.before_request(guard)
+
+BEGAN_BY = {"first_tap": "first tap", "confirmed": "registered", "transfer": "resale transfer",
+            "brand": "by the brand"}
+ENDED_BY = {"transfer": "resold", "brand": "by the brand", "erased": "data erased",
+            "take_back": "taken back"}
+ACTIONS = {
+    "release": "Marked sold", "stolen": "Reported stolen", "recovered": "Stolen flag cleared",
+    "reassign": "Given to another owner", "take_back": "Taken back",
+    "service_event": "Service recorded", "service_request": "Service requested by the owner",
+    "provenance_revoke": "Provenance record withdrawn", "reward_redeem": "Reward redeemed",
+}
+
+
+def who(actor: str) -> str:
+    """Return who did something, in words (the log keeps ids; people read roles)."""
+    if actor.startswith("staff:"):
+        return "a staff member"
+    if actor.startswith("token:"):
+        return "a connected system"
+    return {"owner": "the owner", "admin": "an administrator", "shop": "a shop",
+            "till": "a shop", "system": "Aftertap", "ruleset": "a journey"}.get(actor, actor)
+
+
+def words(identifier: str) -> str:
+    """Return a ruleset id (``tote-bag``) as words (``Tote bag``)."""
+    return identifier.replace("-", " ").replace("_", " ").capitalize()
+
+
+def page_brand() -> Brand:
+    """Return the brand this page shows.
+
+    Aborts 404 when a brand's staff asks for another brand, or the brand does not exist.
+    """
+    acting = current_principal()
+    asked = request.args.get("brand") or None
+    if acting.brand_id is not None:
+        brand = db.session.get(Brand, acting.brand_id)
+        if brand is None or (asked is not None and asked != brand.slug):
+            abort(404)
+        return brand
+    slug = asked or str(current_app.config["DEFAULT_BRAND"])
+    found = db.session.scalar(select(Brand).where(Brand.slug == slug))
+    if found is None:
+        abort(404)
+    return found
+
+
+def _page(template: str, status: int = 200, **context: Any) -> ResponseReturnValue:
+    acting = current_principal()
+    html = render_template(f"admin/{template}.html", acting=acting,
+                           role_words=ROLE_WORDS.get(acting.role, acting.role), **context)
+    return no_store(html, status)
+
+
+@bp.get("/")
+@roles(*ROLES)
+def home() -> ResponseReturnValue:
+    return _page("home", brand=page_brand(), TILL=TILL, SERVICE=SERVICE, MARKETER=MARKETER)
+
+
+def _item_file(item: Item) -> dict[str, Any]:
+    session = db.session
+    holding = current_holding(session, item.id)
+    return {
+        "item": item,
+        "owner_ordinal": holding.ordinal if holding else None,
+        "owners": [{"ordinal": h.ordinal, "began": BEGAN_BY.get(h.began_by, h.began_by),
+                    "started_at": h.started_at, "ended_at": h.ended_at,
+                    "ended": ENDED_BY.get(h.ended_by or "", h.ended_by)}
+                   for h in history(session, item.id)],
+        "services": service_history(session, item.id),
+        "events": [{"at": e["at"][:16].replace("T", " "), "who": who(e["actor"]),
+                    "what": ACTIONS.get(e["action"], words(e["action"]))}
+                   for e in reversed(audit_trail(session, item.id))],
+    }
+
+
+@bp.get("/items")
+@roles(SERVICE)
+def items() -> ResponseReturnValue:
+    """Find an item of this brand by serial or chip UID; one match shows its file."""
+    brand = page_brand()
+    query = (request.args.get("q") or "").strip()[:40]
+    if not query:
+        return _page("items", brand=brand, query="", matches=[], file=None)
+    matches = list(db.session.scalars(
+        select(Item).join(Product, Item.product_id == Product.id)
+        .outerjoin(Tag, Tag.item_id == Item.id)
+        .where(Product.brand_id == brand.id,
+               or_(Item.serial == query, Tag.uid == query.upper()))
+        .order_by(Item.id).distinct().limit(20)
+    ))
+    file = _item_file(matches[0]) if len(matches) == 1 else None
+    # Nothing of this brand matches: 404, as for an item that does not exist anywhere.
+    return _page("items", status=200 if matches else 404, brand=brand, query=query,
+                 matches=matches, file=file)
+
+
+@bp.get("/service")
+@roles(SERVICE)
+def service_queue() -> ResponseReturnValue:
+    brand = page_brand()
+    return _page("service", brand=brand, rows=open_requests(db.session, brand.slug),
+                 kinds=SERVICE_KINDS)
+
+
+@bp.get("/stolen")
+@roles(SERVICE)
+def stolen() -> ResponseReturnValue:
+    brand = page_brand()
+    rows = list(db.session.scalars(
+        select(Item).join(Product, Item.product_id == Product.id)
+        .where(Product.brand_id == brand.id, Item.stolen_at.is_not(None))
+        .order_by(Item.stolen_at.desc()).limit(500)
+    ))
+    return _page("stolen", brand=brand, rows=rows)
+
+
+@bp.get("/rewards")
+@roles(MARKETER)
+def rewards() -> ResponseReturnValue:
+    brand = page_brand()
+    pools = []
+    for pool in db.session.scalars(select(RewardPool).where(RewardPool.brand == brand.slug)
+                                   .order_by(RewardPool.reward_id)):
+        prizes = db.session.scalars(
+            select(RewardPrize).where(RewardPrize.pool_id == pool.id,
+                                      RewardPrize.retired.is_(False))
+            .order_by(RewardPrize.position, RewardPrize.id)).all()
+        pools.append({"name": words(pool.reward_id), "given": pool.given, "budget": pool.budget,
+                      "prizes": [{"name": words(p.prize_id), "given": p.given, "stock": p.stock,
+                                  "consolation": p.consolation} for p in prizes]})
+    return _page("rewards", brand=brand, pools=pools)
+
+
+@bp.get("/rulesets")
+@roles(MARKETER)
+def rulesets() -> ResponseReturnValue:
+    brand = page_brand()
+    registry = current_app.extensions["aftertap.rules"].registry
+    acting = current_principal()
+    # A brand's staff see their brand's files; the all-brands admin sees every refused file.
+    shown = refused_rulesets(registry, brand.slug if acting.brand_id is not None else None)
+    return _page("rulesets", brand=brand, refused=shown)
