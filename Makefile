@@ -57,9 +57,9 @@ bench: install
 drill: install
 	$(BIN)/python bench/fault_drill.py
 
-# Mutation testing (not in CI, minutes): mutmut mutates the security-critical modules and runs each
-# mutant against their tests ([tool.mutmut] in pyproject.toml), then prints the score per module.
-# What survives, and why: docs/testing.md.
+# Mutation testing (not in CI; some 3,200 mutants at about one a second): mutmut mutates the
+# security-critical modules and runs each mutant against their tests ([tool.mutmut] in
+# pyproject.toml), then prints the score per module. What survives, and why: docs/testing.md.
 mutate: install
 	$(BIN)/mutmut run --max-children 2
 	$(BIN)/python scripts/mutation_scores.py

@@ -86,15 +86,10 @@ sys.path.insert(0, str(BENCH))
 
 import tap_throughput as bench  # noqa: E402  (it also puts the repository on sys.path)
 from sqlalchemy import create_engine, text  # noqa: E402
-from sqlalchemy.orm import Session  # noqa: E402
 
-from app.core.clock import now  # noqa: E402
 from app.core.db import make_engine  # noqa: E402
 from app.core.migrate import upgrade  # noqa: E402
 from app.provenance.keys import write_key_file  # noqa: E402
-from app.rewards.draws import publish_commitments  # noqa: E402
-from app.rewards.pools import sync_ruleset  # noqa: E402
-from app.rules.service import parse_ruleset  # noqa: E402
 from app.verify.keys import KeyVersion, write_demo_keys_file  # noqa: E402
 from app.verify.sun import mint_query  # noqa: E402
 
@@ -240,7 +235,10 @@ def private_cluster(root: Path) -> Iterator[Cluster]:
 
 
 def set_up(root: Path, cluster: Cluster, n_tags: int) -> tuple[bench.Instance, KeyVersion, Path]:
-    """Create the database, migrate it, make the keys, write the ruleset and seed the brand."""
+    """Create the database, migrate it, make the keys, write the ruleset and seed the brand.
+
+    The app's secret is the one more key an instance needs: ``bench.gunicorn`` makes a random one.
+    """
     admin = create_engine(cluster.url("postgres"), isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:
@@ -257,16 +255,8 @@ def set_up(root: Path, cluster: Cluster, n_tags: int) -> tuple[bench.Instance, K
     rulesets.mkdir()
     (rulesets / f"{BRAND[0]}.yaml").write_text(RULESET)
     tags = bench.seed(url, n_tags, BRAND)
-    # What `flask rewards seeds publish` does daily: the pools exist and today's draw seed is
-    # committed before the first reveal.
-    engine = make_engine(url)
-    try:
-        with Session(engine) as session:
-            sync_ruleset(session, parse_ruleset(RULESET, "drill.yaml").doc, BRAND[0])
-            publish_commitments(session, now())
-            session.commit()
-    finally:
-        engine.dispose()
+    # Only published versions serve (as in production); the file above is its draft.
+    bench.publish_ruleset(url, RULESET, BRAND[0])
     return bench.Instance("postgresql", url, root, keys_file, tags), kv, rulesets
 
 
@@ -411,9 +401,10 @@ class PhoneLife:
     def reveal(self) -> None:
         page_path = self.pending[0]
         answer = self.phone.request("reveal_page", "GET", page_path)
-        if answer is None or answer[0] != 200:
-            if answer is not None:
-                self.pending.pop(0)  # refused (tap session gone, another owner): give up on it
+        if answer is None or answer[0] >= 500:
+            return  # lost or "try again": the person comes back to it later
+        if answer[0] != 200:
+            self.pending.pop(0)  # refused (tap session gone, another owner): give up on it
             return
         token = CSRF_FIELD.search(answer[2])
         if token is None:  # already revealed (a lost answer's reveal had committed)
@@ -421,8 +412,8 @@ class PhoneLife:
             return
         answer = self.phone.request("reveal", "POST", f"{page_path}/reveal",
                                     form={"csrf_token": token.group(1)})
-        if answer is None:
-            return  # lost: the person reloads and tries again later
+        if answer is None or answer[0] >= 500:
+            return  # the same: reload the reward page and press the button again
         self.pending.pop(0)
         if answer[0] == 303:
             self.phone.request("reveal_result", "GET", answer[1] or page_path)
@@ -582,6 +573,19 @@ def _checks(conn: Any, book: TagBook, records: list[Record], faults: list[Fault]
 
     checks: list[Check] = []
     uid_index = {uid: i for i, (uid, _g, _s) in enumerate(book.tags)}
+
+    # A drill that claimed, granted or revealed nothing proves nothing about those invariants
+    # (a ruleset that no longer serves, a page that changed): it fails rather than passes.
+    claims = q("select count(*) from ownerships")[0][0]
+    grants = q("select count(*) from reward_grants g join reward_pools p on p.id = g.pool_id "
+               "where p.reward_id = 'drill-reveal'")[0][0]
+    revealed = sum(1 for r in records if r.kind == "reveal" and r.status == 303)
+    prize_left = q("select coalesce(sum(stock - given), 0) from reward_prizes "
+                   "where stock is not null")[0][0]
+    checks.append(Check(
+        "the drill exercised every path", claims > 0 and grants > 0 and revealed > 0,
+        f"{claims} ownerships claimed, {grants} reveal rewards granted, {revealed} revealed "
+        f"through the page's form; prize stock left: {prize_left} of {PRIZE_STOCK}"))
 
     # Genuine taps: compare (tag, counter) sets, so lost requests that committed are known.
     recorded = [(uid_index[uid], counter) for uid, counter in q(
@@ -783,8 +787,6 @@ def main(argv: list[str] | None = None) -> int:
             book = TagBook(kv, inst.tags)
             env = {
                 "AFTERTAP_RULESETS_DIR": str(rulesets),
-                "AFTERTAP_DEFAULT_BRAND": BRAND[0],
-                "AFTERTAP_RULESETS_RELOAD_SECONDS": "-1",
                 "AFTERTAP_ADMIN_PASSWORD_FILE": str(root / "no-admin"),
                 "AFTERTAP_MAIL_OUTBOX_DIR": str(root / "outbox"),
             }

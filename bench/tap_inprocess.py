@@ -33,6 +33,7 @@ from app.core.migrate import upgrade
 from app.provenance.keys import write_key_file
 from app.verify.keys import write_demo_keys_file
 from app.verify.service import mint_tap_url
+from bench.tap_throughput import REPO, publish_ruleset
 from tests.factories import tagged_item
 
 PG_URL = os.environ.get("AFTERTAP_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -102,6 +103,12 @@ def main() -> int:
         url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
     try:
         upgrade(url)
+        engine = make_engine(url, sqlite_begin=None)
+        with Session(engine) as session:
+            tagged_item(session)  # the brand exists before its ruleset is published
+        engine.dispose()
+        publish_ruleset(url, (REPO / "rulesets" / "maison-aurelia.yaml").read_text(),
+                        "maison-aurelia")
         write_demo_keys_file(work / "keys.toml", name="test-2026")
         write_key_file(work / "provenance.pem")
         app = create_app({

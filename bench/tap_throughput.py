@@ -60,9 +60,14 @@ from app.catalog.service import (  # noqa: E402
     get_or_create_product,
     gtin_check_digit,
 )
+from app.core.clock import now  # noqa: E402
 from app.core.db import make_engine  # noqa: E402
 from app.core.migrate import upgrade  # noqa: E402
 from app.provenance.keys import write_key_file  # noqa: E402
+from app.rewards.draws import publish_commitments  # noqa: E402
+from app.rewards.pools import sync_ruleset  # noqa: E402
+from app.rules.service import parse_ruleset, template_names  # noqa: E402
+from app.rules.versions import publish  # noqa: E402
 from app.verify.keys import KeyVersion, write_demo_keys_file  # noqa: E402
 from app.verify.models import FailedTapHour, Tag, TapEvent  # noqa: E402
 from app.verify.sun import mint_query  # noqa: E402
@@ -169,6 +174,27 @@ def database(backend: str, workdir: Path) -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+def publish_ruleset(url: str, text: str, slug: str) -> None:
+    """Make ``text`` the brand's live ruleset as production does: what `flask journeys publish`
+    stores (only published versions serve), then what `flask rewards seeds publish` does (the
+    reward pools exist and today's draw seed is committed before the first reveal).
+
+    Raises:
+        app.rules.versions.PublishRefused: the ruleset does not validate or its tests fail.
+    """
+    engine = make_engine(url)
+    try:
+        with Session(engine) as session:
+            publish(session, text, f"{slug}.yaml", author="bench", at=now(),
+                    experiences=template_names("experiences"),
+                    messages=template_names("messages"))
+            sync_ruleset(session, parse_ruleset(text, f"{slug}.yaml").doc, slug)
+            publish_commitments(session, now())
+            session.commit()
+    finally:
+        engine.dispose()
 
 
 def seed(
@@ -566,6 +592,7 @@ def bench_backend(backend: str, args: argparse.Namespace, wrk: str | None) -> Ba
             t0 = time.monotonic()
             upgrade(url)
             tags = seed(url, args.tags)
+            publish_ruleset(url, (REPO / "rulesets" / f"{BRAND[0]}.yaml").read_text(), BRAND[0])
             inst = Instance(backend, url, workdir, keys_file, tags)
             # Enough URLs for the fastest rate we could see, so none is ever sent twice.
             warm_per_tag = math.ceil(args.max_rate * args.warmup / len(tags)) + 1

@@ -1,7 +1,8 @@
 """Print the mutation score per module after `mutmut run` (`make mutate`).
 
-score = (killed + timeout) / mutants; a mutant that no selected test calls ("no tests") counts
-as not killed. Reads `mutmut results --all true`, so it runs from the project root.
+score = (killed + timeout) / mutants checked; a mutant that no selected test calls ("no tests")
+counts as not killed, and mutants not checked yet (a partial run, `mutmut run GLOB`) are left
+out. Reads `mutmut results --all true`, so it runs from the project root.
 """
 
 from __future__ import annotations
@@ -11,12 +12,12 @@ import sys
 from collections import Counter, defaultdict
 from pathlib import Path
 
-COLUMNS = ["killed", "timeout", "survived", "no tests", "other"]
+COLUMNS = ["killed", "timeout", "survived", "no tests", "other", "not checked"]
 
 
 def main() -> int:
     mutmut = Path(sys.executable).with_name("mutmut")
-    out = subprocess.run(
+    out = subprocess.run(  # noqa: S603 (the venv's own mutmut, fixed arguments)
         [str(mutmut), "results", "--all", "true"], capture_output=True, text=True, check=True
     ).stdout
     counts: dict[str, Counter[str]] = defaultdict(Counter)
@@ -42,7 +43,8 @@ def main() -> int:
 
 def _row(label: str, c: Counter[str], width: int) -> str:
     total = sum(c.values())
-    score = (c["killed"] + c["timeout"]) / total if total else 0.0
+    checked = total - c["not checked"]
+    score = (c["killed"] + c["timeout"]) / checked if checked else 0.0
     cells = "  ".join(f"{c[col]:>{len(col)}}" for col in COLUMNS)
     return f"{label:<{width}}  {total:>7}  {cells}  {score:6.1%}"
 

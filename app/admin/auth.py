@@ -24,9 +24,12 @@ bp = Blueprint("staff_auth", __name__, url_prefix="/admin")
 
 
 def safe_next(target: str | None) -> str:
-    """Return ``target`` if it is a page of the brand side on this site, else the home page."""
-    if (target and target.startswith("/admin") and not target.startswith("//")
-            and "\\" not in target and not target.startswith("/admin/login")):
+    """Return ``target`` if it is a page of the brand side on this site, else the home page.
+
+    A path that starts with ``/admin`` is on this host whatever follows: no ``//host`` or
+    ``https:`` link can start that way.
+    """
+    if target and target.startswith("/admin") and not target.startswith("/admin/login"):
         return target
     return "/admin/"
 

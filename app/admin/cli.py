@@ -60,7 +60,7 @@ def list_(brand_slug: str | None) -> None:
             brand_id = accounts.find_brand(session, brand_slug).id if brand_slug else None
         except DomainError as err:
             raise _fail(err) from None
-        slugs = dict(session.execute(select(Brand.id, Brand.slug)).tuples().all())
+        slugs = {row.id: row.slug for row in session.execute(select(Brand.id, Brand.slug))}
         for user in staff.list_staff(session, brand_id):
             state = ("disabled" if user.disabled_at else
                      "active" if user.password_hash else "invited")

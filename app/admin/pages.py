@@ -8,6 +8,7 @@ that may open each page are declared on it with ``roles``.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, abort, current_app, render_template, request
@@ -41,6 +42,11 @@ ACTIONS = {
     "reassign": "Given to another owner", "take_back": "Taken back",
     "service_event": "Service recorded", "service_request": "Service requested by the owner",
     "provenance_revoke": "Provenance record withdrawn", "reward_redeem": "Reward redeemed",
+    "provenance_issue": "Provenance record issued", "claim": "Registered as owner",
+    "take_over": "Registration taken over", "transfer_offer": "Resale link made",
+    "transfer_accept": "Resold", "email_verified": "Owner confirmed an email address",
+    "opt_in": "Owner agreed to messages", "opt_out": "Owner stopped messages",
+    "erase": "Owner's data erased",
 }
 
 
@@ -102,7 +108,7 @@ def _item_file(item: Item) -> dict[str, Any]:
                     "ended": ENDED_BY.get(h.ended_by or "", h.ended_by)}
                    for h in history(session, item.id)],
         "services": service_history(session, item.id),
-        "events": [{"at": e["at"][:16].replace("T", " "), "who": who(e["actor"]),
+        "events": [{"at": datetime.fromisoformat(e["at"]), "who": who(e["actor"]),
                     "what": ACTIONS.get(e["action"], words(e["action"]))}
                    for e in reversed(audit_trail(session, item.id))],
     }

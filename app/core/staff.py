@@ -112,10 +112,6 @@ class Principal:
         """Return True when this principal's role is one of ``roles``; admins may do anything."""
         return self.role == ADMIN or self.role in roles
 
-    def sees(self, brand_id: int | None) -> bool:
-        """Return True when this principal may see an object of brand ``brand_id``."""
-        return self.brand_id is None or self.brand_id == brand_id
-
 
 def digest(token: str) -> str:
     """Return the stored form of a link or API token: its SHA-256, hex."""

@@ -32,12 +32,6 @@ def no_store(html: str, status: int = 200) -> Response:
     return response
 
 
-def require_admin() -> None:
-    """Abort unless the request acts as an admin (a staff admin, an admin token, or the
-    development ``admin`` password)."""
-    require_staff(frozenset({staff.ADMIN}))
-
-
 _PASSWORD_SETTING = {"admin": "ADMIN_PASSWORD", "till": "TILL_PASSWORD"}
 # Stored on a view function by ``roles``: the staff roles that may call it (admins always may).
 ROLES_ATTRIBUTE = "staff_roles"
@@ -60,12 +54,6 @@ def roles(*names: str) -> Callable[[F], F]:
         return view
 
     return mark
-
-
-def view_roles(endpoint: str | None) -> frozenset[str]:
-    """Return the roles ``endpoint``'s view declared with ``roles`` (empty: admins only)."""
-    view = current_app.view_functions.get(endpoint or "")
-    return frozenset(getattr(view, ROLES_ATTRIBUTE, frozenset()))
 
 
 def _dev_passwords() -> dict[str, str]:
@@ -198,12 +186,6 @@ def current_principal() -> staff.Principal:
     found: staff.Principal | None = g.get("staff_principal")
     assert found is not None, "require_staff did not run for this view"
     return found
-
-
-def require_user(users: tuple[str, ...]) -> None:
-    """Abort unless the request acts as one of the development ``users`` roles (admin, till),
-    or a staff member or token with that role. Kept for callers of the older API."""
-    require_staff(frozenset(users))
 
 
 def json_body() -> dict[str, Any]:

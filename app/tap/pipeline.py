@@ -73,7 +73,7 @@ def engage(
         failed_detail_per_hour=int(settings["FAILED_TAP_DETAIL_PER_HOUR"]),
         ruleset_version=decision.ruleset_version,
         journey=decision.journey,
-        facts=None,
+        facts=facts.fact,
     )
     effects = ownership.act_on_tap(session, outcome, decision.actions, facts.lifecycle, person)
     grant = _grant(session, outcome, decision, ruleset, facts, effects, event_id)

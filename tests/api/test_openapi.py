@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import re
+from datetime import UTC, datetime
 
 import pytest
 import schemathesis
@@ -14,7 +15,8 @@ from jsonschema import Draft202012Validator
 
 from app.api.views import SPEC_FILE
 from app.catalog.holdings import current_holding
-from tests.factories import JSON_ACCEPT, tap_url, tagged_item
+from app.core import staff
+from tests.factories import JSON_ACCEPT, tagged_item, tap_url
 
 # Routes that answer JSON and are in the document's scope: the tap, the admin and till API, the
 # public provenance files, health and the document itself. Every /admin/api rule is in scope
@@ -97,12 +99,13 @@ def test_out_of_scope_json_routes_still_exist(app):
     assert endpoints >= OWNER_BROWSER_JSON | PUBLIC_JSON_ENDPOINTS
 
 
-def test_every_admin_api_operation_requires_basic_auth_and_documents_401_and_429():
+def test_every_admin_api_operation_requires_a_token_and_documents_401_403_and_429():
     for path, item in _spec()["paths"].items():
         for method, operation in item.items():
             if path.startswith("/admin/api/"):
-                assert operation.get("security") == [{"basicAuth": []}], (method, path)
-                assert {"401", "429"} <= set(operation["responses"]), (method, path)
+                assert operation.get("security") == [{"bearerAuth": []}, {"basicAuth": []}], (
+                    method, path)
+                assert {"401", "403", "429"} <= set(operation["responses"]), (method, path)
             if method == "post":
                 assert {"413", "415"} <= set(operation["responses"]), (method, path)
 
@@ -135,6 +138,25 @@ def test_genuine_and_replayed_taps_match_the_document(app, client, db, keyring, 
     assert digital.status_code == 200
     _validate(schema, "GET", "/01/{gtin}/21/{serial}", digital)
     assert current_holding(db, tag.item_id) is not None
+
+
+def test_a_revoked_token_and_a_role_refused_are_the_documented_401_and_403(
+        app, client, db, schema):
+    tag = tagged_item(db)
+    at = datetime.now(UTC)
+    path = f"/admin/api/items/{tag.item.product.gtin}/{tag.item.serial}"
+    _, till = staff.create_token(db, tag.item.product.brand_id, "till", "shop", at,
+                                 actor="test")
+    revoked_id, revoked = staff.create_token(db, tag.item.product.brand_id, "service", "crm",
+                                             at, actor="test")
+    staff.revoke_token(db, revoked_id, at, actor="test")
+    db.commit()
+    refused = client.get(path, headers={"Authorization": f"Bearer {till}", **JSON_ACCEPT})
+    assert refused.status_code == 403
+    _validate(schema, "GET", "/admin/api/items/{gtin}/{serial}", refused)
+    gone = client.get(path, headers={"Authorization": f"Bearer {revoked}", **JSON_ACCEPT})
+    assert gone.status_code == 401
+    _validate(schema, "GET", "/admin/api/items/{gtin}/{serial}", gone)
 
 
 def test_wrong_password_is_the_documented_401(app, client, schema):

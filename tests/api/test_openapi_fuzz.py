@@ -44,7 +44,7 @@ from tests.rewards.helpers import give, ruleset
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"
 # Per operation and per kind of generation; about 1,100 requests per backend in all.
-MAX_EXAMPLES = 300
+MAX_EXAMPLES = 25
 ADMIN_PASSWORD = "fuzz-admin-password"
 # The seeded owner's verified address: the one the document's examples use.
 EMAIL = "alice@example.com"

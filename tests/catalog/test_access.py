@@ -66,3 +66,69 @@ def test_an_owner_cookie_with_a_forged_signature_is_nobody(app, db, keyring):
     other.set_cookie(OWNER_COOKIE, owner_phone.get_cookie(OWNER_COOKIE).value)
     assert other.get(item_path(tag, "owner")).status_code == 200
     assert _owners_of(db, tag) == [db.scalar(select(Owner.id))]
+
+
+def test_without_a_tap_or_as_a_visitor_the_refusal_says_which(app, db, keyring):
+    # The two refusals tell a person what to do: tap again, or that only the owner can act.
+    tag = tagged_item(db)
+    owner_phone, visitor = app.test_client(), app.test_client()
+    tap(owner_phone, db, keyring, tag)  # claims
+    assert owner_phone.get(item_path(tag, "owner")).status_code == 200  # comes back: confirmed
+
+    no_tap = visitor.get(item_path(tag, "owner"))
+    assert no_tap.status_code == 403
+    assert ("Hold your phone to the product again to do this. For your security, actions only "
+            "work for a few minutes after a tap, on the phone that tapped.") in no_tap.get_data(
+                as_text=True)
+    tap(visitor, db, keyring, tag)
+    not_owner = post_form(visitor, item_path(tag, "transfer"))
+    assert not_owner.status_code == 403
+    assert "Only the registered owner of this item can do this." in not_owner.get_data(
+        as_text=True)
+
+
+def test_erasing_takes_the_credentials_off_this_browser(app, db, keyring):
+    # After "erase my data", the phone holds neither the owner cookie nor a live tap session: the
+    # cookie is deleted with the attributes it was set with, and acting again needs a new tap.
+    tag = tagged_item(db)
+    phone = app.test_client()
+    tap(phone, db, keyring, tag)
+    assert phone.get(item_path(tag, "owner")).status_code == 200
+
+    erased = post_form(phone, item_path(tag, "erase"), {"confirm": "yes"})
+
+    assert erased.status_code == 200
+    (deleted,) = [c for c in erased.headers.getlist("Set-Cookie")
+                  if c.startswith(f"{OWNER_COOKIE}=")]
+    attributes = {part.strip() for part in deleted.split(";")}
+    assert {f"{OWNER_COOKIE}=", "Max-Age=0", "HttpOnly", "Path=/", "SameSite=Lax"} <= attributes
+    assert phone.get_cookie(OWNER_COOKIE) is None
+    with phone.session_transaction() as browser:
+        assert str(tag.item_id) not in browser.get("taps", {})
+    again = phone.get(item_path(tag, "owner"))
+    assert again.status_code == 403
+    assert "Hold your phone to the product again" in again.get_data(as_text=True)
+
+
+def test_a_browser_keeps_tap_sessions_for_its_last_eight_items(app, db, keyring):
+    # A shop assistant taps nine items in a row: the first one's session is dropped, the other
+    # eight stay live (the session cookie stays small).
+    tags = [tagged_item(db, released=None) for _ in range(9)]
+    phone = app.test_client()
+    for tag in tags:
+        assert tap(phone, db, keyring, tag).status_code == 200
+    with phone.session_transaction() as browser:
+        live = set(browser["taps"])
+    assert live == {str(tag.item_id) for tag in tags[1:]}
+
+
+def test_an_owner_cookie_signed_with_the_app_secret_is_that_owner(app, db, keyring):
+    # Cookies are signed with the app secret and the "aftertap.owner" salt; an owner keeps the
+    # item across releases only if that stays so.
+    tag = tagged_item(db)
+    owner_phone = app.test_client()
+    tap(owner_phone, db, keyring, tag)
+    assert owner_phone.get(item_path(tag, "owner")).status_code == 200
+    public_id = db.scalar(select(Owner.public_id))
+    cookie = URLSafeSerializer(app.config["SECRET_KEY"], salt="aftertap.owner").dumps(public_id)
+    assert cookie == owner_phone.get_cookie(OWNER_COOKIE).value

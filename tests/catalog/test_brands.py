@@ -62,6 +62,8 @@ def test_brand_for_import(db):
     assert brand_for_import(db, "nordwand", [demo.gtin]).slug == "nordwand"
     # Without a slug: only when every product is already one brand's.
     assert brand_for_import(db, None, [other.gtin]).slug == "nordwand"
-    for gtins in ([], [other.gtin, demo.gtin], [other.gtin, "07612345000015"]):
-        with pytest.raises(DomainError, match="give --brand SLUG"):
+    with pytest.raises(DomainError, match=r"give --brand SLUG \(the file names no product\)"):
+        brand_for_import(db, None, [])
+    for gtins in ([other.gtin, demo.gtin], [other.gtin, "07612345000015"]):
+        with pytest.raises(DomainError, match="give --brand SLUG: the file names products"):
             brand_for_import(db, None, gtins)

@@ -1,6 +1,7 @@
 """docs/onboarding.md, followed on an empty database through the command line, on both backends:
-a brand, its products, its tags, its ruleset, and a first genuine tap that shows this brand's
-product (name, care text, image), never the demo brand's journeys or words."""
+a brand, its products, its tags, its published ruleset, its provenance key and first staff
+account, and a first genuine tap that shows this brand's product (name, care text, image) and
+reward, never the demo brand's journeys or words."""
 
 from __future__ import annotations
 
@@ -17,12 +18,15 @@ from app.catalog.models import Brand, Item, Product
 from app.ownership.lifecycle import add_months
 from app.verify.keys import write_demo_keys_file
 from app.verify.models import TapEvent
+from tests.factories import post_form
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "docs" / "examples" / "onboarding"
 PARKA = "07612345000015"
 # Words that belong to the demo brand only: its name, its care advice, its rewards.
-DEMO_WORDS = ("Aurelia", "dust bag", "calfskin", "points")
+DEMO_WORDS = ("Aurelia", "dust bag", "calfskin", "+100 points")
+STAFF = "ops@nordwand.example"
+PASSWORD = "a long staff passphrase"
 
 
 @pytest.fixture
@@ -36,8 +40,9 @@ def settings(settings, tmp_path):  # type: ignore[no-untyped-def]
     keys = tmp_path / "keys" / "keys.toml"
     # A rehearsal: the doc's key version, but simulating, so `tags tap` can stand in for a phone.
     write_demo_keys_file(keys, name="nordwand-2026")
+    # Production's rule: only published rulesets serve, never files lying in the folder.
     return {**settings, "RULESETS_DIR": str(rulesets), "KEYS_FILE": str(keys),
-            "ASSETS_DIR": str(EXAMPLES / "assets")}
+            "ASSETS_DIR": str(EXAMPLES / "assets"), "RULESETS_SERVE_FILES": False}
 
 
 def _ok(result):  # type: ignore[no-untyped-def]
@@ -72,6 +77,18 @@ def test_a_brand_s_first_day_from_an_empty_database_to_its_first_tap(app, runner
     ruleset = str(Path(app.config["RULESETS_DIR"]) / "nordwand.yaml")
     _ok(runner.invoke(args=["journeys", "validate", ruleset]))
     _ok(runner.invoke(args=["journeys", "test", ruleset]))
+    _ok(runner.invoke(args=["journeys", "publish", ruleset, "--author", STAFF]))
+    app.extensions["aftertap.rules"].registry.refresh()  # as every server does within 2 s
+
+    key_id = _ok(runner.invoke(args=["provenance", "rotate-key", "nordwand"])).split()[-1]
+    app.extensions["aftertap.provenance_brand_keys"].reload()  # as every server does in 2 s
+    published = client.get("/.well-known/aftertap-provenance-keys.json").get_json()["keys"]
+    assert {"kid": key_id, "brand": "nordwand"} in [
+        {"kid": k["kid"], "brand": k["aftertap_brand"]} for k in published]
+
+    added = _ok(runner.invoke(args=["staff", "add", STAFF, "--brand", "nordwand",
+                                    "--role", "admin"]))
+    link = re.search(r"http://localhost(/admin/password/\S+)", added).group(1)
 
     # The first tap of the sold parka: its owner, its warranty, its page.
     url = _ok(runner.invoke(args=["tags", "tap", "NW-P-0001", "--base-url", "http://localhost"]))
@@ -81,6 +98,7 @@ def test_a_brand_s_first_day_from_an_empty_database_to_its_first_tap(app, runner
     page = first.get_data(as_text=True)
     assert "Welcome to your Eiger Down Parka" in page
     assert "This is the first time this parka has been tapped" in page
+    assert "+50 points" in page  # the brand's own welcome reward
     image = re.search(r'<img src="([^"]+)" alt="([^"]+)" width="(\d+)" height="(\d+)" '
                       r'loading="lazy"', page)
     assert image is not None, page
@@ -116,3 +134,14 @@ def test_a_brand_s_first_day_from_an_empty_database_to_its_first_tap(app, runner
     events = db.scalars(select(TapEvent).order_by(TapEvent.id)).all()
     assert [e.journey for e in events] == ["first-tap", "owner-care"]
     assert all(e.ruleset_version and e.ruleset_version.startswith("nordwand") for e in events)
+
+    # The staff member sets a password with the printed link, signs in, and finds the parka.
+    staff_browser = app.test_client()
+    staff_browser.get(link)
+    assert post_form(staff_browser, link, {"password": PASSWORD, "confirm": PASSWORD}
+                     ).status_code == 303
+    staff_browser.get("/admin/login")
+    assert post_form(staff_browser, "/admin/login", {"email": STAFF, "password": PASSWORD}
+                     ).status_code == 303
+    found = staff_browser.get("/admin/items?q=NW-P-0001")
+    assert found.status_code == 200 and "Eiger Down Parka" in found.get_data(as_text=True)

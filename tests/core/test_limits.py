@@ -16,7 +16,8 @@ from app import create_app
 from app.core.db import make_engine
 from app.core.limits import limiter
 from tests.conftest import IN_CI
-from tests.factories import tagged_item, tap_url
+from tests.factories import item_path, post_form, tagged_item, tap_url
+from tests.ownership.helpers import owned
 
 CODES = "/admin/api/codes/NOSUCHCODE"
 JSON = {"Accept": "application/json"}
@@ -169,3 +170,28 @@ def test_an_unreachable_storage_never_turns_a_request_into_a_500(settings, keyri
     finally:
         engine.dispose()
         app.extensions["aftertap.db"].engine.dispose()
+
+
+def test_a_locked_out_login_is_told_how_long_the_window_still_runs(admin_app, client):
+    # Locked for a 15-minute window: Retry-After says the minutes left, not a generic minute.
+    admin_app.config["RATE_LIMITS"] = {"LOGIN_FAILURES_PER_ADDRESS": "1 per 15 minutes"}
+    assert client.get(CODES, headers=basic("admin", "guess")).status_code == 401
+    locked = client.get(CODES, headers=basic("admin", "right-password"))
+    assert locked.status_code == 429
+    assert 14 * 60 < int(locked.headers["Retry-After"]) <= 15 * 60
+
+
+def test_one_owners_confirmation_emails_do_not_use_up_anothers(app, db, keyring):
+    # CONFIRM_EMAIL_PER_OWNER counts per owner cookie: a neighbour's allowance is their own.
+    app.config["RATE_LIMITS"] = {"CONFIRM_EMAIL_PER_OWNER": "1 per hour"}
+    (mine, me), (theirs, them) = owned(app, db, keyring), owned(app, db, keyring)
+
+    def ask(phone, tag, address):  # type: ignore[no-untyped-def]
+        return post_form(phone, item_path(tag, "email"), {"email": address})
+
+    assert ask(me, mine, "me@example.com").status_code == 200
+    refused = ask(me, mine, "me.again@example.com")
+    assert refused.status_code == 429
+    # An hour's window: Retry-After is the time left in it, not a generic minute.
+    assert 59 * 60 < int(refused.headers["Retry-After"]) <= 60 * 60
+    assert ask(them, theirs, "them@example.com").status_code == 200

@@ -43,12 +43,23 @@ def test_bad_keys_file_fails_naming_the_field(tmp_path):
     assert "00" not in str(info.value).split("meta_read_key")[-1][:5]
 
 
-def test_bad_ruleset_stops_start_up(tmp_path, keys_file):
-    (tmp_path / "broken.yaml").write_text("brand: b\njourneys:\n  - {id: a, priority: x}\n")
-    expected = r"broken\.yaml:3:23: journey 'a': 'priority' must be a whole number"
-    with pytest.raises(ValueError, match=expected):
-        create_app({"SECRET_KEY": "s" * 40, "KEYS_FILE": str(keys_file),
-                    "RULESETS_DIR": str(tmp_path)})
+def test_a_bad_ruleset_file_never_stops_start_up_and_says_why(
+        tmp_path, keys_file, provenance_key_file, database_url):
+    # Issue 11: a file saved with an error used to take every restarting worker down.
+    rulesets = tmp_path / "rulesets"
+    rulesets.mkdir()
+    (rulesets / "broken.yaml").write_text("brand: b\njourneys:\n  - {id: a, priority: x}\n")
+    app = create_app({"SECRET_KEY": "s" * 40, "KEYS_FILE": str(keys_file),
+                      "PROVENANCE_KEY_FILE": str(provenance_key_file),
+                      "DATABASE_URL": database_url, "RULESETS_DIR": str(rulesets),
+                      "RULESETS_SERVE_FILES": True})
+    try:
+        (error,) = app.extensions["aftertap.rules"].registry.errors.values()
+        assert "broken.yaml:3:23: journey 'a': 'priority' must be a whole number" in (
+            error.message)
+        assert app.test_client().get("/healthz").status_code == 200
+    finally:
+        app.extensions["aftertap.db"].engine.dispose()
 
 
 def test_environment_overrides_defaults_and_overrides_win(

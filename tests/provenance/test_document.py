@@ -112,3 +112,13 @@ def test_a_listener_cannot_replace_a_field_or_another_listeners_section(db, key,
         issue(db, key, tag, ownership_id)
     db.rollback()
     assert db.scalar(select(func.count()).select_from(ProvenanceRecord)) == 0
+
+
+def test_an_imported_product_signs_its_own_provenance_attributes_and_nothing_else(db, key):
+    tag, _, ownership_id = owned(db, attributes={"made_in": "Lucerne", "fill": "800-fill down",
+                                                 "warranty_months": 36, "cost": "120"})
+    tag.item.product.provenance_attributes = ["made_in", "fill"]
+    db.commit()
+    doc = json.loads(issue(db, key, tag, ownership_id).document)
+    assert doc["item"]["made_in"] == "Lucerne" and doc["item"]["fill"] == "800-fill down"
+    assert "warranty_months" not in doc["item"] and "cost" not in doc["item"]

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
+from app.core.errors import DomainError
 from app.rewards import draws, grants
 from app.rewards.models import RewardDraw, RewardGrant, RewardSeed
 from app.rewards.pools import sync_ruleset
@@ -109,3 +110,56 @@ def test_the_audit_names_each_tampered_field(db, forgery):
     else:
         assert [(m.draw_id, m.grant_id, m.reason) for m in report.mismatches] == [
             (victim.id, victim.grant_id, reason)]
+
+
+def test_a_seed_stays_hidden_after_its_day_until_it_is_revealed(db):
+    # Days pass without `rewards seeds reveal`: the terms page keeps showing commitments only.
+    # Publishing a seed nobody revealed would let anyone recompute draws still to be audited.
+    sync_ruleset(db, ruleset(GAME), BRAND)
+    published = draws.publish_commitments(db, T0 - timedelta(hours=13))
+    db.commit()
+    later = T0 + timedelta(days=3)
+
+    listed = draws.commitments(db, BRAND, "game", later)
+
+    expected = sorted(((BRAND, "game", c.day, c.commitment) for c in published), reverse=True,
+                      key=lambda row: row[2])
+    assert [(c.brand, c.reward_id, c.day, c.commitment) for c in listed] == expected
+    assert [c.seed for c in listed] == [None, None]
+    draws.reveal_seeds(db, later)
+    db.commit()
+    revealed = draws.commitments(db, BRAND, "game", later)
+    assert all(draws.commitment_of(c.seed) == c.commitment for c in revealed)
+    report = draws.audit_day(db, f"{BRAND}/game", T0.date())
+    assert (report.brand, report.reward_id, report.commitment) == (
+        BRAND, "game", next(c.commitment for c in published if c.day == T0.date()))
+
+
+def test_draws_without_their_days_seed_fail_the_audit(db):
+    # A deleted seed row must not let a day's draws pass as unauditable-but-fine.
+    doc = ruleset(GAME)
+    item, me = tagged_item(db).item_id, owner(db)
+    grants.reveal(db, pending(db, doc, me, item).id, me, T0)
+    db.commit()
+    db.execute(delete(RewardSeed))
+    db.commit()
+
+    report = draws.audit_day(db, "game", T0.date())
+
+    assert not report.ok and report.draws == 1
+    assert [(m.draw_id, m.reason) for m in report.mismatches] == [
+        (None, "draws exist but the day has no seed")]
+
+
+def test_the_audit_of_a_reward_id_two_brands_share_needs_the_brand(db):
+    doc = ruleset(GAME)
+    sync_ruleset(db, doc, "other-brand")  # another brand also calls a reward "game"
+    item, me = tagged_item(db).item_id, owner(db)
+    grants.reveal(db, pending(db, doc, me, item).id, me, T0)
+    db.commit()
+
+    with pytest.raises(DomainError, match="Several brands have a reward 'game'"):
+        draws.audit_day(db, "game", T0.date())
+    ours = draws.audit_day(db, "game", T0.date(), brand=BRAND)
+    theirs = draws.audit_day(db, "game", T0.date(), brand="other-brand")
+    assert (ours.brand, ours.draws, theirs.brand, theirs.draws) == (BRAND, 1, "other-brand", 0)

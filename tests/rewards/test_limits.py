@@ -111,3 +111,43 @@ def test_holdout_is_stable_and_about_its_share(db):
     cohorts = {row.cohort: row.n for row in db.execute(
         select(RewardExposure.cohort, func.count().label("n")).group_by(RewardExposure.cohort))}
     assert cohorts == {"holdout": 2, "treatment": 1}
+
+
+def test_a_use_exactly_one_period_ago_has_left_the_window(db):
+    doc = ruleset("monthly: {points: 1, limit: {per_owner: 1, per: 30d}}")
+    me, item = owner(db), tagged_item(db).item_id
+    give(db, doc, "monthly", me, item, T0)
+    assert refused(db, doc, "monthly", me, item, T0 + timedelta(days=30, seconds=-1)) == "per_owner"
+    assert availability(db, doc, BRAND, me, item, T0 + timedelta(days=30))["monthly"]
+    assert give(db, doc, "monthly", me, item, T0 + timedelta(days=30)).points == 1
+
+
+def test_one_owners_new_period_leaves_another_owners_allowance_alone(db):
+    # Two owners used their monthly reward on the same day. A month later each may have it again:
+    # the first one's renewal must not spend the second one's.
+    doc = ruleset("monthly: {points: 1, limit: {per_owner: 1, per: 30d}}")
+    ana, ben = owner(db), owner(db)
+    give(db, doc, "monthly", ana, tagged_item(db).item_id, T0)
+    give(db, doc, "monthly", ben, tagged_item(db).item_id, T0)
+    later = T0 + timedelta(days=31)
+    assert give(db, doc, "monthly", ana, tagged_item(db).item_id, later).points == 1
+    assert give(db, doc, "monthly", ben, tagged_item(db).item_id, later).points == 1
+    assert refused(db, doc, "monthly", ana, tagged_item(db).item_id, later) == "per_owner"
+
+
+def test_availability_counts_todays_grants_against_per_day(db):
+    doc = ruleset("daily: {prizes: [{id: p}], limit: {per_day: 2}}")
+    item = tagged_item(db).item_id
+    give(db, doc, "daily", None, item)
+    assert availability(db, doc, BRAND, None, item, T0) == {"daily": True}
+    give(db, doc, "daily", None, item)
+    assert availability(db, doc, BRAND, None, item, T0) == {"daily": False}
+    assert availability(db, doc, BRAND, None, item, T0 + timedelta(days=1)) == {"daily": True}
+
+
+def test_availability_says_no_once_the_budget_is_spent(db):
+    doc = ruleset("small: {points: 1, budget: 1}")
+    item = tagged_item(db).item_id
+    assert availability(db, doc, BRAND, owner(db), item, T0) == {"small": True}
+    give(db, doc, "small", owner(db), item)
+    assert availability(db, doc, BRAND, owner(db), item, T0) == {"small": False}

@@ -50,3 +50,12 @@ def test_anything_else_is_not_found(client, folder, path):
 def test_a_listed_file_missing_from_disk_is_not_found(client, folder):
     (folder / "parka.png").unlink()
     assert client.get("/assets/nordwand/parka.png").status_code == 404
+
+
+def test_a_listed_name_the_import_would_refuse_is_not_served(client, db, folder):
+    # Defence in depth: a row written around `products import` cannot serve a hidden file.
+    (folder / ".hidden.png").write_bytes((folder / "parka.png").read_bytes())
+    tag = tagged_item(db, brand="nordwand")
+    tag.item.product.images = [{"file": ".hidden.png", "width": 4, "height": 3}]
+    db.commit()
+    assert client.get("/assets/nordwand/.hidden.png").status_code == 404

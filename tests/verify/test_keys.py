@@ -318,3 +318,17 @@ def test_write_demo_keys_file_rejects_bad_name(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="name"):
         write_demo_keys_file(tmp_path / "keys.toml", name="bad name]\n[x")
     assert not (tmp_path / "keys.toml").exists()
+
+
+def test_a_system_identifier_of_the_largest_allowed_length_loads():
+    # 24 bytes (48 hex characters) is the limit the error message promises: it must be accepted.
+    text = f"""
+[key_versions.longest]
+meta_read_key = "{META}"
+file_read_master_key = "{MASTER}"
+system_identifier = "{"A5" * 24}"
+tag_tamper = false
+simulate = false
+"""
+    kv = parse_key_versions(text)["longest"]
+    assert kv.system_identifier == bytes.fromhex("A5" * 24)

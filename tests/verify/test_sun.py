@@ -565,3 +565,10 @@ def test_inspect_reports_errors(text: str, error: str) -> None:
 def test_inspect_non_string_input_does_not_raise() -> None:
     report = inspect(None, [KV])  # type: ignore[arg-type]
     assert report["valid"] is False
+
+
+def test_a_minted_query_is_aes_unless_lrp_is_asked_for():
+    # `tags tap` without --mode mints what most chips are personalised with: AES.
+    message = parse_query(mint_query(KV, UID, 3))
+    assert len(message.picc_data or b"") == 16
+    assert verify(message, KV).counter == 3
