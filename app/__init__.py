@@ -24,6 +24,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     from app import aftersales as aftersales_pkg
     from app import api as api_pkg
     from app import cli
+    from app import messages as messages_pkg
     from app import ownership as ownership_pkg
     from app import provenance as provenance_pkg
     from app import rewards as rewards_pkg
@@ -70,6 +71,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     aftersales_pkg.init_app(app)
     provenance_pkg.init_app(app)
     rewards_pkg.init_app(app)
+    messages_pkg.init_app(app)
     tap_pkg.init_app(app)
     demo_views.init_app(app)
     admin_pkg.init_app(app)

@@ -14,6 +14,7 @@ from flask.cli import AppGroup
 from app.core import outbox
 from app.core.db import db
 from app.core.migrate import current, upgrade
+from app.messages import delivery as messages_delivery
 
 db_group = AppGroup("db", help="Database schema (Alembic migrations).")
 mail_group = AppGroup("mail", help="Outgoing email: the outbox and its delivery worker.")
@@ -39,6 +40,11 @@ def mail_deliver(once: bool) -> None:
     if once:
         report = outbox.deliver_due(db.sessionmaker, current_app.config)
         click.echo(f"{report.sent} sent, {report.retrying} to retry, {report.dead} dead")
+        done = messages_delivery.deliver_due(db.sessionmaker, current_app.config)
+        if done.delivered or done.retrying or done.failed or done.deferred or done.suppressed:
+            click.echo(f"messages: {done.delivered} delivered, {done.retrying} to retry, "
+                       f"{done.failed} failed, {done.deferred} deferred, "
+                       f"{done.suppressed} suppressed")
         return
     logging.basicConfig(level=logging.INFO, format="%(asctime)s mail %(levelname)s %(message)s")
     stop = threading.Event()
@@ -48,8 +54,10 @@ def mail_deliver(once: bool) -> None:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    outbox.run_worker(db.sessionmaker, current_app.config, stop,
-                      float(current_app.config["MAIL_POLL_SECONDS"]))
+    config, sessions = current_app.config, db.sessionmaker
+    # The same worker delivers the schedules' messages (app/messages/delivery.py).
+    outbox.run_worker(db.sessionmaker, config, stop, float(config["MAIL_POLL_SECONDS"]),
+                      also=[lambda: messages_delivery.deliver_due(sessions, config)])
 
 
 @mail_group.command("status", help="Count queued, sent and dead email.")
@@ -65,6 +73,7 @@ def init_app(app: Flask) -> None:
     from app.catalog import cli as catalog_cli
     from app.demo import cli as demo_cli
     from app.rules import cli as journeys_cli
+    from app.scheduler import cli as scheduler_cli
     from app.verify import cli as verify_cli
 
     app.cli.add_command(db_group)
@@ -76,3 +85,4 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(verify_cli.taps_group)
     app.cli.add_command(demo_cli.demo_group)
     app.cli.add_command(journeys_cli.journeys_group)
+    app.cli.add_command(scheduler_cli.scheduler_group)

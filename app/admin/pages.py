@@ -1,5 +1,5 @@
 """Brand pages under ``/admin``: an item's file by serial or chip, the service queue, stolen
-items, reward pools with their stock, and refused ruleset versions.
+items, reward pools with their stock, refused ruleset versions and scheduled messages.
 
 Each page shows one brand: the signed-in staff member's (asking for another is a 404), or for
 the all-brands development admin the brand in ``?brand=`` (default ``DEFAULT_BRAND``). The roles
@@ -26,6 +26,7 @@ from app.core.audit import audit_trail
 from app.core.db import db
 from app.core.staff import MARKETER, ROLES, SERVICE, TILL
 from app.core.web import current_principal, no_store, roles
+from app.messages.listing import brand_messages
 from app.ownership.lifecycle import history
 from app.rewards.models import RewardPool, RewardPrize
 from app.verify.models import Tag
@@ -181,3 +182,14 @@ def rulesets() -> ResponseReturnValue:
     # A brand's staff see their brand's files; the all-brands admin sees every refused file.
     shown = refused_rulesets(registry, brand.slug if acting.brand_id is not None else None)
     return _page("rulesets", brand=brand, refused=shown)
+
+
+@bp.get("/messages")
+@roles(MARKETER)
+def messages() -> ResponseReturnValue:
+    """The brand's messages, newest first, 50 a page, with what became of each."""
+    brand = page_brand()
+    page = request.args.get("page", 1, type=int) or 1
+    lines, pages = brand_messages(db.session, brand.slug, page)
+    return _page("messages", brand=brand, lines=lines, page=min(max(1, page), pages),
+                 pages=pages)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import random
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import make_msgid
@@ -228,8 +228,12 @@ def run_worker(
     settings: Mapping[str, Any],
     stop: threading.Event,
     poll_seconds: float,
+    also: Sequence[Callable[[], object]] = (),
 ) -> None:
     """Deliver due mail every ``poll_seconds`` until ``stop`` is set.
+
+    ``also``: further rounds run each poll (the scheduled messages' delivery), each guarded
+    like the mail's own.
 
     A failing round (the database restarting, say) is logged and tried again on the next poll:
     the worker outlives what it depends on.
@@ -242,6 +246,11 @@ def run_worker(
                          report.dead)
         except Exception:  # any failure of a round must not stop the worker
             log.exception("mail delivery round failed; retrying in %.1f s", poll_seconds)
+        for extra in also:
+            try:
+                extra()
+            except Exception:  # as above: the next poll tries again
+                log.exception("delivery round failed; retrying in %.1f s", poll_seconds)
         stop.wait(poll_seconds)
 
 

@@ -121,6 +121,16 @@ def defaults() -> dict[str, Any]:
         "MAIL_RETRY_BASE_SECONDS": 30,
         "MAIL_RETRY_MAX_SECONDS": 3600,
         "MAIL_GIVE_UP_HOURS": 24,
+        # -- the scheduler process (app.scheduler) ----------------------------------------------
+        # On start, and on each late wake-up, slots missed at most this long ago still run once;
+        # older ones are dropped. Also APScheduler's misfire_grace_time.
+        "SCHEDULER_CATCH_UP_MINUTES": 360,
+        # How often the scheduler's jobs follow newly published ruleset versions.
+        "SCHEDULER_SYNC_SECONDS": 10.0,
+        # Expired transfer offers and emailed links are deleted this long after they expire.
+        "EXPIRED_LINKS_KEEP_DAYS": 7,
+        # Failed taps' rows, and genuine taps' facts and shared location, are kept this long.
+        "TAP_DETAIL_RETENTION_DAYS": 90,
         # -- provenance records -------------------------------------------------------------------
         # The house Ed25519 private key (PKCS#8 PEM): signs for brands without a key of their own.
         "PROVENANCE_KEY_FILE": str(INSTANCE_DIR / "provenance_ed25519.pem"),

@@ -111,6 +111,12 @@ _FIELDS = (
 FACTS: dict[str, FactField] = {f.path: f for f in _FIELDS}
 """Every fixed fact path, in documentation order."""
 
+TAP_TIME_ONLY: frozenset[str] = frozenset(
+    p for p in FACTS if p.startswith("tap.") and p != "tap.days_since_last"
+)
+"""Facts about a tap as it happens: a schedule runs without one, so it can never test them.
+``tap.days_since_last`` is not among them: it is computed from the item's tap history."""
+
 PRODUCT_ATTRIBUTE = FactField(
     path="product.<name>",
     type="any",

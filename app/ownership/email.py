@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from app.catalog.holdings import current_holding, find_owners_by_email
@@ -54,6 +54,16 @@ def request_email(
     purpose = VERIFY_OPT_IN if opt_in else VERIFY_EMAIL
     return _issue_token(session, owner.id, purpose, at,
                         float(settings.get("EMAIL_LINK_MINUTES", 60 * 24)), email)
+
+
+def purge_expired_tokens(session: Session, before: datetime) -> int:
+    """Delete the emailed tokens (used or not) that expired before ``before``; return how many.
+
+    An expired token redeems nothing, so no one loses a link they could still use. ``before``
+    lags the clock (see ``EXPIRED_LINKS_KEEP_DAYS``) so a recent link still says "expired"
+    rather than "not valid". The caller commits.
+    """
+    return update_rows(session, delete(OwnerToken).where(OwnerToken.expires_at < before))
 
 
 def _redeem(session: Session, token: str, purposes: tuple[str, ...], at: datetime) -> OwnerToken:

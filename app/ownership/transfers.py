@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from app.catalog.access import NotOwner
@@ -85,6 +85,18 @@ def cancel_offers(session: Session, ownership_id: int, at: datetime) -> int:
                TransferOffer.cancelled_at.is_(None))
         .values(cancelled_at=at),
     )
+
+
+def purge_expired_offers(session: Session, before: datetime) -> int:
+    """Delete the offers never accepted that expired before ``before``; return how many.
+
+    Such an offer can no longer be accepted, so deleting it takes nothing from anyone; it only
+    drops a token hash kept for nothing. Accepted offers stay: they record a change of hands.
+    ``before`` lags the clock (see ``EXPIRED_LINKS_KEEP_DAYS``) so a recent link still says
+    "expired" rather than "not valid". The caller commits.
+    """
+    return update_rows(session, delete(TransferOffer).where(
+        TransferOffer.accepted_at.is_(None), TransferOffer.expires_at < before))
 
 
 def offer_item(session: Session, offer: TransferOffer) -> Item:

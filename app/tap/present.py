@@ -16,6 +16,7 @@ from app.aftersales.events import service_history
 from app.catalog.access import TapContext
 from app.catalog.models import Owner
 from app.catalog.views import item_view
+from app.messages.consent import field_name, owner_choices
 from app.ownership import lifecycle as ownership
 from app.ownership import transfers
 from app.provenance.records import records_for_item
@@ -94,6 +95,9 @@ def owner_page(db_session: Session, ctx: TapContext, now: datetime, **extra: Any
         history=ownership.history(db_session, item.id),
         service_history=service_history(db_session, item.id),
         provenance_records=records_for_item(db_session, item.id),
+        message_choices=(owner_choices(db_session, item.product.brand.slug, owner_id)
+                         if owner_id else []),
+        consent_field=field_name,
         open_offer=transfers.open_offer(db_session, ctx.holding.id) if ctx.holding else None,
         urls=item_urls(item.product.gtin, item.serial),
         now=now,

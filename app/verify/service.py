@@ -248,6 +248,20 @@ def prune_failed_taps(session: Session, before: datetime) -> int:
                                                        TapEvent.at < utc(before)))
 
 
+def prune_tap_detail(session: Session, before: datetime) -> int:
+    """Clear the detail of genuine taps recorded before ``before``; return how many changed.
+
+    The row stays (ownership, rewards and journeys count and read it); what goes is what only a
+    recent tap needs: the decision's fact (``journeys replay`` looks at recent history) and the
+    location the person shared. The caller commits.
+    """
+    return update_rows(session, update(TapEvent).where(
+        TapEvent.verdict == GENUINE, TapEvent.at < utc(before),
+        or_(TapEvent.facts.is_not(None), TapEvent.latitude.is_not(None),
+            TapEvent.longitude.is_not(None)),
+    ).values(facts=None, latitude=None, longitude=None))
+
+
 # --- Tag registry -------------------------------------------------------------------------------
 
 _UID_RE = re.compile(r"^[0-9A-Fa-f]{14}$")

@@ -55,6 +55,8 @@ RULES: dict[str, tuple[frozenset[str], Req, int, bool]] = {
                       lambda s: ("GET", f"/admin/rewards?brand={s.slug}", None), 200, False),
     "brand.rulesets": (frozenset({MARKETER}),
                        lambda s: ("GET", f"/admin/rulesets?brand={s.slug}", None), 200, False),
+    "brand.messages": (frozenset({MARKETER}),
+                       lambda s: ("GET", f"/admin/messages?brand={s.slug}", None), 200, False),
     "admin.preview": (frozenset({MARKETER}), lambda s: (
         "GET", f"/admin/preview?brand={s.slug}&item={s.serial}&moment=owner-day-30", None),
         200, False),
@@ -114,8 +116,8 @@ def test_every_admin_route_has_a_rule(app):
 
 
 def test_matrix_size():
-    # 4 roles × 22 routes × 2 brands, per backend.
-    assert len(CASES) == len(ROLES) * len(RULES) * len(BRANDS) == 176
+    # 4 roles × 23 routes × 2 brands, per backend.
+    assert len(CASES) == len(ROLES) * len(RULES) * len(BRANDS) == 184
 
 
 def _expected(role: str, endpoint: str, brand: str) -> int:

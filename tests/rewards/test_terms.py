@@ -8,7 +8,7 @@ from sqlalchemy import MetaData, select
 from sqlalchemy.orm import Session
 
 from app.core.clock import now
-from app.rewards.draws import publish_commitments
+from app.rewards.draws import publish_commitments, reveal_seeds
 from app.rewards.pools import sync_ruleset
 from app.rewards.terms import terms
 from tests.rewards.helpers import BRAND, GAME, T0, ruleset
@@ -57,5 +57,19 @@ def test_the_terms_page_shows_commitments_once_published(app, db, runner):
     assert result.exit_code == 0, result.output
     published = [line.rsplit(" ", 1)[1] for line in result.output.splitlines()]
     page = client.get(f"/rewards/terms/{BRAND}").get_data(as_text=True)
-    assert published and all(f"SHA-256 {c[:16]}" in page for c in published)
+    # The full commitment, so anyone can check a revealed seed against it.
+    assert published and all(f'SHA-256 <code class="hex">{c}</code>' in page for c in published)
     assert "No commitment is published yet" not in page
+    assert "seed not revealed yet" in page
+
+
+def test_the_terms_page_shows_revealed_seeds_in_full(app, db):
+    sync_ruleset(db, app.extensions["aftertap.rules"].registry.rulesets()[BRAND].doc, BRAND)
+    publish_commitments(db, now() - timedelta(days=1))
+    revealed = reveal_seeds(db, now())
+    db.commit()
+    assert revealed
+    page = app.test_client().get(f"/rewards/terms/{BRAND}").get_data(as_text=True)
+    for c in revealed:
+        assert (f'SHA-256 <code class="hex">{c.commitment}</code>; '
+                f'seed <code class="hex">{c.seed}</code>') in page

@@ -65,3 +65,32 @@ def test_valid_crons(cron: str) -> None:
     """)
     assert doc.schedules[0].cron == cron
     assert doc.schedules[0].channel == ("sms",)
+
+
+def test_tap_time_facts_are_refused_in_a_schedule() -> None:
+    # No tap happens when a schedule runs: tap.verdict would never be known there.
+    assert problems("""\
+        brand: b
+        journeys:
+          - {id: a, priority: 1, experience: care}
+        schedules:
+          - id: s
+            cron: "0 9 * * *"
+            message: refill_email
+            when:
+              tap.days_since_last: {gte: 30d}
+              any:
+                - tap.verdict: genuine
+                - tap.number: {gte: 2}
+              not: {tap.mode: aes}
+    """) == [
+        "r.yaml:11:11: schedule 's': tap.verdict is only known during a tap, and a schedule "
+        "runs without one; test tap.days_since_last or the item, ownership and owner facts "
+        "instead",
+        "r.yaml:12:11: schedule 's': tap.number is only known during a tap, and a schedule "
+        "runs without one; test tap.days_since_last or the item, ownership and owner facts "
+        "instead",
+        "r.yaml:13:13: schedule 's': tap.mode is only known during a tap, and a schedule "
+        "runs without one; test tap.days_since_last or the item, ownership and owner facts "
+        "instead",
+    ]

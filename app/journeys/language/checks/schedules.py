@@ -16,9 +16,10 @@ from app.journeys.language.checks.shapes import (
 )
 from app.journeys.language.context import Context
 from app.journeys.language.cron import cron_problems
-from app.journeys.language.syntax import ScheduleDoc
+from app.journeys.language.syntax import Condition, Group, ScheduleDoc
 from app.journeys.language.words import CHANNELS, ID_RE, SCHEDULE_FIELDS
 from app.journeys.language.yamlnodes import Entry, is_null, lookup, mark, show
+from app.journeys.vocabulary import TAP_TIME_ONLY
 
 
 def check_schedules(ctx: Context, entry: Entry | None) -> tuple[ScheduleDoc, ...]:
@@ -60,6 +61,7 @@ def check_schedule(ctx: Context, node: Node, number: int) -> ScheduleDoc | None:
         for problem in cron_problems(cron):
             ctx.problem(fields["cron"].node, f"{label}: {problem}")
     when = check_when(ctx, fields.get("when"), node, label)
+    check_no_tap_facts(ctx, when, label)
     message = text(ctx, fields.get("message"), label)
     if message is not None and message not in ctx.messages:
         ctx.problem(
@@ -72,6 +74,20 @@ def check_schedule(ctx: Context, node: Node, number: int) -> ScheduleDoc | None:
         return None
     line, column = mark(node)
     return ScheduleDoc(sid, cron, when, message, channel, line, column)
+
+
+def check_no_tap_facts(ctx: Context, when: Condition | Group, label: str) -> None:
+    """A schedule runs with no tap happening, so a tap-time fact is never known there: its
+    condition would silently never (or, under ``not``, always) hold."""
+    if isinstance(when, Group):
+        for child in when.children:
+            check_no_tap_facts(ctx, child, label)
+    elif when.path in TAP_TIME_ONLY:
+        ctx.problem(
+            (when.line, when.column),
+            f"{label}: {when.path} is only known during a tap, and a schedule runs without one; "
+            "test tap.days_since_last or the item, ownership and owner facts instead",
+        )
 
 
 def check_channel(ctx: Context, entry: Entry | None, label: str) -> tuple[str, ...]:

@@ -1,0 +1,128 @@
+"""Runs: which slots of a job are due, and running each exactly once (``scheduler_runs``).
+
+A slot is due when it lies after the job's last recorded slot, within the catch-up window
+(``SCHEDULER_CATCH_UP_MINUTES``) and, for a job this process added while running, after the
+moment it was added. Each due slot is claimed with insert-or-ignore in the same transaction as its
+work: a second scheduler (or thread) claiming the same slot waits for the first to commit, then
+finds the key taken and skips it; if the work fails, the claim rolls back with it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from app.core.clock import utc
+from app.core.db import insert_ignore, update_rows
+from app.scheduler.models import SchedulerRun
+from app.scheduler.slots import slots_between
+
+log = logging.getLogger(__name__)
+
+Action = Callable[[Session, Mapping[str, Any], datetime, datetime], str]
+"""A job's work for one slot: ``(session, settings, slot, now)``; returns a one-line summary and
+leaves committing to its caller."""
+
+
+@dataclass(frozen=True)
+class Job:
+    """What runs when: a cron in a time zone, and the action run once per slot."""
+
+    id: str
+    cron: str
+    timezone: str
+    action: Action = field(compare=False)
+
+
+@dataclass(frozen=True)
+class Ran:
+    """One slot run by this process: its job, its slot and the action's summary."""
+
+    job: str
+    slot: datetime
+    summary: str
+
+
+def last_slot(session: Session, job_id: str) -> datetime | None:
+    """Return the newest slot recorded for ``job_id``, or None when it never ran."""
+    value = session.execute(
+        select(func.max(SchedulerRun.slot)).where(SchedulerRun.job == job_id)
+    ).scalar()
+    return utc(value) if value is not None else None
+
+
+def claim(session: Session, job_id: str, slot: datetime, at: datetime) -> bool:
+    """Record that ``slot`` of ``job_id`` runs; return False when it was recorded already."""
+    return bool(insert_ignore(session, SchedulerRun.__table__,
+                              {"job": job_id, "slot": utc(slot), "ran_at": utc(at),
+                               "summary": ""}))
+
+
+def due_slots(
+    session: Session, job: Job, now: datetime, catch_up: timedelta, since: datetime | None = None,
+) -> list[datetime]:
+    """Return the slots of ``job`` to run at ``now``, oldest first.
+
+    Raises:
+        ValueError: the job's cron or time zone is not usable.
+    """
+    lower = utc(now) - catch_up
+    for bound in (last_slot(session, job.id), since):
+        if bound is not None and bound > lower:
+            lower = bound
+    return slots_between(job.cron, job.timezone, lower, now)
+
+
+def run_slot(
+    sessions: Callable[[], Session],
+    settings: Mapping[str, Any],
+    job: Job,
+    slot: datetime,
+    now: datetime,
+) -> Ran | None:
+    """Claim ``slot`` of ``job`` and run its action in one transaction, then commit.
+
+    Returns the run, or None when the slot was claimed already (by another scheduler, thread or
+    an earlier run) or its action raised: that is logged and rolled back, claim included.
+    """
+    # Leaving the ``with`` without a commit closes the session, which rolls back.
+    with sessions() as session:
+        try:
+            if not claim(session, job.id, slot, now):
+                return None
+            summary = job.action(session, settings, slot, now)[:200]
+            update_rows(session, update(SchedulerRun)
+                        .where(SchedulerRun.job == job.id, SchedulerRun.slot == utc(slot))
+                        .values(summary=summary))
+            session.commit()
+        except Exception:
+            log.exception("job %s, slot %s failed", job.id, slot.isoformat())
+            return None
+    log.info("job %s, slot %s: %s", job.id, slot.isoformat(), summary)
+    return Ran(job.id, slot, summary)
+
+
+def run_due(
+    sessions: Callable[[], Session],
+    settings: Mapping[str, Any],
+    job: Job,
+    now: datetime,
+    catch_up: timedelta,
+    since: datetime | None = None,
+) -> list[Ran]:
+    """Run each due slot of ``job`` once (``run_slot``), oldest first; return those run.
+
+    Raises:
+        ValueError: the job's cron or time zone is not usable.
+    """
+    with sessions() as session:
+        slots = due_slots(session, job, now, catch_up, since)
+        session.rollback()
+    return [ran for slot in slots
+            if (ran := run_slot(sessions, settings, job, slot, now)) is not None]
