@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 5000
 
-.PHONY: install run serve test lint browser bench drill mutate clean
+.PHONY: install run serve test lint browser bench bench-messages drill mutate clean
 
 install: $(VENV)/.installed
 
@@ -51,6 +51,11 @@ lint: install
 
 bench: install
 	$(BIN)/python bench/tap_throughput.py --worker-class sync --workers 3 --threads 1
+
+# Scheduled messages at scale (not in CI, a few minutes): 1,000,000 ownerships in a fresh
+# PostgreSQL database, one tick of 50,000, two workers delivering 10,000 to a local SMTP sink.
+bench-messages: install
+	$(BIN)/python bench/messages_throughput.py
 
 # Fault drill (not in CI, about 90 s): a private PostgreSQL cluster, taps, reveals and owner pages
 # under load, worker SIGKILLs and a database crash-restart, then every invariant from the database.

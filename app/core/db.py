@@ -87,7 +87,7 @@ def _insert_ignore(
 def insert_ignore(
     session: Session,
     table: Table,
-    values: dict[str, Any],
+    values: dict[str, Any] | list[dict[str, Any]],
     *,
     returning: Column[Any] | None = None,
     index_elements: tuple[Column[Any], ...] | None = None,
@@ -98,9 +98,19 @@ def insert_ignore(
     Returns ``returning``'s value for the new row (None when nothing was inserted) or, without
     ``returning``, the number of rows inserted (0 or 1). ``index_elements`` and ``index_where``
     name a partial unique index as the conflict target. The statement is built once per backend.
+
+    ``values`` may be a list of rows, inserted as one multi-row statement (split only where the
+    driver's parameter limit requires): then the result is the list of ``returning``'s values
+    of the new rows or, without ``returning``, their number.
     """
     conn = session.connection()
     statement = _insert_ignore(conn.dialect.name, table, returning, index_elements, index_where)
+    if isinstance(values, list):
+        if not values:
+            return [] if returning is not None else 0
+        many = conn.execute(statement.execution_options(insertmanyvalues_page_size=len(values)),
+                            values).all()
+        return len(many) if returning is None else [row[0] for row in many]
     rows = conn.execute(statement, values).all()
     if returning is None:
         return len(rows)

@@ -10,7 +10,8 @@ import os
 import re
 import secrets
 import smtplib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
@@ -94,15 +95,87 @@ def send(settings: Mapping[str, Any], message: EmailMessage) -> str:
             fh.write(bytes(message))
         return str(path)
     try:
-        with smtplib.SMTP(host, int(settings["SMTP_PORT"]),
-                          timeout=float(settings["SMTP_TIMEOUT_SECONDS"])) as smtp:
-            if settings.get("SMTP_STARTTLS"):
-                smtp.starttls()
-            if settings.get("SMTP_USERNAME"):
-                smtp.login(settings["SMTP_USERNAME"], settings.get("SMTP_PASSWORD") or "")
+        with _connect(settings) as smtp:
             smtp.send_message(message)
     except (OSError, smtplib.SMTPException) as exc:
-        # The address is personal data: log the failure's kind only.
-        log.warning("mail not sent: %s", type(exc).__name__)
-        raise MailNotSent(type(exc).__name__, _permanent(exc)) from exc
+        raise _not_sent(exc) from exc
     return "smtp"
+
+
+def _connect(settings: Mapping[str, Any]) -> smtplib.SMTP:
+    smtp = smtplib.SMTP(str(settings["SMTP_HOST"]), int(settings["SMTP_PORT"]),
+                        timeout=float(settings["SMTP_TIMEOUT_SECONDS"]))
+    try:
+        if settings.get("SMTP_STARTTLS"):
+            smtp.starttls()
+        if settings.get("SMTP_USERNAME"):
+            smtp.login(settings["SMTP_USERNAME"], settings.get("SMTP_PASSWORD") or "")
+    except BaseException:
+        smtp.close()
+        raise
+    return smtp
+
+
+def _not_sent(exc: BaseException) -> MailNotSent:
+    # The address is personal data: log the failure's kind only.
+    log.warning("mail not sent: %s", type(exc).__name__)
+    return MailNotSent(type(exc).__name__, _permanent(exc))
+
+
+# Refusals after which smtplib has reset the transaction (RSET): the connection stays usable.
+_MESSAGE_REFUSED = (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused,
+                    smtplib.SMTPDataError)
+
+
+class Connection:
+    """Several messages over one SMTP connection (see ``connection``)."""
+
+    def __init__(self, settings: Mapping[str, Any]) -> None:
+        self._settings = settings
+        self._smtp: smtplib.SMTP | None = None
+
+    def send(self, message: EmailMessage) -> str:
+        """Deliver ``message`` as ``send`` does, over this connection; return "smtp" or the
+        outbox file.
+
+        Raises:
+            MailNotSent: this message was not delivered (classified as ``send`` does). A refusal
+                of this message leaves the connection to the next one; any other failure drops
+                it, and the next message opens a new one.
+        """
+        if not self._settings.get("SMTP_HOST"):
+            return send(self._settings, message)
+        try:
+            if self._smtp is None:
+                self._smtp = _connect(self._settings)
+            self._smtp.send_message(message)
+        except (OSError, smtplib.SMTPException) as exc:
+            if not isinstance(exc, _MESSAGE_REFUSED) or self._smtp is None \
+                    or self._smtp.sock is None:
+                self.close()
+            raise _not_sent(exc) from exc
+        return "smtp"
+
+    def close(self) -> None:
+        """Say QUIT and close; a failure here loses nothing (every message was answered)."""
+        smtp, self._smtp = self._smtp, None
+        if smtp is None:
+            return
+        try:
+            smtp.quit()
+        except (OSError, smtplib.SMTPException):
+            smtp.close()
+
+
+@contextmanager
+def connection(settings: Mapping[str, Any]) -> Iterator[Connection]:
+    """Open one SMTP connection (on the first message) for several messages; close it on exit.
+
+    Each ``send`` reports its own message's failure (``MailNotSent``), so one refused message
+    does not stop the others. Without ``SMTP_HOST`` each message goes to the outbox folder.
+    """
+    sender = Connection(settings)
+    try:
+        yield sender
+    finally:
+        sender.close()

@@ -31,6 +31,14 @@ item_taken_back = _events.signal(
     doc="The brand took an item back and its ownership ended. Keywords: settings, item_id, "
         "owner_id (who gave it back), at. Listeners may return loyalty entries they made.",
 )
+message_reward_requested = _events.signal(
+    "message-reward-requested",
+    doc="A scheduled message naming a reward is about to be sent. Keywords: settings, "
+        "ruleset (the brand's live RulesetDoc), brand, reward_id, owner_id, item_id, "
+        "message_key, schedule_id, at. A listener grants the reward once per message_key "
+        "(a re-sent copy gets the same grant) and returns the grant's private path "
+        "(/rewards/<token>), or None when it cannot be given (cap, holdout, stock).",
+)
 provenance_sections = _events.signal(
     "provenance-sections",
     doc="A provenance record is being built for an item. Keywords: item (an ItemView). "

@@ -12,12 +12,24 @@ reached. The cap is held by the database: the owner's row is locked (``FOR UPDAT
 owner's counted messages are counted and this one is marked ``sending``, so two workers cannot
 both take the last place.
 
+A worker claims a batch (``MAIL_BATCH`` rows): the batch's owners, consents and tap countries
+are read with one query each, its emails go over one SMTP connection (a message refused or
+failing is reported on its own and never stops the others), and its results are recorded
+together, one commit per batch, after every send.
+
 What a crash can cause (at least once, never lost): a worker killed after the SMTP server or the
-CRM accepted a message but before it recorded ``accepted``/``sent`` leaves the row ``sending``;
-when its lease (``MAIL_LEASE_SECONDS``) runs out another worker sends it again. The copy carries
+CRM accepted a message but before it recorded ``accepted``/``sent`` leaves the row ``sending``
+(with the rest of its batch: results commit per batch); when its lease (``MAIL_LEASE_SECONDS``)
+runs out another worker sends it again. The copy carries
 the same Message-ID (email) or webhook-id (CRM), so the receiver can drop it. A crash before the
 claim commits sends nothing and leaves the row due. A message is never sent twice at once, and a
 row is never left without a state that leads to delivery, failure or suppression.
+
+A schedule may name a reward (``reward: refill-scratch``): when an email of it is claimed, the
+rewards domain is asked for a grant (signal ``message_reward_requested``) in the claim's
+transaction, so the grant commits before the email goes and a copy re-sent after a crash carries
+the same link (rewards keys the grant on the message). A reward that cannot be given (cap,
+holdout, stock) leaves the email without its card.
 """
 
 from __future__ import annotations
@@ -35,6 +47,7 @@ import zoneinfo
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -44,10 +57,11 @@ from sqlalchemy.orm import Session
 from standardwebhooks.webhooks import Webhook
 
 from app.catalog.models import Brand, Item, Owner, Ownership, Product
-from app.core import mail
+from app.core import mail, signals
 from app.core.clock import now as clock_now
 from app.core.db import update_rows
 from app.core.errors import NotFound
+from app.core.outbox import retry_delay
 from app.journeys.language import QuietHours, RulesetDoc
 from app.messages import consent
 from app.messages.models import (
@@ -88,14 +102,33 @@ _DUE = (
     .order_by(Message.next_attempt_at, Message.id)
     .limit(bindparam("limit"))
 )
-_LOCK_OWNER = select(Owner.id).where(Owner.id == bindparam("owner_id")).with_for_update()
-_COUNTED = select(func.count()).select_from(Message).where(
-    Message.owner_id == bindparam("owner_id"), Message.brand == bindparam("brand"),
-    Message.state.in_(COUNTED), Message.counted_at > bindparam("since"),
-    Message.id != bindparam("message_id"))
-_REFUSED = select(Consent.id).where(
-    Consent.owner_id == bindparam("owner_id"), Consent.channel == bindparam("channel"),
-    Consent.kind == bindparam("kind"), Consent.granted.is_(False))
+_LOCK_OWNERS = (select(Owner.id).where(Owner.id.in_(bindparam("owner_ids", expanding=True)))
+                .order_by(Owner.id).with_for_update())
+# Counted messages per owner of one brand, outside the batch (whose rows are counted in memory).
+_COUNTED = (
+    select(Message.owner_id, func.count())
+    .where(Message.owner_id.in_(bindparam("owner_ids", expanding=True)),
+           Message.brand == bindparam("brand"), Message.state.in_(COUNTED),
+           Message.counted_at > bindparam("since"),
+           Message.id.not_in(bindparam("batch_ids", expanding=True)))
+    .group_by(Message.owner_id)
+)
+_OWNERS = select(Owner.id, Owner.email, Owner.email_verified_at, Owner.email_opt_in,
+                 Owner.erased_at).where(Owner.id.in_(bindparam("owner_ids", expanding=True)))
+_CONSENTS = select(Consent.owner_id, Consent.channel, Consent.kind, Consent.granted).where(
+    Consent.owner_id.in_(bindparam("owner_ids", expanding=True)))
+_LAST_COUNTRIES = (
+    select(Ownership.id, TapEvent.country,
+           func.row_number().over(partition_by=Ownership.id,
+                                  order_by=(TapEvent.at.desc(), TapEvent.id.desc()))
+           .label("rank"))
+    .join(Ownership, Ownership.item_id == TapEvent.item_id)
+    .where(Ownership.id.in_(bindparam("ownership_ids", expanding=True)),
+           TapEvent.country.is_not(None))
+    .subquery()
+)
+_LAST_COUNTRY_OF = select(_LAST_COUNTRIES.c.id, _LAST_COUNTRIES.c.country).where(
+    _LAST_COUNTRIES.c.rank == 1)
 _LAST_COUNTRY = (
     select(TapEvent.country)
     .join(Ownership, Ownership.item_id == TapEvent.item_id)
@@ -155,6 +188,7 @@ class Claimed:
     give_up_at: datetime
     owner_id: int
     ownership_id: int
+    reward_url: str | None = None  # the private link of the reward the message carries
 
 
 @dataclass
@@ -172,38 +206,83 @@ def _set(session: Session, message_id: int, **values: Any) -> None:
     update_rows(session, update(Message).where(Message.id == message_id).values(**values))
 
 
-def _check(session: Session, row: Message, doc: RulesetDoc, at: datetime,
-           report: Report) -> bool:
-    """Decide, in the claim's transaction, whether ``row`` may be sent now; record it if not."""
-    owner = session.get(Owner, row.owner_id)
-    params = {"owner_id": row.owner_id, "channel": row.channel, "kind": row.template}
-    reason = None
+def _set_each(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Update each message by its ``id`` with its own values: one statement per set of columns
+    (executemany)."""
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for values in rows:
+        groups.setdefault(tuple(sorted(values)), []).append(values)
+    for columns, group in groups.items():
+        statement = update(Message).where(Message.id == bindparam("b_id")).values(
+            {column: bindparam(f"b_{column}") for column in columns if column != "id"})
+        session.connection().execute(
+            statement, [{f"b_{column}": value for column, value in values.items()}
+                        for values in group])
+
+
+@dataclass
+class _Batch:
+    """What the checks of a claimed batch read, one query each."""
+
+    owners: dict[int, Any]
+    answers: dict[tuple[int, str, str], bool]
+    countries: dict[int, str]
+
+
+def _load_batch(session: Session, rows: list[Message], quiet_ids: list[int]) -> _Batch:
+    owner_ids = sorted({row.owner_id for row in rows})
+    owners = {o.id: o for o in session.execute(_OWNERS, {"owner_ids": owner_ids})}
+    answers = {(a.owner_id, a.channel, a.kind): bool(a.granted)
+               for a in session.execute(_CONSENTS, {"owner_ids": owner_ids})}
+    countries: dict[int, str] = {}
+    if quiet_ids:
+        countries = {c.id: c.country for c in session.execute(
+            _LAST_COUNTRY_OF, {"ownership_ids": sorted(set(quiet_ids))})}
+    return _Batch(owners, answers, countries)
+
+
+def _granted(batch: _Batch, owner: Any, channel: str, kind: str) -> bool:
+    """``consent.granted`` over what the batch read: the owner's own answer wins, else the email
+    opt-in with a confirmed address; an erased owner never agrees."""
     if owner is None or owner.erased_at is not None:
-        reason = "erased"
-    elif not consent.granted(session, row.owner_id, row.channel, row.template):
-        reason = "unsubscribed" if session.scalar(_REFUSED, params) else "no_consent"
-    elif row.channel == "email" and not (owner.email and owner.email_verified_at):
-        reason = "no_address"
-    if reason is None:
-        until = quiet_until(doc.guardrails.quiet_hours,
-                            owner_zone(session, row.ownership_id, doc), at)
-        if until is not None:
-            _set(session, row.id, state=DEFERRED, next_attempt_at=until, leased_until=None)
-            report.deferred += 1
-            return False
-        cap = doc.guardrails.messages_per_owner
-        if cap is not None:
-            # The owner's row lock serialises every worker counting this owner's messages.
-            session.execute(_LOCK_OWNER, {"owner_id": row.owner_id})
-            used = session.scalar(_COUNTED, {**params, "brand": row.brand, "message_id": row.id,
-                                             "since": at - timedelta(days=cap.per)}) or 0
-            if used >= cap.max:
-                reason = "cap"
-    if reason is not None:
-        _set(session, row.id, state=SUPPRESSED, reason=reason, leased_until=None)
-        report.suppressed += 1
         return False
-    return True
+    answer = batch.answers.get((owner.id, channel, kind))
+    if answer is not None:
+        return answer
+    return bool(owner.email_opt_in) and owner.email_verified_at is not None
+
+
+def _refusal(batch: _Batch, row: Message) -> str | None:
+    """Return why ``row`` must not go (erased, consent, address), or None."""
+    owner = batch.owners.get(row.owner_id)
+    if owner is None or owner.erased_at is not None:
+        return "erased"
+    if not _granted(batch, owner, row.channel, row.template):
+        refused = batch.answers.get((row.owner_id, row.channel, row.template)) is False
+        return "unsubscribed" if refused else "no_consent"
+    if row.channel == "email" and not (owner.email and owner.email_verified_at):
+        return "no_address"
+    return None
+
+
+def _reward_url(session: Session, settings: Mapping[str, Any], row: Message, doc: RulesetDoc,
+                at: datetime) -> str | None:
+    """Return the absolute link of the reward ``row``'s schedule names, granted for this message
+    (once: a re-claimed copy gets the same grant), or None when none is named or given."""
+    schedule = next((s for s in doc.schedules if s.id == row.schedule_id), None)
+    # Only email carries the card: a CRM payload would hand the owner's private link onwards.
+    if schedule is None or schedule.reward is None or row.channel != "email":
+        return None
+    item_id = session.execute(
+        select(Ownership.item_id).where(Ownership.id == row.ownership_id)).scalar_one()
+    answers = signals.message_reward_requested.send(
+        session, settings=settings, ruleset=doc, brand=row.brand, reward_id=schedule.reward,
+        owner_id=row.owner_id, item_id=item_id, message_key=row.key,
+        schedule_id=row.schedule_id, at=at)
+    path = next((value for _listener, value in answers if isinstance(value, str)), None)
+    if path is None:
+        return None
+    return str(settings["PUBLIC_BASE_URL"]).rstrip("/") + path
 
 
 def claim_due(session: Session, settings: Mapping[str, Any], at: datetime, limit: int,
@@ -211,35 +290,108 @@ def claim_due(session: Session, settings: Mapping[str, Any], at: datetime, limit
     """Lease up to ``limit`` due messages that may go now and commit; return them.
 
     Rows that must wait (quiet hours) or must not go (consent, erased, cap) are recorded as
-    such in the same transaction and not returned.
+    such in the same transaction and not returned. The batch's owners, consents and tap
+    countries are read with one query each; the cap locks the owners it counts (``FOR UPDATE``,
+    in id order) before counting, as one statement.
     """
     statement = _DUE
     if session.get_bind().dialect.name == "postgresql":
         statement = statement.with_for_update(skip_locked=True)
     ids = list(session.scalars(statement, {"at": at, "limit": limit}))
+    if not ids:
+        session.commit()
+        return []
     lease = at + timedelta(seconds=float(settings["MAIL_LEASE_SECONDS"]))
-    claimed = []
+    rows = list(session.scalars(select(Message).where(Message.id.in_(ids))
+                                .order_by(Message.id)))
     docs: dict[str, RulesetDoc | None] = {}
-    for row in session.scalars(select(Message).where(Message.id.in_(ids))
-                               .order_by(Message.id)) if ids else []:
+    for row in rows:
         if row.brand not in docs:
             try:
                 docs[row.brand] = live_ruleset(session, row.brand)[1]
             except NotFound:
                 docs[row.brand] = None
+    changes: list[dict[str, Any]] = []
+    candidates = [row for row in rows if docs[row.brand] is not None]
+    for row in rows:
+        if docs[row.brand] is None:
+            changes.append({"id": row.id, "state": SUPPRESSED, "reason": "no_ruleset",
+                            "leased_until": None})
+            report.suppressed += 1
+    batch = _load_batch(session, candidates, [
+        row.ownership_id for row in candidates
+        if docs[row.brand].guardrails.quiet_hours is not None])  # type: ignore[union-attr]
+
+    # Consent, erasure, address, then quiet hours.
+    going: list[Message] = []
+    for row in candidates:
         doc = docs[row.brand]
-        if doc is None:
-            _set(session, row.id, state=SUPPRESSED, reason="no_ruleset", leased_until=None)
+        assert doc is not None
+        reason = _refusal(batch, row)
+        if reason is not None:
+            changes.append({"id": row.id, "state": SUPPRESSED, "reason": reason,
+                            "leased_until": None})
             report.suppressed += 1
             continue
-        if not _check(session, row, doc, at, report):
+        zone = zoneinfo.ZoneInfo(COUNTRY_ZONES.get(batch.countries.get(row.ownership_id) or "",
+                                                   doc.timezone))
+        until = quiet_until(doc.guardrails.quiet_hours, zone, at)
+        if until is not None:
+            changes.append({"id": row.id, "state": DEFERRED, "next_attempt_at": until,
+                            "leased_until": None})
+            report.deferred += 1
             continue
+        going.append(row)
+
+    # The cap: the owners' row locks serialise every worker counting these owners' messages.
+    capped = [row for row in going if docs[row.brand].guardrails.messages_per_owner is not None]  # type: ignore[union-attr]
+    used: dict[tuple[int, str], int] = {}
+    if capped:
+        session.execute(_LOCK_OWNERS, {"owner_ids": sorted({row.owner_id for row in capped})})
+        for brand in sorted({row.brand for row in capped}):
+            cap = docs[brand].guardrails.messages_per_owner  # type: ignore[union-attr]
+            assert cap is not None
+            owner_ids = sorted({row.owner_id for row in capped if row.brand == brand})
+            for owner_id, count in session.execute(_COUNTED, {
+                    "owner_ids": owner_ids, "brand": brand, "batch_ids": ids,
+                    "since": at - timedelta(days=cap.per)}):
+                used[(owner_id, brand)] = count
+    # The batch's own rows count as they stand now (a leased-out copy already counted counts).
+    state: dict[int, tuple[str, datetime | None]] = {
+        row.id: (row.state, row.counted_at) for row in rows}
+    for change in changes:
+        state[change["id"]] = (change["state"], None)
+    claimed = []
+    for row in going:
+        doc = docs[row.brand]
+        assert doc is not None
+        cap = doc.guardrails.messages_per_owner
+        if cap is not None:
+            since = at - timedelta(days=cap.per)
+            mine = 0
+            for other in rows:
+                other_state, other_counted = state[other.id]
+                if (other.id != row.id and other.owner_id == row.owner_id
+                        and other.brand == row.brand and other_state in COUNTED
+                        and other_counted is not None and other_counted > since):
+                    mine += 1
+            if used.get((row.owner_id, row.brand), 0) + mine >= cap.max:
+                changes.append({"id": row.id, "state": SUPPRESSED, "reason": "cap",
+                                "leased_until": None})
+                state[row.id] = (SUPPRESSED, None)
+                report.suppressed += 1
+                continue
+        reward_url = _reward_url(session, settings, row, doc, at)
         token = unsubscribe_token(settings, row.key)
-        _set(session, row.id, state=SENDING, leased_until=lease, attempts=row.attempts + 1,
-             counted_at=row.counted_at or at, unsubscribe_hash=token_hash(token))
+        counted_at = row.counted_at or at
+        changes.append({"id": row.id, "state": SENDING, "leased_until": lease,
+                        "attempts": row.attempts + 1, "counted_at": counted_at,
+                        "unsubscribe_hash": token_hash(token)})
+        state[row.id] = (SENDING, counted_at)
         claimed.append(Claimed(row.id, row.key, row.brand, row.schedule_id, row.channel,
                                row.template, row.attempts + 1, row.give_up_at, row.owner_id,
-                               row.ownership_id))
+                               row.ownership_id, reward_url))
+    _set_each(session, changes)
     session.commit()
     return claimed
 
@@ -265,24 +417,42 @@ class Rendered:
 
 
 def render(session: Session, settings: Mapping[str, Any], template: str, brand: str,
-           ownership_id: int, key: str, slot: datetime | None = None) -> Rendered:
-    """Return message ``template`` of ``brand`` for ownership ``ownership_id``.
+           ownership_id: int, key: str, slot: datetime | None = None,
+           reward_url: str | None = None) -> Rendered:
+    """Return message ``template`` of ``brand`` for ownership ``ownership_id``, with the link to
+    the reward it carries when ``reward_url`` is given.
 
     Raises NotFound for an unknown ownership.
     """
-    row = session.execute(
-        select(Owner.email, Product.name.label("product_name"), Brand.name.label("brand_name"),
-               Item.serial)
-        .join(Ownership, Ownership.owner_id == Owner.id)
-        .join(Item, Item.id == Ownership.item_id).join(Product, Product.id == Item.product_id)
-        .join(Brand, Brand.id == Product.brand_id).where(Ownership.id == ownership_id)).first()
+    row = _recipients(session, [ownership_id]).get(ownership_id)
     if row is None:
         raise NotFound("no such ownership")
+    return _compose(settings, row, template, brand, key, slot, reward_url)
+
+
+_RECIPIENTS = (
+    select(Ownership.id, Owner.email, Product.name.label("product_name"),
+           Brand.name.label("brand_name"), Item.serial)
+    .join(Owner, Ownership.owner_id == Owner.id)
+    .join(Item, Item.id == Ownership.item_id).join(Product, Product.id == Item.product_id)
+    .join(Brand, Brand.id == Product.brand_id)
+    .where(Ownership.id.in_(bindparam("ownership_ids", expanding=True)))
+)
+
+
+def _recipients(session: Session, ownership_ids: list[int]) -> dict[int, Any]:
+    """Return what rendering needs of each ownership, by id (one query; unknown ones missing)."""
+    return {row.id: row for row in session.execute(
+        _RECIPIENTS, {"ownership_ids": sorted(set(ownership_ids))})}
+
+
+def _compose(settings: Mapping[str, Any], row: Any, template: str, brand: str, key: str,
+             slot: datetime | None = None, reward_url: str | None = None) -> Rendered:
     base = str(settings["PUBLIC_BASE_URL"]).rstrip("/")
     unsubscribe_url = f"{base}/unsubscribe/{unsubscribe_token(settings, key)}"
     html = _env.get_template(f"messages/{template}.html").render(
         product={"name": row.product_name}, brand={"name": row.brand_name},
-        unsubscribe_url=unsubscribe_url)
+        unsubscribe_url=unsubscribe_url, reward_url=reward_url)
     text = _strip(html)
     subject = f"{row.brand_name}: {consent.kind_label(template)}"
     payload = {"type": "message.scheduled", "id": key, "brand": brand, "message": template,
@@ -297,17 +467,29 @@ def _strip(html: str) -> str:
     return "\n".join(line.strip() for line in body.splitlines() if line.strip())
 
 
-def send_email(settings: Mapping[str, Any], rendered: Rendered, key: str,
-               unsubscribe_url: str) -> None:
-    """Send ``rendered`` with one-click unsubscribe (RFC 8058). Raises NotDelivered."""
+def email_message(settings: Mapping[str, Any], rendered: Rendered, key: str,
+                  unsubscribe_url: str) -> EmailMessage:
+    """Return ``rendered`` as an email with one-click unsubscribe (RFC 8058) and the message's
+    stable Message-ID."""
     assert rendered.to is not None
     message = mail.build_message(settings, rendered.to, rendered.subject,
                                  rendered.text + f"\n\nUnsubscribe: {unsubscribe_url}\n",
                                  rendered.html, message_id=f"<{key}@aftertap.invalid>")
     message["List-Unsubscribe"] = f"<{unsubscribe_url}>"
     message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    return message
+
+
+def send_email(settings: Mapping[str, Any], rendered: Rendered, key: str,
+               unsubscribe_url: str, connection: mail.Connection | None = None) -> None:
+    """Send ``rendered`` with one-click unsubscribe (RFC 8058), over ``connection`` when given.
+    Raises NotDelivered."""
+    message = email_message(settings, rendered, key, unsubscribe_url)
     try:
-        mail.send(settings, message)
+        if connection is None:
+            mail.send(settings, message)
+        else:
+            connection.send(message)
     except mail.MailNotSent as exc:
         raise NotDelivered(exc.kind, exc.permanent) from exc
 
@@ -334,28 +516,43 @@ def send_webhook(settings: Mapping[str, Any], endpoint: Endpoint, payload: Mappi
         raise NotDelivered(f"HTTP {status}")
 
 
-def retry_delay(attempts: int, settings: Mapping[str, Any], rng: random.Random) -> float:
-    """Return seconds before the next try: doubling from MAIL_RETRY_BASE_SECONDS, capped at
-    MAIL_RETRY_MAX_SECONDS, jittered between half and all of it."""
-    base = float(settings["MAIL_RETRY_BASE_SECONDS"])
-    delay = min(float(settings["MAIL_RETRY_MAX_SECONDS"]), base * 2 ** max(0, attempts - 1))
-    return rng.uniform(delay / 2, delay)
+@dataclass(frozen=True)
+class _Hook:
+    """A brand's CRM endpoint as read before the sends (no session needed while sending)."""
+
+    url: str
+    secrets: list[Any]
 
 
-def _send(session: Session, settings: Mapping[str, Any], item: Claimed, at: datetime) -> str:
+def _send(settings: Mapping[str, Any], item: Claimed, rendered: Rendered | None,
+          hook: _Hook | None, connection: mail.Connection, at: datetime) -> str:
     """Send one claimed message; return the state it reached. Raises NotDelivered."""
-    rendered = render(session, settings, item.template, item.brand, item.ownership_id,
-                      item.key)
+    if rendered is None:
+        raise NotDelivered("no ownership")
     if item.channel == "email":
         base = str(settings["PUBLIC_BASE_URL"]).rstrip("/")
         send_email(settings, rendered, item.key,
-                   f"{base}/unsubscribe/{unsubscribe_token(settings, item.key)}")
+                   f"{base}/unsubscribe/{unsubscribe_token(settings, item.key)}", connection)
         return ACCEPTED
-    endpoint = session.get(Endpoint, item.brand)
-    if endpoint is None or not endpoint.secrets:
+    if hook is None or not hook.secrets:
         raise NotDelivered("no endpoint")
-    send_webhook(settings, endpoint, rendered.payload, item.key, at)
+    send_webhook(settings, hook, rendered.payload, item.key, at)  # type: ignore[arg-type]
     return SENT
+
+
+def _prepare(session: Session, settings: Mapping[str, Any], claimed: list[Claimed]
+             ) -> tuple[dict[int, Rendered], dict[str, _Hook]]:
+    """Render the batch (one query) and read the CRM endpoints it needs."""
+    recipients = _recipients(session, [item.ownership_id for item in claimed])
+    rendered = {item.id: _compose(settings, recipients[item.ownership_id], item.template,
+                                  item.brand, item.key, reward_url=item.reward_url)
+                for item in claimed if item.ownership_id in recipients}
+    hooks = {}
+    for brand in sorted({item.brand for item in claimed if item.channel != "email"}):
+        endpoint = session.get(Endpoint, brand)
+        if endpoint is not None:
+            hooks[brand] = _Hook(endpoint.url, list(endpoint.secrets or []))
+    return rendered, hooks
 
 
 def deliver_due(
@@ -366,7 +563,8 @@ def deliver_due(
 ) -> Report:
     """Send every message due at ``at`` (default now) once; return what happened.
 
-    Sends happen outside any transaction; each result is committed on its own.
+    Per batch: claim (committed), render, send outside any transaction (emails over one SMTP
+    connection, each message's failure its own), then record every result and commit once.
     """
     rng = rng or random.Random()
     report = Report()
@@ -375,25 +573,37 @@ def deliver_due(
         moment = at or clock_now()
         with sessions() as session:
             claimed = claim_due(session, settings, moment, batch, report)
-        for item in claimed:
-            with sessions() as session:
-                try:
-                    state = _send(session, settings, item, moment)
-                except NotDelivered as exc:
-                    retry_at = moment + timedelta(
-                        seconds=retry_delay(item.attempts, settings, rng))
-                    dead = exc.permanent or retry_at > item.give_up_at
-                    _set(session, item.id, state=FAILED if dead else SCHEDULED,
-                         reason=exc.kind[:80], next_attempt_at=retry_at, leased_until=None)
-                    session.commit()
-                    if dead:
-                        report.failed += 1
-                    else:
-                        report.retrying += 1
-                    continue
-                _set(session, item.id, state=state, sent_at=moment, reason=None,
-                     leased_until=None)
-                session.commit()
-                report.delivered += 1
+            if not claimed:
+                return report
+            rendered, hooks = _prepare(session, settings, claimed)
+            session.rollback()  # read only: no transaction stays open while sending
+            done: dict[str, list[int]] = {}
+            retries: list[dict[str, Any]] = []
+            with mail.connection(settings) as connection:
+                for item in claimed:
+                    try:
+                        state = _send(settings, item, rendered.get(item.id),
+                                      hooks.get(item.brand), connection, moment)
+                    except NotDelivered as exc:
+                        retry_at = moment + timedelta(
+                            seconds=retry_delay(item.attempts, settings, rng))
+                        dead = exc.permanent or retry_at > item.give_up_at
+                        retries.append({"id": item.id, "state": FAILED if dead else SCHEDULED,
+                                        "reason": exc.kind[:80], "next_attempt_at": retry_at,
+                                        "leased_until": None})
+                        if dead:
+                            report.failed += 1
+                        else:
+                            report.retrying += 1
+                        continue
+                    done.setdefault(state, []).append(item.id)
+                    report.delivered += 1
+            # Until this commits the rows stay ``sending``: a crash here re-sends them after the
+            # lease (same Message-ID / webhook-id), never loses them.
+            for state, ids in done.items():
+                update_rows(session, update(Message).where(Message.id.in_(ids)).values(
+                    state=state, sent_at=moment, reason=None, leased_until=None))
+            _set_each(session, retries)
+            session.commit()
         if len(claimed) < batch:
             return report

@@ -12,7 +12,7 @@ condition SQL does not know is never skipped.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -32,6 +32,8 @@ from app.verify.models import TapEvent
 
 _RESERVED_PRODUCT_KEYS = {"gtin", "category", "name"}
 _MESSAGES: Table = Message.__table__  # type: ignore[assignment]
+# Candidates are streamed, checked and enqueued this many at a time.
+CHUNK = 2000
 
 
 @dataclass(frozen=True)
@@ -153,16 +155,37 @@ def _fact(row: Any, at: datetime) -> dict[str, Any]:
     return {path: value for path, value in fact.items() if value is not None}
 
 
-def select_candidates(session: Session, brand: str, schedule: ScheduleDoc,
-                      at: datetime) -> list[Candidate]:
-    """Return the ownerships of ``brand`` that ``schedule`` selects at ``at``, by id."""
-    rows = session.execute(_candidates_query(brand, schedule.when, at))
-    result = []
+def _selected(session: Session, brand: str, schedule: ScheduleDoc,
+              at: datetime) -> Iterator[tuple[Any, dict[str, Any]]]:
+    """Yield (row, fact) for each ownership ``schedule`` selects at ``at``, by id, streamed
+    from the database ``CHUNK`` rows at a time."""
+    rows = session.execute(_candidates_query(brand, schedule.when, at),
+                           execution_options={"yield_per": CHUNK})
     for row in rows:
         fact = _fact(row, at)
         if holds(schedule.when, fact):
-            result.append(Candidate(row.id, row.owner_id, row.serial, fact))
-    return result
+            yield row, fact
+
+
+def select_candidates(session: Session, brand: str, schedule: ScheduleDoc,
+                      at: datetime) -> list[Candidate]:
+    """Return the ownerships of ``brand`` that ``schedule`` selects at ``at``, by id."""
+    return [Candidate(row.id, row.owner_id, row.serial, fact)
+            for row, fact in _selected(session, brand, schedule, at)]
+
+
+def candidate_chunks(session: Session, brand: str, schedule: ScheduleDoc,
+                     at: datetime) -> Iterator[list[tuple[int, int]]]:
+    """Yield the (ownership_id, owner_id) pairs ``select_candidates`` returns, in the same
+    order, in lists of at most ``CHUNK``; facts are dropped once checked, so memory stays flat."""
+    chunk: list[tuple[int, int]] = []
+    for row, _fact_checked in _selected(session, brand, schedule, at):
+        chunk.append((row.id, row.owner_id))
+        if len(chunk) >= CHUNK:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def message_key(brand: str, schedule_id: str, ownership_id: int, slot: datetime,
@@ -186,24 +209,29 @@ def tick(session: Session, settings: Mapping[str, Any], brand: str, schedule_id:
     """
     live = live_schedule(session, brand, schedule_id)
     schedule = live.schedule
-    candidates = select_candidates(session, brand, schedule, slot)
     give_up = now + timedelta(hours=float(settings.get("MESSAGES_GIVE_UP_HOURS", 24)))
-    enqueued = suppressed = 0
-    for candidate in candidates:
-        for channel in schedule.channel:
-            agreed = consent.granted(session, candidate.owner_id, channel, schedule.message)
-            inserted = insert_ignore(session, _MESSAGES, {
-                "brand": brand, "schedule_id": schedule.id,
-                "ownership_id": candidate.ownership_id, "owner_id": candidate.owner_id,
-                "slot": slot, "channel": channel, "template": schedule.message,
-                "key": message_key(brand, schedule.id, candidate.ownership_id, slot, channel),
-                "state": SCHEDULED if agreed else SUPPRESSED,
-                "reason": None if agreed else "no_consent", "attempts": 0,
-                "created_at": now, "next_attempt_at": max(slot, now), "give_up_at": give_up,
-            })
-            if inserted:
-                if agreed:
-                    enqueued += 1
-                else:
-                    suppressed += 1
-    return TickReport(len(candidates), enqueued, suppressed)
+    selected = enqueued = suppressed = 0
+    # Chunk by chunk: consent for the chunk's owners in one go, then one multi-row
+    # insert-or-ignore; what it returns (the new rows' states) is what this tick added.
+    for chunk in candidate_chunks(session, brand, schedule, slot):
+        selected += len(chunk)
+        agreeing = consent.granted_many(session, {owner_id for _, owner_id in chunk},
+                                        schedule.channel, schedule.message)
+        rows = []
+        for ownership_id, owner_id in chunk:
+            for channel in schedule.channel:
+                agreed = (owner_id, channel) in agreeing
+                rows.append({
+                    "brand": brand, "schedule_id": schedule.id,
+                    "ownership_id": ownership_id, "owner_id": owner_id,
+                    "slot": slot, "channel": channel, "template": schedule.message,
+                    "key": message_key(brand, schedule.id, ownership_id, slot, channel),
+                    "state": SCHEDULED if agreed else SUPPRESSED,
+                    "reason": None if agreed else "no_consent", "attempts": 0,
+                    "created_at": now, "next_attempt_at": max(slot, now),
+                    "give_up_at": give_up,
+                })
+        states = insert_ignore(session, _MESSAGES, rows, returning=_MESSAGES.c.state)
+        enqueued += states.count(SCHEDULED)
+        suppressed += states.count(SUPPRESSED)
+    return TickReport(selected, enqueued, suppressed)

@@ -65,6 +65,7 @@ class GrantView:
     revealed_at: datetime | None
     redeemed_at: datetime | None
     created: bool = field(default=False, compare=False)  # made by this call (not a retry)
+    message_key: str | None = None  # the scheduled message that carried it (no tap behind it)
 
     @property
     def pending(self) -> bool:
@@ -76,6 +77,7 @@ _GRANT_COLUMNS = (
     RewardGrant.journey, RewardGrant.token, RewardGrant.owner_id, RewardGrant.item_id,
     RewardGrant.created_at, RewardGrant.outcome, RewardGrant.prize_id, RewardGrant.points,
     RewardGrant.code, RewardGrant.expires_at, RewardGrant.revealed_at, RewardGrant.redeemed_at,
+    RewardGrant.message_key,
 )
 
 
@@ -93,6 +95,7 @@ def _view(
         created_at=row.created_at, outcome=row.outcome, prize_id=row.prize_id,
         points=row.points, code=row.code, expires_at=row.expires_at,
         revealed_at=row.revealed_at, redeemed_at=row.redeemed_at, created=created,
+        message_key=row.message_key,
     )
 
 
@@ -114,13 +117,17 @@ def grant(
     brand: str,
     reward_id: str,
     *,
-    tap_event_id: int,
+    tap_event_id: int | None,
     owner_id: int | None,
     item_id: int,
     journey: str,
     at: datetime,
+    message_key: str | None = None,
 ) -> GrantView:
     """Give reward ``reward_id`` for tap ``tap_event_id``, once: a retry returns the same grant.
+
+    A scheduled message's reward has no tap: it is given for ``message_key`` instead (pass
+    ``tap_event_id=None``), once per message, so a copy re-sent after a crash gets the same grant.
 
     Instant rewards are settled at once (points posted, prize drawn); reveal mechanics make a
     pending grant whose ``token`` the reveal link carries. The token is stored as is: it only lets
@@ -139,27 +146,33 @@ def grant(
     reward = find_reward(ruleset_doc, reward_id)
     at = utc(at)
     pool_id = pool_id_for(session, brand, reward)
-    same_tap = (RewardGrant.tap_event_id == tap_event_id) & (RewardGrant.pool_id == pool_id)
+    if (tap_event_id is None) == (message_key is None):
+        raise ValueError("a grant is for a tap or for a message, exactly one")
+    cause = (RewardGrant.tap_event_id == tap_event_id if message_key is None
+             else RewardGrant.message_key == message_key)
+    same_tap = cause & (RewardGrant.pool_id == pool_id)
     existing = _view(session, same_tap)
     if existing is not None:
         return existing
     if owner_id is None and needs_owner(reward):
         raise RewardUnavailable("owner_required")
     cohort = record_exposure(session, ruleset_doc, brand, reward_id, tap_event_id=tap_event_id,
-                             owner_id=owner_id, item_id=item_id, at=at)
+                             owner_id=owner_id, item_id=item_id, at=at, message_key=message_key)
     if cohort == HOLDOUT:
         raise RewardUnavailable("holdout")
 
     savepoint = session.begin_nested()
     grant_id = insert_ignore(session, RewardGrant.__table__, {
-        "pool_id": pool_id, "tap_event_id": tap_event_id, "owner_id": owner_id,
+        "pool_id": pool_id, "tap_event_id": tap_event_id, "message_key": message_key,
+        "owner_id": owner_id,
         "item_id": item_id, "journey": journey, "token": secrets.token_urlsafe(32),
         "created_at": at, "revealed_at": None, "outcome": PENDING, "prize_id": None,
         "points": 0, "code": None, "expires_at": None, "redeemed_at": None,
         "redeemed_shop": None,
     }, returning=RewardGrant.__table__.c.id)
     if grant_id is None:
-        # A concurrent call for the same tap won (its grant is committed: the insert waited).
+        # A concurrent call for the same tap or message won (its grant is committed: the insert
+        # waited).
         savepoint.commit()
         view = _view(session, same_tap)
         assert view is not None
@@ -260,7 +273,7 @@ def _settle(session: Session, grant_id: int, at: datetime) -> None:
             "stock_taken": won is not None, "outcome_prize": prize_id,
         })
     if points and g.owner_id is not None:
-        post_entry(session, g.owner_id, EARN, points, "reward", grant_id, at)
+        post_entry(session, g.owner_id, EARN, points, "reward", grant_id, at, brand=g.brand)
     expires = (at + timedelta(days=g.expires_days)
                if g.expires_days and outcome in (PRIZE, CONSOLATION) else None)
     conn.execute(

@@ -87,6 +87,8 @@ def post_entry(
     cause_type: str,
     cause_id: int | str,
     at: datetime,
+    *,
+    brand: str | None = None,
 ) -> Entry:
     """Append ``kind`` (earn, spend or expire) of ``points`` (> 0) to the owner's ledger.
 
@@ -103,7 +105,7 @@ def post_entry(
         raise DomainError("points must be a whole number above 0")
     cause = _check_cause(cause_type, cause_id)
     return _post(session, owner_id, kind, points if kind == EARN else -points, cause_type, cause,
-                 utc(at), None)
+                 utc(at), None, brand)
 
 
 def _post(
@@ -115,6 +117,7 @@ def _post(
     cause_id: str,
     at: datetime,
     reverses_id: int | None,
+    brand: str | None = None,
 ) -> Entry:
     conn = session.connection()
     insert_ignore(session, LoyaltyAccount.__table__,
@@ -132,7 +135,8 @@ def _post(
     entry_id = conn.execute(
         insert(LoyaltyEntry.__table__).returning(LoyaltyEntry.id),
         {"owner_id": owner_id, "at": at, "kind": kind, "points": delta, "balance_after": after,
-         "cause_type": cause_type, "cause_id": cause_id, "reverses_id": reverses_id},
+         "cause_type": cause_type, "cause_id": cause_id, "reverses_id": reverses_id,
+         "brand": brand},
     ).scalar_one()
     return Entry(id=entry_id, owner_id=owner_id, at=at, kind=kind, points=delta,
                  balance_after=after, cause_type=cause_type, cause_id=cause_id,

@@ -67,10 +67,12 @@ def in_holdout(reward: RewardDoc, brand: str, owner_id: int | None, item_id: int
 
 
 def record_exposure(
-    session: Session, ruleset_doc: RulesetDoc, brand: str, reward_id: str, *, tap_event_id: int,
-    owner_id: int | None, item_id: int, at: datetime,
+    session: Session, ruleset_doc: RulesetDoc, brand: str, reward_id: str, *,
+    tap_event_id: int | None, owner_id: int | None, item_id: int, at: datetime,
+    message_key: str | None = None,
 ) -> str:
-    """Record that this tap's journey offered the reward (once per tap); return the cohort.
+    """Record that this tap's journey (or scheduled message ``message_key``, with no tap) offered
+    the reward (once per tap or message); return the cohort.
 
     ``grants.grant`` calls it; call it yourself when a journey offering the reward won but no
     grant was attempted. Returns ``"holdout"`` or ``"treatment"``.
@@ -82,7 +84,8 @@ def record_exposure(
     cohort = HOLDOUT if in_holdout(reward, brand, owner_id, item_id) else TREATMENT
     insert_ignore(session, RewardExposure.__table__,
                   {"pool_id": pool_id_for(session, brand, reward), "tap_event_id": tap_event_id,
-                   "owner_id": owner_id, "item_id": item_id, "cohort": cohort, "at": utc(at)})
+                   "message_key": message_key, "owner_id": owner_id, "item_id": item_id,
+                   "cohort": cohort, "at": utc(at)})
     return cohort
 
 

@@ -15,8 +15,10 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from app.core import signals
+from app.journeys.language import RulesetDoc
 from app.rewards.ledger import Entry
 from app.rewards.loyalty import earn_for, earn_for_item_owner
+from app.rewards.messageflow import grant_for_message, reveal_path
 
 
 def on_service_recorded(
@@ -51,8 +53,24 @@ def on_item_taken_back(
     return earn_for(session, settings, owner_id, "take_back", item_id, at)
 
 
+def on_message_reward_requested(
+    session: Session, *, settings: Mapping[str, Any], ruleset: RulesetDoc, brand: str,
+    reward_id: str, owner_id: int, item_id: int, message_key: str, schedule_id: str,
+    at: datetime,
+) -> str | None:
+    """Grant the reward a scheduled message carries, once per message.
+
+    Returns the grant's private path, or None when the reward cannot be given now.
+    """
+    view = grant_for_message(session, ruleset, brand, reward_id, owner_id=owner_id,
+                             item_id=item_id, message_key=message_key, schedule_id=schedule_id,
+                             at=at)
+    return None if view is None else reveal_path(view)
+
+
 def connect() -> None:
     """Connect the listeners to their signals (idempotent: blinker keys receivers by function)."""
     signals.service_recorded.connect(on_service_recorded, weak=False)
     signals.provenance_issued.connect(on_provenance_issued, weak=False)
     signals.item_taken_back.connect(on_item_taken_back, weak=False)
+    signals.message_reward_requested.connect(on_message_reward_requested, weak=False)

@@ -67,6 +67,9 @@ class LoyaltyEntry(Base):
     cause_id: Mapped[str] = mapped_column(String(64))
     # The entry a reversal undoes; unique, so an entry can be reversed once only.
     reverses_id: Mapped[int | None] = mapped_column(ForeignKey("loyalty_entries.id"), unique=True)
+    # The brand whose ruleset granted an earn: its points expire by that brand's policy
+    # (app/rewards/expiry.py). None: points from no ruleset (behaviour points), never expiring.
+    brand: Mapped[str | None] = mapped_column(String(64))
 
 
 class RewardPool(Base):
@@ -135,15 +138,23 @@ class RewardSeed(Base):
 
 
 class RewardGrant(Base):
-    """A reward given for one tap: pending until revealed (reveal mechanics), then its outcome."""
+    """A reward given for one tap, or carried by one scheduled message (``message_key``):
+    pending until revealed (reveal mechanics), then its outcome."""
 
     __tablename__ = "reward_grants"
     __table__: ClassVar[Table]
-    __table_args__ = (UniqueConstraint("tap_event_id", "pool_id"),)
+    __table_args__ = (
+        UniqueConstraint("tap_event_id", "pool_id"),
+        # Once per message: a copy re-sent after a crash finds the grant its first send made.
+        UniqueConstraint("message_key", "pool_id"),
+        CheckConstraint("tap_event_id IS NOT NULL OR message_key IS NOT NULL",
+                        name="tap_or_message"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     pool_id: Mapped[int] = mapped_column(ForeignKey("reward_pools.id"), index=True)
-    tap_event_id: Mapped[int] = mapped_column(_TAP_ID, ForeignKey("tap_events.id"))
+    tap_event_id: Mapped[int | None] = mapped_column(_TAP_ID, ForeignKey("tap_events.id"))
+    message_key: Mapped[str | None] = mapped_column(String(80))
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("owners.id"), index=True)
     item_id: Mapped[int] = mapped_column(ForeignKey("items.id"), index=True)
     journey: Mapped[str] = mapped_column(String(80))
@@ -225,15 +236,22 @@ class RewardDayCount(Base):
 
 
 class RewardExposure(Base):
-    """That a tap's journey offered a reward, and whether the owner was held out of it."""
+    """That a tap's journey (or a scheduled message) offered a reward, and whether the owner was
+    held out of it."""
 
     __tablename__ = "reward_exposures"
     __table__: ClassVar[Table]
-    __table_args__ = (UniqueConstraint("pool_id", "tap_event_id"),)
+    __table_args__ = (
+        UniqueConstraint("pool_id", "tap_event_id"),
+        UniqueConstraint("message_key", "pool_id"),
+        CheckConstraint("tap_event_id IS NOT NULL OR message_key IS NOT NULL",
+                        name="tap_or_message"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     pool_id: Mapped[int] = mapped_column(ForeignKey("reward_pools.id"))
-    tap_event_id: Mapped[int] = mapped_column(_TAP_ID, ForeignKey("tap_events.id"))
+    tap_event_id: Mapped[int | None] = mapped_column(_TAP_ID, ForeignKey("tap_events.id"))
+    message_key: Mapped[str | None] = mapped_column(String(80))
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("owners.id"))
     item_id: Mapped[int | None] = mapped_column(ForeignKey("items.id"))
     cohort: Mapped[str] = mapped_column(String(10))  # treatment | holdout

@@ -1,9 +1,10 @@
 """Reward pages: reveal (click, scratch, unwrap), the public terms, and the till's code API.
 
 A reveal needs the grant's token, a live tap session for the grant's item, and (for owned
-rewards) the owner's browser: a forwarded link reveals nothing. The outcome is decided and
-stored by ``grants.reveal`` before the page or the scratch animation shows anything, and a
-reload shows the stored outcome again.
+rewards) the owner's browser: a forwarded link reveals nothing. A card an email carries (a
+message's grant) needs the owner's browser only: the email is read away from the product. The
+outcome is decided and stored by ``grants.reveal`` before the page or the scratch animation shows
+anything, and a reload shows the stored outcome again.
 """
 
 from __future__ import annotations
@@ -48,6 +49,15 @@ LABELS = {
 }
 
 
+# What a browser without the owner's cookie is told when it opens an emailed card's link: the
+# owner reading mail on another device, or someone the link was forwarded to.
+MESSAGE_CARD_HOWTO = (
+    "This card belongs to the owner of the product and opens only in the owner's browser. If it "
+    "is yours, open this link on the phone you tap your product with, or tap the product with "
+    "this phone first (it restores your owner session), then open the link again."
+)
+
+
 def label(grant: GrantView) -> str:
     """Return the words a person sees for a settled grant."""
     if grant.outcome == grants.PRIZE and grant.prize_id:
@@ -78,14 +88,23 @@ def _grant_for_browser(token: str) -> GrantView:
 
     Raises:
         NotFound: no such grant.
-        NeedsTap: no live tap session for the grant's item here.
+        NeedsTap: no live tap session for the grant's item here (for a message's grant: no
+            owner cookie here; the error says how to open it).
         Forbidden: the grant belongs to another owner.
     """
     grant = get_grant(db.session, token)
+    viewer = access.viewer()
+    if grant.message_key is not None:
+        # A card carried by an email: the mailbox is often not the phone that taps, and no tap
+        # made it, so the owner's cookie is what it asks for, not a live tap session.
+        if viewer is None:
+            raise access.NeedsTap(MESSAGE_CARD_HOWTO)
+        if viewer.id != grant.owner_id:
+            raise Forbidden("This reward belongs to the item's owner.")
+        return grant
     live, _event = access.live_tap(grant.item_id)
     if not live:
         raise access.NeedsTap()
-    viewer = access.viewer()
     if grant.owner_id is not None and (viewer is None or viewer.id != grant.owner_id):
         raise Forbidden("This reward belongs to the item's owner.")
     return grant

@@ -16,6 +16,7 @@ from app.messages.ticks import TickReport
 from app.ownership.email import purge_expired_tokens
 from app.ownership.transfers import purge_expired_offers
 from app.rewards.draws import publish_commitments, reveal_seeds
+from app.rewards.expiry import expire_points
 from app.rewards.pools import sync_ruleset
 from app.rules.service import Ruleset
 from app.scheduler.runs import Action, Job
@@ -27,6 +28,7 @@ Rulesets = Callable[[], Mapping[str, Ruleset]]
 SEEDS_CRON = "5 0 * * *"  # 00:05 UTC: yesterday ended (reveal), tomorrow is committed in advance
 LINKS_CRON = "15 * * * *"
 TAPS_CRON = "30 3 * * *"
+POINTS_CRON = "20 0 * * *"  # 00:20 UTC, after the seeds
 
 
 def message_job(brand: str, schedule_id: str, cron: str, timezone: str, tick: Tick) -> Job:
@@ -81,10 +83,26 @@ def taps_action(session: Session, settings: Mapping[str, Any], slot: datetime,
     return f"{failed} failed tap row(s) deleted, {cleared} genuine tap detail(s) cleared"
 
 
+def points_action(rulesets: Rulesets) -> Action:
+    """Return the duty that expires points by each live ruleset's ``points_expire_after``."""
+
+    def action(session: Session, settings: Mapping[str, Any], slot: datetime,
+               now: datetime) -> str:
+        policies = {brand: timedelta(days=days) for brand, ruleset in rulesets().items()
+                    if (days := ruleset.doc.guardrails.points_expire_after) is not None}
+        # The slot, not the wall clock: a slot caught up late expires what was due at it.
+        expired = expire_points(session, policies, slot)
+        return f"{expired} point(s) expired ({len(policies)} brand(s) with a policy)"
+
+    return action
+
+
 def duty_jobs(rulesets: Rulesets) -> list[Job]:
-    """Return the duties: draw seeds, expired links and tap detail, each on a UTC cron."""
+    """Return the duties: draw seeds, points expiry, expired links and tap detail, each on a
+    UTC cron."""
     return [
         Job("rewards:seeds", SEEDS_CRON, "UTC", seeds_action(rulesets)),
+        Job("rewards:points-expiry", POINTS_CRON, "UTC", points_action(rulesets)),
         Job("ownership:expired-links", LINKS_CRON, "UTC", links_action),
         Job("verify:tap-detail", TAPS_CRON, "UTC", taps_action),
     ]

@@ -87,6 +87,7 @@ def test_variations_the_language_allows_validate(
     data["rewards"]["welcome-points"]["holdout"] = 12.5
     data["tests"][0]["expect"] = {"journey": None, "reward": None}
     data["tests"][0]["given"]["tap.tamper"] = None
+    data["guardrails"]["points_expire_after"] = "365d"
     assert [e.message for e in validator.iter_errors(data)] == []
     # ...and the checker agrees.
     parse_ruleset_text(

@@ -16,10 +16,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from standardwebhooks.webhooks import Webhook
 
-from app.core import privacy
+from app.core import mail, privacy
 from app.core.db import make_engine
 from app.messages import delivery, endpoints
-from app.messages.consent import set_consent
+from app.messages.consent import granted, set_consent
 from app.messages.models import ACCEPTED, DEFERRED, FAILED, SCHEDULED, SENT, SUPPRESSED, Message
 from app.messages.ticks import tick
 from tests.messages.helpers import BRAND, SLOT, owned_serum, publish_demo, tapped
@@ -59,9 +59,7 @@ def test_refill_email_has_one_click_unsubscribe_and_a_stable_message_id(app, db,
     # A link scanner's GET changes nothing.
     page = client.get(f"/unsubscribe/{token}")
     assert page.status_code == 200 and b"Unsubscribe" in page.data
-    assert set_consent  # consent still the opt-in default
-    from app.messages.consent import granted
-    assert granted(db, owner.owner_id, "email", "refill_email")
+    assert granted(db, owner.owner_id, "email", "refill_email")  # still the opt-in default
     # The mail client's one-click POST (no CSRF token, no cookie) unsubscribes, idempotently.
     for _ in range(2):
         done = client.post(f"/unsubscribe/{token}", data={"List-Unsubscribe": "One-Click"})
@@ -87,6 +85,77 @@ def test_quiet_hours_across_midnight_defer_to_their_end_in_the_owner_zone(app, d
     assert delivery.deliver_due(sessions, app.config, at=SLOT + timedelta(days=1)).delivered == 1
     assert _rows(db)[0].state == ACCEPTED
     assert len(smtp.wait_for(1)) == 1
+
+
+def test_one_refused_recipient_in_a_batch_does_not_stop_the_others(app, db, smtp, sessions,
+                                                                   monkeypatch):
+    publish_demo(db)
+    owners = [owned_serum(db, 77) for _ in range(4)]
+    tick(db, app.config, BRAND, "refill-reminder", SLOT, SLOT)
+    db.commit()
+    refused = {owners[0].email, owners[2].email}
+
+    async def handle_rcpt(server, session, envelope, address, options):  # type: ignore[no-untyped-def]
+        if address in refused:
+            return "550 5.1.1 No such user"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    smtp.handle_RCPT = handle_rcpt  # type: ignore[method-assign]
+    connections = []
+    connect = mail._connect
+
+    def counting(settings):  # type: ignore[no-untyped-def]
+        connections.append(1)
+        return connect(settings)
+
+    monkeypatch.setattr(mail, "_connect", counting)
+    report = delivery.deliver_due(sessions, app.config, at=SLOT)
+    assert (report.delivered, report.failed, report.retrying) == (2, 2, 0)
+    got = smtp.wait_for(2)
+    assert sorted(str(m["To"]) for m in got) == sorted({o.email for o in owners} - refused)
+    assert len(connections) == 1  # the whole batch over one SMTP connection
+    rows = _rows(db)
+    assert sorted((r.state, r.reason) for r in rows) == [
+        (ACCEPTED, None), (ACCEPTED, None),
+        (FAILED, "SMTPRecipientsRefused"), (FAILED, "SMTPRecipientsRefused")]
+    assert {r.key for r in rows if r.state == ACCEPTED} == {
+        str(m["Message-ID"]).strip("<>").split("@")[0] for m in got}
+
+
+def test_a_connection_closed_on_one_message_is_reopened_for_the_next(app, db, smtp, sessions,
+                                                                     monkeypatch):
+    publish_demo(db)
+    owners = [owned_serum(db, 77) for _ in range(3)]
+    tick(db, app.config, BRAND, "refill-reminder", SLOT, SLOT)
+    db.commit()
+    closing = owners[1].email
+
+    async def handle_rcpt(server, session, envelope, address, options):  # type: ignore[no-untyped-def]
+        if address == closing:
+            return "421 4.7.0 Try again later, closing connection"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    smtp.handle_RCPT = handle_rcpt  # type: ignore[method-assign]
+    connections = []
+    connect = mail._connect
+
+    def counting(settings):  # type: ignore[no-untyped-def]
+        connections.append(1)
+        return connect(settings)
+
+    monkeypatch.setattr(mail, "_connect", counting)
+    report = delivery.deliver_due(sessions, app.config, at=SLOT)
+    assert (report.delivered, report.retrying, report.failed) == (2, 1, 0)
+    got = smtp.wait_for(2)
+    assert sorted(str(m["To"]) for m in got) == sorted({o.email for o in owners} - {closing})
+    rows = _rows(db)
+    # The client closes on 421; a message after it (rows go in id order) opens a new connection.
+    assert len(connections) == (1 if rows[-1].owner_id == owners[1].owner_id else 2)
+    assert sorted(r.state for r in rows) == sorted([ACCEPTED, ACCEPTED, SCHEDULED])
+    retry = next(r for r in rows if r.state == SCHEDULED)
+    assert retry.reason == "SMTPRecipientsRefused" and retry.next_attempt_at > SLOT
 
 
 def test_consent_withdrawn_between_enqueue_and_send_suppresses(app, db, smtp, sessions):

@@ -120,3 +120,31 @@ def test_prune_tap_detail_touches_genuine_taps_only(app, db):
     db.commit()
     db.expire_all()
     assert db.get(TapEvent, failed.id).facts == "{}"
+
+
+def test_points_duty_expires_by_each_live_rulesets_policy_once(app, db):
+    from app.rewards import ledger
+    from app.rewards.models import LoyaltyEntry
+    from tests.messages.helpers import BRAND, REPO, publish_demo
+    from tests.rewards.helpers import owner
+
+    text = (REPO / "rulesets" / "maison-aurelia.yaml").read_text()
+    publish_demo(db, text.replace("guardrails:\n", "guardrails:\n  points_expire_after: 365d\n",
+                                  1))
+    app.extensions["aftertap.rules"].registry.refresh()
+    me = owner(db)
+    old = T - timedelta(days=366)
+    ledger.post_entry(db, me, "earn", 60, "reward", "a", old, brand=BRAND)
+    ledger.post_entry(db, me, "earn", 25, "reward", "b", old, brand="no-policy-brand")
+    ledger.post_entry(db, me, "earn", 15, "reward", "c", T - timedelta(days=10), brand=BRAND)
+    db.commit()
+    [ran] = _duty(app, "rewards:points-expiry", T)
+    assert ran.slot == datetime(2026, 12, 1, 0, 20, tzinfo=UTC)
+    assert ran.summary.startswith("60 point(s) expired")
+    assert _duty(app, "rewards:points-expiry", T) == []  # the slot ran
+    db.expire_all()
+    assert ledger.balance(db, me) == 40
+    assert sum(e.points for e in ledger.ledger(db, me)) == 40
+    assert [e.kind for e in ledger.ledger(db, me)].count("expire") == 1
+    assert db.scalars(select(LoyaltyEntry.brand).where(LoyaltyEntry.kind == "expire")).all() == [
+        None]

@@ -233,6 +233,10 @@ def _schedule_defs() -> dict[str, Any]:
                         {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/channel"}},
                     ]
                 },
+                "reward": {
+                    "$ref": "#/$defs/slug",
+                    "description": "A reward of rewards: whose private link each message carries.",
+                },
             },
         },
     }
@@ -291,6 +295,7 @@ def _top_properties() -> dict[str, Any]:
             "properties": {
                 "rewards_per_owner": {"$ref": "#/$defs/rate"},
                 "messages_per_owner": {"$ref": "#/$defs/rate"},
+                "points_expire_after": {"$ref": "#/$defs/duration"},
                 "quiet_hours": {
                     "type": "object",
                     "required": ["from", "to"],

@@ -114,6 +114,7 @@ class ScheduleDoc:
     channel: tuple[str, ...]
     line: int = field(default=0, compare=False)
     column: int = field(default=0, compare=False)
+    reward: str | None = None  # a reward of ``rewards:`` each message carries a link to
 
 
 @dataclass(frozen=True)
@@ -133,6 +134,8 @@ class Guardrails:
     rewards_per_owner: Rate | None = None
     messages_per_owner: Rate | None = None
     quiet_hours: QuietHours | None = None
+    # Days after which points this brand granted expire (never when None).
+    points_expire_after: int | None = None
 
 
 @dataclass(frozen=True)

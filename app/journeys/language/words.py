@@ -37,8 +37,9 @@ REWARD_FIELDS = (
 PRIZE_FIELDS = ("id", "weight", "stock", "code", "points", "min_plays")
 CONSOLATION_FIELDS = ("id", "points", "code")
 LIMIT_FIELDS = ("per_item", "per_owner", "per_day", "per")
-SCHEDULE_FIELDS = ("id", "cron", "when", "message", "channel")
-GUARDRAIL_FIELDS = ("rewards_per_owner", "messages_per_owner", "quiet_hours")
+SCHEDULE_FIELDS = ("id", "cron", "when", "message", "channel", "reward")
+GUARDRAIL_FIELDS = ("rewards_per_owner", "messages_per_owner", "quiet_hours",
+                    "points_expire_after")
 RATE_FIELDS = ("max", "per")
 QUIET_HOURS_FIELDS = ("from", "to")
 TEST_FIELDS = ("name", "given", "expect")

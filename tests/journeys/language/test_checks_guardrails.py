@@ -37,3 +37,24 @@ def test_unquoted_quiet_hours_are_times() -> None:
     """)
     assert doc.guardrails.quiet_hours is not None
     assert (doc.guardrails.quiet_hours.start, doc.guardrails.quiet_hours.end) == ("21:30", "07:05")
+
+
+def test_points_expire_after_is_whole_days_of_at_least_one() -> None:
+    def ruleset(value: str) -> str:
+        return f"""\
+        brand: b
+        guardrails:
+          points_expire_after: {value}
+        journeys:
+          - {{id: a, priority: 1, experience: care}}
+    """
+
+    assert parse(ruleset("1y")).guardrails.points_expire_after == 365
+    assert parse(ruleset("90")).guardrails.points_expire_after == 90
+    assert parse("brand: b\njourneys:\n  - {id: a, priority: 1, experience: care}\n"
+                 ).guardrails.points_expire_after is None
+    assert problems(ruleset("0d")) == [
+        "r.yaml:3:24: guardrails: 'points_expire_after' must be at least 1d"]
+    assert problems(ruleset("soon")) == [
+        "r.yaml:3:24: guardrails: 'points_expire_after': 'soon' is not a duration: write days "
+        "as a whole number or with a unit, like 30d, 12w, 6m (months of 30 days) or 1y"]

@@ -94,3 +94,34 @@ def test_tap_time_facts_are_refused_in_a_schedule() -> None:
         "runs without one; test tap.days_since_last or the item, ownership and owner facts "
         "instead",
     ]
+
+
+def test_a_schedule_may_name_a_defined_reward() -> None:
+    doc = parse("""\
+        brand: b
+        journeys:
+          - {id: a, priority: 1, experience: care}
+        rewards:
+          card: {mechanic: scratch_off, prizes: [{id: p, weight: 1}]}
+        schedules:
+          - id: s
+            cron: "0 9 * * *"
+            message: refill_email
+            reward: card
+    """)
+    assert doc.schedules[0].reward == "card"
+
+
+def test_a_schedule_reward_must_be_defined() -> None:
+    assert one_problem("""\
+        brand: b
+        journeys:
+          - {id: a, priority: 1, experience: care}
+        rewards:
+          card: {mechanic: scratch_off, prizes: [{id: p, weight: 1}]}
+        schedules:
+          - id: s
+            cron: "0 9 * * *"
+            message: refill_email
+            reward: crad
+    """) == "r.yaml:10:13: schedule 's': reward 'crad' is not defined; did you mean 'card'?"

@@ -21,7 +21,18 @@ def check_guardrails(ctx: Context, entry: Entry | None) -> Guardrails:
         rewards_per_owner=check_rate(ctx, fields.get("rewards_per_owner")),
         messages_per_owner=check_rate(ctx, fields.get("messages_per_owner")),
         quiet_hours=check_quiet_hours(ctx, fields.get("quiet_hours")),
+        points_expire_after=check_expiry(ctx, fields.get("points_expire_after")),
     )
+
+
+def check_expiry(ctx: Context, entry: Entry | None) -> int | None:
+    """``points_expire_after: 365d``: whole days, at least one."""
+    days_after = days(ctx, entry, "guardrails")
+    if entry is not None and days_after == 0:
+        # Zero would expire points the moment they are earned: surely a mistake.
+        ctx.problem(entry.node, "guardrails: 'points_expire_after' must be at least 1d")
+        return None
+    return days_after
 
 
 def check_rate(ctx: Context, entry: Entry | None) -> Rate | None:

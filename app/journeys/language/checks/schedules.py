@@ -70,10 +70,16 @@ def check_schedule(ctx: Context, node: Node, number: int) -> ScheduleDoc | None:
             f"{did_you_mean(message, ctx.messages)}",
         )
     channel = check_channel(ctx, fields.get("channel"), label)
+    reward = text(ctx, fields.get("reward"), label)
+    if reward is not None and reward not in ctx.reward_ids:
+        ctx.problem(
+            fields["reward"].node,
+            f"{label}: reward '{reward}' is not defined{did_you_mean(reward, ctx.reward_ids)}",
+        )
     if len(ctx.problems) > before or sid is None or cron is None or message is None:
         return None
     line, column = mark(node)
-    return ScheduleDoc(sid, cron, when, message, channel, line, column)
+    return ScheduleDoc(sid, cron, when, message, channel, line, column, reward)
 
 
 def check_no_tap_facts(ctx: Context, when: Condition | Group, label: str) -> None:
