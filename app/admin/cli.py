@@ -7,6 +7,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from app.admin import accounts
 from app.catalog.models import Brand
@@ -51,15 +52,24 @@ def add(email: str, brand_slug: str, role: str, send: bool) -> None:
                    f"{iso(invitation.expires_at)}:\n{invitation.link}")
 
 
+def _brand_filter(session: Session, brand_slug: str | None) -> int | None:
+    """Return the id of the brand ``--brand`` names, or None without one.
+
+    Raises:
+        click.ClickException: no such brand.
+    """
+    try:
+        return accounts.find_brand(session, brand_slug).id if brand_slug else None
+    except DomainError as err:
+        raise _fail(err) from None
+
+
 @staff_group.command("list", help="List staff accounts (of one brand with --brand).")
 @click.option("--brand", "brand_slug", default=None)
 def list_(brand_slug: str | None) -> None:
     assert db.sessionmaker is not None
     with db.sessionmaker() as session:
-        try:
-            brand_id = accounts.find_brand(session, brand_slug).id if brand_slug else None
-        except DomainError as err:
-            raise _fail(err) from None
+        brand_id = _brand_filter(session, brand_slug)
         slugs = {row.id: row.slug for row in session.execute(select(Brand.id, Brand.slug))}
         for user in staff.list_staff(session, brand_id):
             state = ("disabled" if user.disabled_at else
@@ -117,10 +127,7 @@ def token_revoke(token_id: int) -> None:
 def token_list(brand_slug: str | None) -> None:
     assert db.sessionmaker is not None
     with db.sessionmaker() as session:
-        try:
-            brand_id = accounts.find_brand(session, brand_slug).id if brand_slug else None
-        except DomainError as err:
-            raise _fail(err) from None
+        brand_id = _brand_filter(session, brand_slug)
         for row in staff.list_tokens(session, brand_id):
             click.echo(f"{row.id}\t{row.name}\t{row.role}\t"
                        f"{'revoked' if row.revoked_at else 'live'}")
