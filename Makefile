@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 5000
 
-.PHONY: install run serve test lint browser bench bench-messages drill mutate clean
+.PHONY: install run serve test lint browser bench bench-messages drill mutate clean translations
 
 install: $(VENV)/.installed
 
@@ -33,6 +33,15 @@ run: install
 	@echo "Serving on http://$(HOST):$(PORT)  (Ctrl-C to stop)"
 	AFTERTAP_DEMO=true AFTERTAP_PUBLIC_BASE_URL=http://$(HOST):$(PORT) AFTERTAP_BIND=$(HOST):$(PORT) \
 		$(BIN)/honcho --procfile Procfile start
+
+# Built-in words: extract them into translations/messages.pot, merge into each language's .po,
+# then compile the .mo files (committed: a clean clone serves every language; a test checks they
+# match their .po). New language: pybabel init -i translations/messages.pot -d translations -l xx
+translations: install
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -o translations/messages.pot --no-location --omit-header .
+	$(BIN)/pybabel update -i translations/messages.pot -d translations --no-fuzzy-matching --omit-header
+	# --use-fuzzy: a .po without its header reads as fuzzy; no entry is (--no-fuzzy-matching).
+	$(BIN)/pybabel compile -d translations --statistics --use-fuzzy
 
 # Debian's Chromium for the browser tests (Playwright must not download a browser of its own).
 browser:

@@ -31,7 +31,19 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     from app import rules as rules_pkg
     from app import tap as tap_pkg
     from app import verify as verify_pkg
-    from app.core import audit, boundary, errors, limits, outbox, privacy, security, settings
+    from app.catalog import access
+    from app.core import (
+        audit,
+        boundary,
+        errors,
+        i18n,
+        limits,
+        outbox,
+        privacy,
+        security,
+        settings,
+        wording,
+    )
     from app.core.db import db
     from app.core.markdown import to_html as markdown_to_html
     from app.demo import views as demo_views
@@ -63,6 +75,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     privacy.register(audit.PRIVACY)
     privacy.register(outbox.PRIVACY)
     errors.init_app(app)
+    i18n.init_app(app)
     limits.init_app(app)
     security.init_app(app)
     verify_pkg.init_app(app)
@@ -79,15 +92,31 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     cli.init_app(app)
     # Brands' care text and owner-only content are Markdown: `{{ text|markdown }}`.
     app.jinja_env.filters["markdown"] = markdown_to_html
+    # Articles, plural agreement and brand-local times: one place (app.core.wording).
+    app.jinja_env.filters.update(wording.FILTERS)
+    # Also callable, as brand_time(moment, brand, style): the same function.
+    app.jinja_env.globals["brand_time"] = wording.brand_time
+    # ngettext's count for a product named in the plural: {{ ngettext(..., count_of(product)) }}.
+    app.jinja_env.globals["count_of"] = wording.count_of
+    app.jinja_env.globals["number"] = wording.number
+    # English's "a"/"an" for a catalogue sentence's %(article)s (other languages leave it out).
+    app.jinja_env.globals["article"] = wording.article
+    # The page's language, for <html lang>.
+    app.jinja_env.globals["current_locale"] = i18n.current_language
+    # The footer's "Verified with the chip" needs the item tapped in this browser (base.html).
+    app.jinja_env.globals["live_tap"] = access.live_tap
 
     @app.after_request
     def _security_headers(response: Response) -> Response:
-        # Pages carry their CSS inline and load nothing from anywhere else.
+        # Pages carry their CSS inline and load nothing from anywhere else: images, fonts and
+        # films come from this server only.
         response.headers.setdefault(
             "Content-Security-Policy",
             "default-src 'none'; script-src 'self'; connect-src 'self'; "
             "style-src 'unsafe-inline'; "
             "img-src 'self' data:; "
+            # The brand's self-hosted fonts and owner-only films; never another site's.
+            "font-src 'self'; media-src 'self'; "
             "form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
         )
         response.headers.setdefault("Referrer-Policy", "no-referrer")

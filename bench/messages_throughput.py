@@ -289,7 +289,11 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def worker(url: str, smtp_port: int, go: Any, out: Any) -> None:
+def worker(url: str, smtp_port: int, go: Any, out: Any, profile: bool = False) -> None:
+    import cProfile
+    import io
+    import pstats
+
     from app.messages.delivery import deliver_due
 
     engine = make_engine(url)
@@ -300,7 +304,16 @@ def worker(url: str, smtp_port: int, go: Any, out: Any) -> None:
     queries[0] = 0
     started = time.perf_counter()
     cpu = time.process_time()
+    profiler = cProfile.Profile() if profile else None
+    if profiler is not None:
+        profiler.enable()
     report = deliver_due(sessions, config, at=DELIVER_AT)
+    if profiler is not None:
+        profiler.disable()
+        text_out = io.StringIO()
+        # Wall-clock time per function: where a worker waits (sockets) shows, not only CPU.
+        pstats.Stats(profiler, stream=text_out).sort_stats("tottime").print_stats(18)
+        print("\n".join(line for line in text_out.getvalue().splitlines()[6:] if line.strip()))
     out.put({"pid": os.getpid(), "seconds": time.perf_counter() - started,
              "cpu_s": time.process_time() - cpu, "queries": queries[0],
              "delivered": report.delivered, "retrying": report.retrying,
@@ -309,7 +322,7 @@ def worker(url: str, smtp_port: int, go: Any, out: Any) -> None:
     engine.dispose()
 
 
-def run_delivery(url: str, deliver: int, workers: int) -> dict[str, Any]:
+def run_delivery(url: str, deliver: int, workers: int, profile: bool = False) -> dict[str, Any]:
     from aiosmtpd.controller import Controller
 
     engine = make_engine(url)
@@ -330,7 +343,8 @@ def run_delivery(url: str, deliver: int, workers: int) -> dict[str, Any]:
     controller.start()
     ctx = multiprocessing.get_context("spawn")
     go, out = ctx.Event(), ctx.Queue()
-    procs = [ctx.Process(target=worker, args=(url, port, go, out)) for _ in range(workers)]
+    procs = [ctx.Process(target=worker, args=(url, port, go, out, profile and n == 0))
+             for n in range(workers)]
     try:
         for proc in procs:
             proc.start()
@@ -385,6 +399,8 @@ def main() -> int:
     parser.add_argument("--max-rss-growth-mb", type=float, default=100.0,
                         help="'memory flat': the tick's RSS may grow by at most this")
     parser.add_argument("--keep", action="store_true", help="keep the database")
+    parser.add_argument("--profile", action="store_true",
+                        help="profile the first delivery worker and print its top functions")
     args = parser.parse_args()
     if not 0 < args.due <= args.ownerships or not 0 < args.deliver <= args.due:
         parser.error("need 0 < --deliver <= --due <= --ownerships")
@@ -416,7 +432,7 @@ def main() -> int:
               f"{tick_result['enqueued']:,} enqueued in {tick_result['enqueue_s']:.2f} s")
         result["explain"] = explain_selection(url)
 
-        delivery = run_delivery(url, args.deliver, args.workers)
+        delivery = run_delivery(url, args.deliver, args.workers, args.profile)
         result["delivery"] = delivery
         result["machine"]["load_after"] = os.getloadavg()
     finally:

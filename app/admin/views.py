@@ -6,7 +6,10 @@ and its items are not offered. Signed-out visitors get the sign-in page (``app.a
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, current_app, render_template, request
 from flask.typing import ResponseReturnValue
@@ -15,23 +18,34 @@ from sqlalchemy import select
 from app.admin.auth import guard
 from app.admin.rulesets import refused_rulesets
 from app.catalog.models import Brand, Item, Product
-from app.core.clock import now
+from app.core.clock import now, utc
 from app.core.db import db
 from app.core.staff import MARKETER
-from app.core.web import current_principal, roles
-from app.journeys.facts import tap_fact
+from app.core.web import current_principal, no_store, roles
+from app.journeys.facts import AT_KEY
 from app.journeys.vocabulary import complete_fact
-from app.rules import localise
-from app.rules.service import decide, explain_fact
-from app.rules.tools import parse_fact_assignments, simulated_outcome
+from app.rules import FALLBACK_FAILED, FALLBACK_GENUINE, localise
+from app.rules.service import Decision, Ruleset, decide, explain_fact
+from app.rules.tools import parse_fact_assignments
+from app.tap.present import page_context
+from app.tap.simulate import (
+    NEW_OWNER,
+    OWNER,
+    STRANGER,
+    SimulationRefused,
+    preview_effects,
+    preview_reward,
+    simulate_tap,
+)
 from app.tap.views import render_experience_html
 from app.verify.models import Tag
-from app.verify.service import TagNotFound, find_tag
+from app.verify.service import GENUINE, TagNotFound, find_tag
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 # Lifecycle moments a marketer can preview, as the facts they stand for.
 MOMENTS: dict[str, tuple[str, dict[str, Any]]] = {
+    "as-is": ("The item as it is (nothing assumed)", {}),
     "first-tap": ("First tap of a sold item", {"tap.number": 1, "item.released": True}),
     "visitor": ("Someone else tapping it later", {"tap.number": 4, "owner.is_current": False}),
     "owner-day-30": ("Owner, one month in", {
@@ -50,6 +64,9 @@ MOMENTS: dict[str, tuple[str, dict[str, Any]]] = {
     "copied-link": ("A copied (replayed) link", {"tap.verdict": "replayed"}),
 }
 
+# Who holds the phone, with an item (``app.tap.simulate``).
+VIEWER_WORDS = {STRANGER: "A stranger (no owner cookie)", OWNER: "The owner at that moment",
+                NEW_OWNER: "A new owner (just bought it)"}
 
 bp.before_request(guard)
 
@@ -66,8 +83,12 @@ def _preview_context() -> dict[str, Any]:
             abort(404)
         rulesets = {slug: r for slug, r in rulesets.items() if slug == own}
     brand = own or request.args.get("brand") or next(iter(sorted(rulesets)), "")
-    moment = request.args.get("moment", "first-tap")
+    moment = request.args.get("moment") or "as-is"
     serial = (request.args.get("item") or "").strip()
+    # A moment that speaks of an owner, with nobody chosen, is someone who just became one.
+    viewer = request.args.get("viewer") or (
+        NEW_OWNER if MOMENTS.get(moment, ("", {}))[1].get("owner.is_current") else STRANGER)
+    at_text = (request.args.get("at") or "").strip()
     extra = request.args.get("facts", "")
     items = select(Item.serial).join(Tag, Tag.item_id == Item.id)
     if acting.brand_id is not None:
@@ -80,6 +101,7 @@ def _preview_context() -> dict[str, Any]:
         "rulesets": rulesets, "errors": errors, "brand": brand,
         "moments": MOMENTS, "moment": moment, "serials": serials, "serial": serial,
         "facts_text": extra, "problem": None, "decision": None, "rows": [], "fact": {},
+        "viewers": VIEWER_WORDS, "viewer": viewer, "at_text": at_text, "reward": None,
     }
     ruleset = rulesets.get(brand)
     if ruleset is None:
@@ -88,13 +110,18 @@ def _preview_context() -> dict[str, Any]:
     if moment not in MOMENTS:
         context["problem"] = f"Unknown moment {moment!r}."
         return context
+    if viewer not in VIEWER_WORDS:
+        context["problem"] = "Choose who taps: the owner, a stranger or a new owner."
+        return context
     try:
         overrides = parse_fact_assignments([ln for ln in extra.splitlines() if ln.strip()])
+        at = _moment(at_text, ruleset.doc.timezone)
     except ValueError as exc:
         context["problem"] = str(exc)
         return context
-    outcome = None
-    base: dict[str, Any] = {}
+    simulation = None
+    # Without an item there is still a moment: dated journeys and calendar facts follow it.
+    base: dict[str, Any] = {AT_KEY: at}
     if serial:
         try:
             if acting.brand_id is None:
@@ -112,17 +139,55 @@ def _preview_context() -> dict[str, Any]:
         except TagNotFound as exc:
             context["problem"] = str(exc)
             return context
-        outcome = simulated_outcome(tag, now())
-        base = tap_fact(outcome)
+        try:
+            simulation = simulate_tap(session, ruleset, tag, at, viewer)
+        except SimulationRefused as exc:
+            context["problem"] = str(exc)
+            return context
+        base = simulation.fact
     fact = localise(complete_fact({**base, **MOMENTS[moment][1], **overrides},
                                   ruleset.doc.reward_ids), ruleset.doc.timezone)
+    outcome = simulation.outcome if simulation is not None else None
     if outcome is not None:
         outcome.verdict = fact["tap.verdict"]
         outcome.number = fact.get("tap.number")
-    context.update(decision=decide(ruleset, fact), rows=explain_fact(ruleset, fact),
+    decision = decide(ruleset, fact)
+    context.update(decision=decision, rows=explain_fact(ruleset, fact),
                    fact={k: v for k, v in sorted(fact.items()) if not k.startswith("_")},
-                   outcome=outcome, ruleset=ruleset)
+                   outcome=outcome, ruleset=ruleset, simulation=simulation)
+    if simulation is not None and outcome is not None and outcome.verdict == GENUINE:
+        # What the page would carry: the actions' effects and the reward, dry-run.
+        shown = decision or fallback(ruleset, fact)
+        effects = preview_effects(simulation, shown)
+        context.update(effects=effects,
+                       reward=preview_reward(session, ruleset, simulation, shown, effects))
     return context
+
+
+def _moment(text: str, timezone: str) -> datetime:
+    """Return the moment ``text`` names (a date, or a date and time, in ``timezone`` unless it
+    gives an offset), in UTC; now when empty.
+
+    Raises:
+        ValueError: ``text`` is not such a date.
+    """
+    if not text:
+        return now()
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"The moment {text[:40]!r} is not a date: write it like 2026-12-24 "
+                         "or 2026-12-24T18:30.") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=ZoneInfo(timezone))
+    return utc(moment)
+
+
+def fallback(ruleset: Ruleset, fact: Mapping[str, Any]) -> Decision:
+    """The built-in page a tap gets when no journey matches (``app.rules.Rules.decide_with``)."""
+    genuine = fact.get("tap.verdict") == GENUINE
+    return Decision(journey=None, experience=FALLBACK_GENUINE if genuine else FALLBACK_FAILED,
+                    ruleset_version=ruleset.version)
 
 
 @bp.get("/preview")
@@ -138,7 +203,13 @@ def preview_page() -> ResponseReturnValue:
     context = _preview_context()
     if context["problem"] or context.get("outcome") is None:
         abort(400, description=context["problem"] or "Choose an item to render its page.")
-    decision = context["decision"]
-    if decision is None:
-        abort(400, description="No journey matches this moment.")
-    return render_experience_html(context["outcome"], decision)
+    outcome = context["outcome"]
+    # No journey matches: the tap shows the built-in page, and so does the preview.
+    decision = context["decision"] or fallback(context["ruleset"], context["fact"])
+    own = None
+    if context.get("effects") is not None:
+        own = page_context(outcome, decision, context["effects"], None)
+        if own is not None:
+            reward = context["reward"]
+            own["grant"] = reward.grant if reward is not None else None
+    return no_store(render_experience_html(outcome, decision, own))

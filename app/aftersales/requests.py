@@ -25,11 +25,18 @@ from app.core.clock import utc
 from app.core.errors import Conflict, DomainError, NotFound
 
 # What an owner can ask for, with the label the form shows.
+
+
+def N_(message: str) -> str:  # the name `make translations` extracts (a default keyword)
+    """Return ``message``: marks words pages translate when they show them (``_(label)``)."""
+    return message
+
+
 SERVICE_KINDS: dict[str, str] = {
-    "repair": "Repair",
-    "cleaning": "Cleaning",
-    "adjustment": "Adjustment (fit, strap, setting)",
-    "other": "Something else",
+    "repair": N_("Repair"),
+    "cleaning": N_("Cleaning"),
+    "adjustment": N_("Adjustment (fit, strap, setting)"),
+    "other": N_("Something else"),
 }
 REQUEST_STATUSES = ("open", "done", "cancelled")
 MESSAGE_MAX = 2000

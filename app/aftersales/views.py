@@ -1,8 +1,9 @@
 """After-sales pages and API.
 
 * Owner pages, ``/items/<gtin>/<serial>/service``: the pre-filled service request form and its
-  confirmation. Every one needs the current owner's browser with a live tap session
-  (``require_owner_tap``), so a copied link, another browser or a previous owner gets a 403 page.
+  confirmation; ``.../service/<event id>/feedback``: the owner's word on a service. Every one
+  needs the current owner's browser with a live tap session (``require_owner_tap``), so a
+  copied link, another browser or a previous owner gets a 403 page.
 * Brand API under ``/admin/api`` (roles admin and service, JSON writes): record service events,
   read an item's service file, list requests; each within the caller's brand. Its errors are
   always JSON, whatever the client accepts.
@@ -17,6 +18,7 @@ from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
 from app.aftersales.events import event_json, item_events, record_event
+from app.aftersales.feedback import FEEDBACK_MAX, feedback_event, has_feedback, record_feedback
 from app.aftersales.inputs import parse_moment
 from app.aftersales.models import ServiceRequest
 from app.aftersales.requests import (
@@ -92,6 +94,43 @@ def requested(gtin: str, serial: str, request_id: int) -> ResponseReturnValue:
                            request_row=row, reference=reference(row.id),
                            kind_label=SERVICE_KINDS.get(row.kind, row.kind))
     return html, 200, {"Cache-Control": "no-store"}
+
+
+def _feedback_page(context: TapContext, event_id: int, *, text: str = "",
+                   error: str | None = None, status: int = 200) -> ResponseReturnValue:
+    assert context.holding is not None  # require_owner_tap: the viewer holds the item
+    event = feedback_event(db.session, context.holding, context.item.id, event_id)
+    html = render_template("aftersales/feedback.html", item=context.view, event=event,
+                           done=has_feedback(db.session, context.holding, event_id), text=text,
+                           error=error, feedback_max=FEEDBACK_MAX)
+    return html, status, {"Cache-Control": "no-store"}
+
+
+@bp.route("/items/<gtin>/<serial>/service/<int:event_id>/feedback", methods=["GET", "POST"])
+def feedback(gtin: str, serial: str, event_id: int) -> ResponseReturnValue:
+    """The owner's feedback on service ``event_id`` of their item (owner with the item in hand):
+    a valid POST answers 201 with thanks; bad input shows the form again with what to fix."""
+    if request.method == "GET":
+        return _feedback_page(require_owner_tap(gtin, serial), event_id)
+    text = request.form.get("text", "")
+    session = db.session
+    with db.writer():
+        context = require_owner_tap(gtin, serial)
+        assert context.holding is not None
+        try:
+            record_feedback(session, current_app.config, context.holding, context.item.id,
+                            event_id,
+                            request.form.get("rating"), text, clock.now())
+        except DomainError as err:
+            session.rollback()
+            if isinstance(err, Forbidden | NotFound):
+                raise
+            return _feedback_page(context, event_id, text=text, error=err.message,
+                                  status=err.status)
+        session.commit()
+    html = render_template("aftersales/feedback.html", item=context.view, event=None,
+                           done=True, text="", error=None, feedback_max=FEEDBACK_MAX)
+    return html, 201, {"Cache-Control": "no-store"}
 
 
 # --- brand API ----------------------------------------------------------------------------------

@@ -23,9 +23,9 @@ from app.catalog.holdings import Holding, current_holding, find_owner
 from app.catalog.models import Item, Owner
 from app.catalog.service import find_item
 from app.catalog.views import ItemView, item_view
-from app.core import clock
+from app.core import clock, i18n
 from app.core.db import db
-from app.core.errors import Forbidden
+from app.core.errors import N_, Forbidden
 
 
 class NeedsTap(Forbidden):
@@ -36,8 +36,8 @@ class NeedsTap(Forbidden):
     def __init__(self, message: str | None = None) -> None:
         super().__init__(
             message
-            or "Hold your phone to the product again to do this. For your security, actions "
-            "only work for a few minutes after a tap, on the phone that tapped."
+            or N_("Hold your phone to the product again to do this. For your security, actions "
+                  "only work for a few minutes after a tap, on the phone that tapped.")
         )
 
 
@@ -45,7 +45,7 @@ class NotOwner(Forbidden):
     code = "not_owner"
 
     def __init__(self, message: str | None = None) -> None:
-        super().__init__(message or "Only the registered owner of this item can do this.")
+        super().__init__(message or N_("Only the registered owner of this item can do this."))
 
 OWNER_COOKIE = "aftertap_owner"
 _TAPS = "taps"
@@ -141,11 +141,19 @@ def require_tap(gtin: str, serial: str) -> TapContext:
     """
     session_ = db.session
     item = find_item(session_, gtin, serial)
+    view = page_view(item)  # first: a refusal is worded in the brand's language too
     live, event_id = live_tap(item.id)
     if not live:
         raise NeedsTap()
-    return TapContext(item, item_view(item), viewer(), current_holding(session_, item.id),
-                      event_id)
+    return TapContext(item, view, viewer(), current_holding(session_, item.id), event_id)
+
+
+def page_view(item: Item) -> ItemView:
+    """Return the view of ``item`` for a page, which then speaks its brand's languages in its
+    brand's time zone (``app.core.i18n.serve``): every page about an item builds it here."""
+    view = item_view(item)
+    i18n.serve(view.product.brand)
+    return view
 
 
 def require_owner_tap(gtin: str, serial: str) -> TapContext:

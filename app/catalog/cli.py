@@ -10,10 +10,11 @@ from flask.cli import AppGroup
 
 from app.catalog.brands import BrandInput, brand_for_import, create_brand, list_brands
 from app.catalog.products import ProductsRejected, import_products, read_products_file, row_gtin
+from app.catalog.themes import THEME_FILE, brand_assets, look_problems
 from app.core.db import db
 from app.core.errors import DomainError
 
-brands_group = AppGroup("brands", help="Brands: create one, list them.")
+brands_group = AppGroup("brands", help="Brands: create one, list them, check their look.")
 products_group = AppGroup("products", help="A brand's products (catalogue).")
 
 
@@ -44,6 +45,22 @@ def brands_list() -> None:
     for b in brands:
         click.echo(f"{b.slug}\t{b.name}\t{b.timezone}\t{b.locale}\t{b.market or '-'}\t"
                    f"{b.products} product(s)")
+
+
+@brands_group.command("check-theme", help="Check the brand's look (theme.yaml, logo, fonts, "
+                                           "contrast) in its asset folder.")
+@click.argument("slug")
+def brands_check_theme(slug: str) -> None:
+    folder = brand_assets(current_app.config, slug)
+    if not (folder / THEME_FILE).is_file():
+        raise click.ClickException(f"{folder / THEME_FILE} does not exist: the brand's pages "
+                                   "use the default look")
+    problems = look_problems(current_app.config, slug)
+    for line in problems:
+        click.echo(line)
+    if problems:
+        raise SystemExit(1)
+    click.echo(f"{folder}: ok")
 
 
 @products_group.command("import", help="Create or update products from a CSV or JSON file "

@@ -107,6 +107,8 @@ class Owner(Base):
     email_opt_in: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=func.now())
     erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The owner's own time zone (IANA name) for scheduled messages; None: from where they tap.
+    timezone: Mapped[str | None] = mapped_column(String(64))
 
 
 class Ownership(Base):

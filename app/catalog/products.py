@@ -13,6 +13,8 @@ Each product is one CSV row or one JSON object with these fields:
 ``care``           care text, Markdown
 ``owner_content``  owner-only content, Markdown
 ``images``         file names in the brand's asset folder, ``|``-separated (CSV) or a list
+``plural``         ``true`` when the category is a plural noun ("these sneakers are"); default
+                   false. Pages agree with it (``app.core.wording``).
 =================  ==========================================================================
 
 The file is each product's whole description: importing it again makes the products what it
@@ -40,7 +42,8 @@ from app.catalog.views import ProductImage
 from app.core.errors import DomainError
 
 REQUIRED = ("gtin", "name", "category")
-OPTIONAL = ("warranty_months", "made_in", "material", "care", "owner_content", "images")
+OPTIONAL = ("warranty_months", "made_in", "material", "care", "owner_content", "images",
+            "plural")
 ATTR_PREFIX = "attr:"
 # Provenance attribute names: journeys read them as product.<name>, records sign them as
 # item.<name>. These are the product's own fields, or the item's in a record.
@@ -248,6 +251,18 @@ def _warranty(fields: Mapping[str, Any], problems: list[str]) -> int | None:
     return value
 
 
+def _plural(fields: Mapping[str, Any], problems: list[str]) -> bool:
+    value = fields.get("plural")
+    if value is None or value == "" or value is False:
+        return False
+    if value is True or (isinstance(value, str) and value.strip().lower() in ("true", "yes")):
+        return True
+    if isinstance(value, str) and value.strip().lower() in ("false", "no"):
+        return False
+    problems.append(f"plural {value!r} must be true or false")
+    return False
+
+
 def _provenance(fields: Mapping[str, Any], problems: list[str]) -> dict[str, str]:
     attributes: dict[str, str] = {}
     for name in ("made_in", "material"):
@@ -311,6 +326,7 @@ def _check_row(fields: Mapping[str, Any], folder: Path, problems: list[str]) -> 
                         "it, e.g. parka or hiking boot")
         category = None
     warranty = _warranty(fields, problems)
+    plural = _plural(fields, problems)
     attributes = _provenance(fields, problems)
     care = _text(fields, "care", problems, markdown=True)
     owner_content = _text(fields, "owner_content", problems, markdown=True)
@@ -323,6 +339,9 @@ def _check_row(fields: Mapping[str, Any], folder: Path, problems: list[str]) -> 
     if warranty:
         # Where the ownership domain reads the term when a journey activates the warranty.
         product.attributes["warranty_months"] = warranty
+    if plural:
+        # Read by app.core.wording.is_plural; absent means singular.
+        product.attributes["plural"] = True
     return product
 
 

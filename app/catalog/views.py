@@ -21,6 +21,10 @@ from app.catalog.models import Brand, Item, Product
 class BrandView:
     slug: str
     name: str
+    # IANA zone the brand's pages show times in (app.core.wording.brand_time).
+    timezone: str = "UTC"
+    # Its main language (``Brand.locale``): pages speak it when its live ruleset says none.
+    locale: str = "en"
 
 
 # The attributes that describe the object itself for products that do not list their own
@@ -92,6 +96,7 @@ ITEM_COLUMNS = (
     Product.category, Product.attributes, Product.care_text, Product.owner_content,
     Product.images, Product.provenance_attributes,
     Brand.slug.label("brand_slug"), Brand.name.label("brand_name"),
+    Brand.timezone.label("brand_timezone"), Brand.locale.label("brand_locale"),
 )
 
 
@@ -99,7 +104,9 @@ def item_view_from_row(row: Row[Any]) -> ItemView:
     """Return the view of a row selected with ``ITEM_COLUMNS`` (joined item, product, brand)."""
     m = row._mapping
     product = ProductView(m["product_id"], m["gtin"], m["product_name"], m["category"],
-                          m["attributes"] or {}, BrandView(m["brand_slug"], m["brand_name"]),
+                          m["attributes"] or {}, BrandView(m["brand_slug"], m["brand_name"],
+                                                              m["brand_timezone"] or "UTC",
+                                                              m["brand_locale"] or "en"),
                           care_text=m["care_text"], owner_content=m["owner_content"],
                           images=_images(m["images"]),
                           provenance_names=_names(m["provenance_attributes"]))
@@ -119,7 +126,9 @@ def item_view(item: Item) -> ItemView:
         id=item.id, serial=item.serial, market=item.market, released=item.released,
         product=ProductView(product.id, product.gtin, product.name, product.category,
                             product.attributes or {},
-                            BrandView(product.brand.slug, product.brand.name),
+                            BrandView(product.brand.slug, product.brand.name,
+                                      product.brand.timezone or "UTC",
+                                      product.brand.locale or "en"),
                             care_text=product.care_text, owner_content=product.owner_content,
                             images=_images(product.images),
                             provenance_names=_names(product.provenance_attributes)),

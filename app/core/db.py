@@ -185,7 +185,10 @@ def _tune_sqlite(engine: Engine, busy_timeout_ms: int, begin: str | None) -> Non
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        conn.exec_driver_sql(begin)
+        # An AUTOCOMMIT connection commits each statement: a BEGIN here would open a transaction
+        # that nothing ever commits (its writes lost, the write lock held).
+        if conn.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
+            conn.exec_driver_sql(begin)
 
 
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})

@@ -11,6 +11,7 @@ import traceback
 
 from flask import Flask, Response, current_app, jsonify, render_template
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext
 from sqlalchemy.exc import DataError, OperationalError
 from werkzeug.exceptions import HTTPException, TooManyRequests
 
@@ -21,7 +22,15 @@ log = logging.getLogger(__name__)
 
 
 # One sentence for a body over the size limit, wherever it is refused.
-TOO_LARGE = "What you sent is too large. Shorten it and send it again."
+
+
+def N_(message: str) -> str:  # the name `make translations` extracts (a default keyword)
+    """Return ``message``: marks an error message the error page shows translated (its English
+    text is its catalogue id; JSON answers keep the English)."""
+    return message
+
+
+TOO_LARGE = N_("What you sent is too large. Shorten it and send it again.")
 
 
 class DomainError(Exception):
@@ -61,7 +70,8 @@ def error_response(status: int, code: str, message: str) -> Response | tuple[str
         resp = jsonify(error=code, message=message)
         resp.status_code = status
         return resp
-    return render_template("error.html", status=status, message=message), status
+    # In the page's language when the catalogue has the message, else as raised.
+    return render_template("error.html", status=status, message=gettext(message)), status
 
 
 def stack_only(err: BaseException) -> str:
@@ -90,8 +100,8 @@ def init_app(app: Flask) -> None:
         status = err.code or 500
         code = (err.name or "error").lower().replace(" ", "_")
         messages = {
-            404: "There is nothing at this address.",
-            405: "This address does not accept that kind of request.",
+            404: N_("There is nothing at this address."),
+            405: N_("This address does not accept that kind of request."),
             413: TOO_LARGE,
         }
         if status not in messages and err.description:
@@ -106,8 +116,10 @@ def init_app(app: Flask) -> None:
         if wants_json():
             response = jsonify(error="rate_limited", message=message, retry_after=wait)
         else:
+            words = gettext("Too many requests. Please wait %(num)s seconds and try again.",
+                            num=wait)
             response = current_app.response_class(
-                render_template("error.html", status=429, message=message), mimetype="text/html"
+                render_template("error.html", status=429, message=words), mimetype="text/html"
             )
         response.status_code = 429
         response.headers["Retry-After"] = str(wait)

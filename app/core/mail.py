@@ -5,16 +5,17 @@ Requests never call ``send``: they queue mail in ``app.core.outbox``, whose work
 
 from __future__ import annotations
 
+import email.policy
 import logging
 import os
 import re
 import secrets
 import smtplib
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
+from email.utils import formatdate, getaddresses, make_msgid
 from pathlib import Path
 from typing import Any
 
@@ -42,13 +43,16 @@ class MailNotSent(Exception):
     """The SMTP server refused the message or could not be reached.
 
     ``kind`` names the failure (never an address); ``permanent`` is True when the server refused
-    the message for good (a 5xx reply), so trying again cannot help.
+    the message for good (a 5xx reply), so trying again cannot help; ``in_doubt`` is True when the
+    connection failed after the message's data began to go, without the server's answer: the
+    server may hold the message, so sending it again may deliver a second copy.
     """
 
-    def __init__(self, kind: str, permanent: bool = False) -> None:
+    def __init__(self, kind: str, permanent: bool = False, in_doubt: bool = False) -> None:
         super().__init__(kind)
         self.kind = kind
         self.permanent = permanent
+        self.in_doubt = in_doubt
 
 
 def _permanent(exc: BaseException) -> bool:
@@ -116,10 +120,67 @@ def _connect(settings: Mapping[str, Any]) -> smtplib.SMTP:
     return smtp
 
 
-def _not_sent(exc: BaseException) -> MailNotSent:
+def _not_sent(exc: BaseException, in_doubt: bool = False) -> MailNotSent:
     # The address is personal data: log the failure's kind only.
-    log.warning("mail not sent: %s", type(exc).__name__)
-    return MailNotSent(type(exc).__name__, _permanent(exc))
+    log.warning("mail not sent: %s%s", type(exc).__name__, " (in doubt)" if in_doubt else "")
+    return MailNotSent(type(exc).__name__, _permanent(exc), in_doubt)
+
+
+class _InDoubt(Exception):
+    """The connection failed during DATA: wraps the transport's error."""
+
+
+def _reset(smtp: smtplib.SMTP, code: int = 0) -> None:
+    """End the refused transaction (RSET) so the connection takes the next message; after a 421
+    the server is closing the connection, so close it (as ``sendmail`` does)."""
+    if code == 421:
+        smtp.close()
+        return
+    with suppress(smtplib.SMTPServerDisconnected):
+        smtp.rset()
+
+
+def _send_handing_over(smtp: smtplib.SMTP, message: EmailMessage,
+                       handing_over: Callable[[], None]) -> None:
+    """``smtp.send_message`` for one sender and one recipient, calling ``handing_over`` once the
+    server took the envelope and just before the data: before that call nothing can have been
+    delivered; from the DATA command on, the server may keep the message.
+
+    Raises the errors ``sendmail`` raises, ``_InDoubt`` for a transport failure during DATA,
+    and whatever ``handing_over`` raises (the transaction is reset first).
+    """
+    smtp.ehlo_or_helo_if_needed()
+    sender = getaddresses([str(message["From"])])[0][1]
+    recipient = getaddresses([str(message["To"])])[0][1]
+    options: tuple[str, ...] = ()
+    policy = email.policy.SMTP  # CRLF line endings, as the wire wants them
+    if not (sender + recipient).isascii():
+        if not smtp.has_extn("smtputf8"):
+            raise smtplib.SMTPNotSupportedError("the server does not take SMTPUTF8 addresses")
+        options, policy = ("SMTPUTF8", "BODY=8BITMIME"), email.policy.SMTPUTF8
+    data = message.as_bytes(policy=policy)
+    code, reply = smtp.mail(sender, options)
+    if code != 250:
+        _reset(smtp, code)
+        raise smtplib.SMTPSenderRefused(code, reply, sender)
+    code, reply = smtp.rcpt(recipient)
+    if code not in (250, 251):
+        _reset(smtp, code)
+        raise smtplib.SMTPRecipientsRefused({recipient: (code, reply)})
+    try:
+        handing_over()
+    except BaseException:
+        _reset(smtp)
+        raise
+    try:
+        code, reply = smtp.data(data)
+    except smtplib.SMTPResponseException:
+        raise  # DATA itself was refused: no data went
+    except OSError as exc:  # smtplib's errors are OSErrors too
+        raise _InDoubt() from exc
+    if code != 250:
+        _reset(smtp, code)
+        raise smtplib.SMTPDataError(code, reply)
 
 
 # Refusals after which smtplib has reset the transaction (RSET): the connection stays usable.
@@ -134,21 +195,37 @@ class Connection:
         self._settings = settings
         self._smtp: smtplib.SMTP | None = None
 
-    def send(self, message: EmailMessage) -> str:
+    def send(self, message: EmailMessage,
+             handing_over: Callable[[], None] | None = None) -> str:
         """Deliver ``message`` as ``send`` does, over this connection; return "smtp" or the
         outbox file.
 
+        ``handing_over``, when given, is called once the server took the envelope, just before
+        the message's data goes (see ``_send_handing_over``); the message then has one sender
+        and one recipient.
+
         Raises:
-            MailNotSent: this message was not delivered (classified as ``send`` does). A refusal
-                of this message leaves the connection to the next one; any other failure drops
-                it, and the next message opens a new one.
+            MailNotSent: this message was not delivered (classified as ``send`` does; ``in_doubt``
+                when the connection failed during the data). A refusal of this message leaves
+                the connection to the next one; any other failure drops it, and the next message
+                opens a new one.
+            Whatever ``handing_over`` raises: nothing was sent.
         """
         if not self._settings.get("SMTP_HOST"):
+            if handing_over is not None:
+                handing_over()
             return send(self._settings, message)
         try:
             if self._smtp is None:
                 self._smtp = _connect(self._settings)
-            self._smtp.send_message(message)
+            if handing_over is None:
+                self._smtp.send_message(message)
+            else:
+                _send_handing_over(self._smtp, message, handing_over)
+        except _InDoubt as exc:
+            self.close()
+            cause = exc.__cause__ or exc
+            raise _not_sent(cause, in_doubt=True) from cause
         except (OSError, smtplib.SMTPException) as exc:
             if not isinstance(exc, _MESSAGE_REFUSED) or self._smtp is None \
                     or self._smtp.sock is None:

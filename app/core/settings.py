@@ -80,6 +80,10 @@ def defaults() -> dict[str, Any]:
         # Brands' product images, one folder per brand: <ASSETS_DIR>/<brand-slug>/<file>.
         # `products import` checks the files named there; /assets serves the imported ones.
         "ASSETS_DIR": str(INSTANCE_DIR / "assets"),
+        # Brands' looks and owner-only media, one folder per brand: <BRAND_ASSETS_DIR>/<slug>/
+        # theme.yaml, its logo and fonts, and owner/ (films, posters). The repository's folder
+        # holds the demo brands'; production points it at the brands' own.
+        "BRAND_ASSETS_DIR": str(PROJECT_ROOT / "brand-assets"),
         "SQLITE_BUSY_TIMEOUT_MS": 15000,
         # Largest request body accepted (413 beyond): the biggest form or JSON body is a few KiB.
         "MAX_BODY_BYTES": 64 * 1024,

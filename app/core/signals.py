@@ -21,6 +21,11 @@ service_recorded = _events.signal(
     "service-recorded",
     doc="The brand recorded a service on an item. Keywords: settings, item_id, event_id, at.",
 )
+service_feedback_recorded = _events.signal(
+    "service-feedback-recorded",
+    doc="An owner gave feedback on a service done on their item. Keywords: settings, owner_id, "
+        "item_id, feedback_id, at.",
+)
 provenance_issued = _events.signal(
     "provenance-issued",
     doc="An owner issued a provenance record. Keywords: settings, owner_id, ownership_id, "
@@ -38,6 +43,12 @@ message_reward_requested = _events.signal(
         "message_key, schedule_id, at. A listener grants the reward once per message_key "
         "(a re-sent copy gets the same grant) and returns the grant's private path "
         "(/rewards/<token>), or None when it cannot be given (cap, holdout, stock).",
+)
+message_undelivered = _events.signal(
+    "message-undelivered",
+    doc="A scheduled message will never reach its owner (refused for good, out of retries, or "
+        "suppressed after an earlier attempt). Keywords: brand, message_key, at. A listener takes "
+        "back what it gave for the message (an unrevealed reward grant).",
 )
 provenance_sections = _events.signal(
     "provenance-sections",

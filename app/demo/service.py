@@ -35,7 +35,7 @@ DEMO_CATALOGUE: tuple[CatalogueEntry, ...] = (
       "warranty_months": 0}, (("WHY-0001", "GB", True), ("WHY-0002", "CN", True))),
     ("03760123450034", "Aurelia Court Sneaker", "sneakers",
      {"material": "nappa leather, natural rubber sole", "made_in": "Marche, Italy",
-      "warranty_months": 12},
+      "warranty_months": 12, "plural": True},
      (("SNK-0001", "FR", True), ("SNK-0002", "DE", True), ("SNK-0003", "DE", None))),
     ("03760123450041", "Aurelia Chronographe 40", "watch",
      {"movement": "automatic calibre AU-7", "made_in": "Le Locle, Switzerland",

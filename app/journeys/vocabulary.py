@@ -19,9 +19,10 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-TYPES = ("str", "int", "bool", "days", "country", "hour", "weekday", "any")
+TYPES = ("str", "int", "bool", "days", "country", "hour", "weekday", "month", "date", "any")
 """Value types. ``days`` is a whole number of days (durations like 30d are accepted in rulesets),
-``country`` an ISO 3166 alpha-2 code, ``hour`` 0-23, ``weekday`` mon..sun, ``any`` any scalar."""
+``country`` an ISO 3166 alpha-2 code, ``hour`` 0-23, ``weekday`` mon..sun, ``month`` 1-12,
+``date`` a day written YYYY-MM-DD, ``any`` any scalar."""
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -33,6 +34,8 @@ _TYPE_WORDS = {
     "country": "country code",
     "hour": "hour 0-23",
     "weekday": "weekday",
+    "month": "month 1-12",
+    "date": "date YYYY-MM-DD",
     "any": "text, number or true / false",
 }
 
@@ -66,9 +69,13 @@ _FIELDS = (
     _f("tap.country", "country", "Country the tap came from (two letters, like FR)."),
     _f("tap.outside_market", "bool",
        "True when the tap came from a country other than the item's market."),
-    _f("tap.local_hour", "hour", "Hour of the day where the tap happened, 0 to 23."),
-    _f("tap.weekday", "weekday", "Day of the week where the tap happened, mon to sun.",
-       WEEKDAYS),
+    _f("tap.date", "date",
+       "Day of the tap in the ruleset's time zone, written YYYY-MM-DD, like 2026-12-24."),
+    _f("tap.month", "month",
+       "Month of the tap in the ruleset's time zone, 1 to 12 (12 is December)."),
+    _f("tap.weekday", "weekday",
+       "Day of the week of the tap in the ruleset's time zone, mon to sun.", WEEKDAYS),
+    _f("tap.local_hour", "hour", "Hour of the tap in the ruleset's time zone, 0 to 23."),
     _f("tap.days_since_last", "days", "Days since this item's previous genuine tap."),
     # -- the physical item --------------------------------------------------------------------
     _f("item.gtin", "str", "Trade item number (GTIN) of the item's product."),
@@ -87,6 +94,9 @@ _FIELDS = (
        ("unclaimed", "owned"), "unclaimed"),
     _f("ownership.ordinal", "int", "Which owner this is: 1 for the first buyer, 2 after a resale."),
     _f("ownership.days", "days", "Days since the current owner claimed the item."),
+    _f("ownership.anniversary_days", "days",
+       "Days until the next anniversary of the claim, in the ruleset's time zone: 0 on the day "
+       "(a claim of 29 February has its anniversary on 28 February in other years)."),
     _f("ownership.owner_taps", "int", "Taps by the current owner, this one included."),
     _f("ownership.month_streak", "int",
        "Regular use: consecutive calendar months, this one included, in which the owner "
@@ -116,6 +126,11 @@ TAP_TIME_ONLY: frozenset[str] = frozenset(
 )
 """Facts about a tap as it happens: a schedule runs without one, so it can never test them.
 ``tap.days_since_last`` is not among them: it is computed from the item's tap history."""
+
+MOMENT_PATH = "tap.unix_time"
+"""The tap's moment in whole seconds since 1970 (UTC). Not a fact marketers write (it is not in
+``FACTS``): a journey's ``from`` / ``until`` become conditions on it (``journey_when``), which the
+engine tests like any number, so a dated journey costs the tap two comparisons."""
 
 PRODUCT_ATTRIBUTE = FactField(
     path="product.<name>",

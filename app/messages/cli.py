@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import click
 from flask import current_app
@@ -13,7 +14,7 @@ from app.catalog.models import Item, Ownership
 from app.core.clock import now, utc
 from app.core.db import db
 from app.core.errors import DomainError
-from app.messages import delivery, endpoints
+from app.messages import delivery, endpoints, zones
 from app.messages.schedules import live_schedule
 from app.messages.ticks import message_key, select_candidates
 
@@ -73,7 +74,9 @@ def preview(schedule: str, brand: str, serial: str) -> None:
 
 
 @schedules_group.command("dry-run", help="Print how many owners SCHEDULE would reach at --at "
-                                         "(ruleset time) and the first few items; sends nothing.")
+                                         "(ruleset time) and the first few items, each with "
+                                         "when it is due in its owner's time zone; sends "
+                                         "nothing.")
 @click.argument("schedule")
 @click.option("--brand", required=True)
 @click.option("--at", "at_text", required=True, help="e.g. 2026-12-01T09:00")
@@ -86,10 +89,17 @@ def dry_run(schedule: str, brand: str, at_text: str, show: int) -> None:
     except (DomainError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     if at.tzinfo is None:
-        at = at.replace(tzinfo=delivery.zoneinfo.ZoneInfo(live.doc.timezone))
-    candidates = select_candidates(session, brand, live.schedule, utc(at))
+        at = at.replace(tzinfo=ZoneInfo(live.doc.timezone))
+    slot = utc(at)
+    candidates = select_candidates(session, brand, live.schedule, slot)
+    listed = candidates[:show]
+    owner_zones = zones.zones_of(session, [c.ownership_id for c in listed])
     session.rollback()
     click.echo(f"{schedule} at {at.isoformat()}: {len(candidates)} owner(s), "
                f"channels {', '.join(live.schedule.channel)}")
-    for candidate in candidates[:show]:
-        click.echo(f"  {candidate.serial}")
+    for candidate in listed:
+        zone = zones.effective_zone(*owner_zones.get(candidate.ownership_id, (None, None)),
+                                    live.doc.timezone)
+        due = zones.local_due(slot, live.doc.timezone, zone).astimezone(zone)
+        click.echo(f"  {candidate.serial}  due {due:%Y-%m-%d %H:%M} {zone.key} "
+                   f"({utc(due).isoformat()})")

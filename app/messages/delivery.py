@@ -6,24 +6,35 @@ one of them, and the claim (state ``sending`` with a lease) commits before anyth
 SQLite one worker runs (its transactions take the write lock at BEGIN).
 
 At claim time, in the claim's transaction, each row is checked again: the owner erased or
-consent withdrawn since the tick suppresses it; the owner's quiet hours defer it to their end;
+consent withdrawn since the tick suppresses it; the owner's quiet hours, in the owner's time
+zone (``app.messages.zones``), defer it to their end;
 the ruleset's ``messages_per_owner`` cap (over every schedule and channel) suppresses it when
 reached. The cap is held by the database: the owner's row is locked (``FOR UPDATE``) while the
 owner's counted messages are counted and this one is marked ``sending``, so two workers cannot
 both take the last place.
 
-A worker claims a batch (``MAIL_BATCH`` rows): the batch's owners, consents and tap countries
+A worker claims a batch (``MAIL_BATCH`` rows): the batch's owners, consents and time zones
 are read with one query each, its emails go over one SMTP connection (a message refused or
-failing is reported on its own and never stops the others), and its results are recorded
-together, one commit per batch, after every send.
+failing is reported on its own and never stops the others). Each email's hand-over is one
+autocommit statement; the batch's results commit together at its end.
 
-What a crash can cause (at least once, never lost): a worker killed after the SMTP server or the
-CRM accepted a message but before it recorded ``accepted``/``sent`` leaves the row ``sending``
-(with the rest of its batch: results commit per batch); when its lease (``MAIL_LEASE_SECONDS``)
-runs out another worker sends it again. The copy carries
-the same Message-ID (email) or webhook-id (CRM), so the receiver can drop it. A crash before the
-claim commits sends nothing and leaves the row due. A message is never sent twice at once, and a
-row is never left without a state that leads to delivery, failure or suppression.
+What a crash can cause (an email at most once, a CRM call at least once, a row never lost):
+
+- killed before its claim commits: nothing was sent and the rows are still due;
+- killed after the claim, before an email's hand-over commits (connecting, sending the envelope):
+  nothing of that email reached the server; after the lease (``MAIL_LEASE_SECONDS``) another
+  worker sends it, once;
+- killed after an email's hand-over (``sent_at`` set, committed just before its data goes) and
+  before its result is recorded: the server may hold it. After the lease it is failed with
+  reason ``interrupted`` and never sent again, so no owner gets two copies; staff see it on the
+  messages page. The same holds when the connection drops during the data (no answer from the
+  server). So a worker killed mid-batch leaves the emails it had sent in that batch failed as
+  ``interrupted`` too (their results commit at the batch's end): they did arrive, once;
+- killed during or after a CRM call before its result is recorded: after the lease the call is
+  made again with the same ``webhook-id``, which Standard Webhooks receivers use to drop repeats.
+
+A worker stalled past its lease cannot send what another worker claimed since: the hand-over
+checks the lease is still the one it claimed (``LeaseLost``).
 
 A schedule may name a reward (``reward: refill-scratch``): when an email of it is claimed, the
 rewards domain is asked for a grant (signal ``message_reward_requested``) in the claim's
@@ -35,6 +46,7 @@ holdout, stock) leaves the email without its card.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import json
@@ -52,7 +64,8 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-from sqlalchemy import bindparam, func, select, update
+from babel.support import NullTranslations, Translations
+from sqlalchemy import Connection, bindparam, func, select, update
 from sqlalchemy.orm import Session
 from standardwebhooks.webhooks import Webhook
 
@@ -78,21 +91,38 @@ from app.messages.models import (
     Message,
 )
 from app.messages.schedules import live_ruleset
-from app.verify.models import TapEvent
+from app.messages.zones import effective_zone, zones_of
 
 log = logging.getLogger(__name__)
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
 
-# The demo's markets (see app/demo/service.py) and the zone an owner tapping from there most
-# likely lives in. An owner in none of these gets the ruleset's time zone.
-COUNTRY_ZONES = {
-    "FR": "Europe/Paris", "DE": "Europe/Berlin", "CH": "Europe/Zurich", "GB": "Europe/London",
-    "US": "America/New_York", "JP": "Asia/Tokyo", "CN": "Asia/Shanghai",
-}
+TRANSLATIONS_DIR = TEMPLATES_DIR.parent / "translations"
 
-_env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
-                          autoescape=True, undefined=jinja2.StrictUndefined)
+
+@functools.cache
+def _env(language: str) -> jinja2.Environment:
+    """Return the templates of messages written in ``language`` (its catalogue in
+    ``translations/``; English words where it has none). One per language, never changed: the
+    scheduler renders from several threads."""
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
+                             autoescape=True, undefined=jinja2.StrictUndefined,
+                             extensions=["jinja2.ext.i18n"])
+    env.install_gettext_translations(  # type: ignore[attr-defined]
+        _catalogue(language), newstyle=True)
+    return env
+
+
+@functools.cache
+def _catalogue(language: str) -> NullTranslations:
+    """Return the built-in words of ``language`` (``make translations``)."""
+    return Translations.load(str(TRANSLATIONS_DIR), [language])
+
+
+def _language(locale: str | None) -> str:
+    """Return the language of a brand's locale (``fr-FR`` -> ``fr``): messages are written in
+    the brand's own language (``Brand.locale``), not the phone's."""
+    return (locale or "en").replace("_", "-").split("-")[0].lower() or "en"
 
 _DUE = (
     select(Message.id)
@@ -117,24 +147,6 @@ _OWNERS = select(Owner.id, Owner.email, Owner.email_verified_at, Owner.email_opt
                  Owner.erased_at).where(Owner.id.in_(bindparam("owner_ids", expanding=True)))
 _CONSENTS = select(Consent.owner_id, Consent.channel, Consent.kind, Consent.granted).where(
     Consent.owner_id.in_(bindparam("owner_ids", expanding=True)))
-_LAST_COUNTRIES = (
-    select(Ownership.id, TapEvent.country,
-           func.row_number().over(partition_by=Ownership.id,
-                                  order_by=(TapEvent.at.desc(), TapEvent.id.desc()))
-           .label("rank"))
-    .join(Ownership, Ownership.item_id == TapEvent.item_id)
-    .where(Ownership.id.in_(bindparam("ownership_ids", expanding=True)),
-           TapEvent.country.is_not(None))
-    .subquery()
-)
-_LAST_COUNTRY_OF = select(_LAST_COUNTRIES.c.id, _LAST_COUNTRIES.c.country).where(
-    _LAST_COUNTRIES.c.rank == 1)
-_LAST_COUNTRY = (
-    select(TapEvent.country)
-    .join(Ownership, Ownership.item_id == TapEvent.item_id)
-    .where(Ownership.id == bindparam("ownership_id"), TapEvent.country.is_not(None))
-    .order_by(TapEvent.at.desc()).limit(1)
-)
 
 
 def unsubscribe_token(settings: Mapping[str, Any], key: str) -> str:
@@ -150,10 +162,10 @@ def token_hash(token: str) -> str:
 
 
 def owner_zone(session: Session, ownership_id: int, doc: RulesetDoc) -> zoneinfo.ZoneInfo:
-    """Return the owner's time zone: their tap country's (``COUNTRY_ZONES``), else the
-    ruleset's."""
-    country = session.scalar(_LAST_COUNTRY, {"ownership_id": ownership_id})
-    return zoneinfo.ZoneInfo(COUNTRY_ZONES.get(country or "", doc.timezone))
+    """Return the owner's time zone (``zones.effective_zone``): their own setting, else their
+    tap country's, else the ruleset's."""
+    owner_timezone, country = zones_of(session, [ownership_id]).get(ownership_id, (None, None))
+    return effective_zone(owner_timezone, country, doc.timezone)
 
 
 def quiet_until(quiet: QuietHours | None, zone: zoneinfo.ZoneInfo,
@@ -189,6 +201,7 @@ class Claimed:
     owner_id: int
     ownership_id: int
     reward_url: str | None = None  # the private link of the reward the message carries
+    lease: datetime | None = None  # this claim's lease: a later claim by another has a later one
 
 
 @dataclass
@@ -226,7 +239,7 @@ class _Batch:
 
     owners: dict[int, Any]
     answers: dict[tuple[int, str, str], bool]
-    countries: dict[int, str]
+    zones: dict[int, tuple[str | None, str | None]]  # (owner's own zone, last tap country)
 
 
 def _load_batch(session: Session, rows: list[Message], quiet_ids: list[int]) -> _Batch:
@@ -234,11 +247,7 @@ def _load_batch(session: Session, rows: list[Message], quiet_ids: list[int]) -> 
     owners = {o.id: o for o in session.execute(_OWNERS, {"owner_ids": owner_ids})}
     answers = {(a.owner_id, a.channel, a.kind): bool(a.granted)
                for a in session.execute(_CONSENTS, {"owner_ids": owner_ids})}
-    countries: dict[int, str] = {}
-    if quiet_ids:
-        countries = {c.id: c.country for c in session.execute(
-            _LAST_COUNTRY_OF, {"ownership_ids": sorted(set(quiet_ids))})}
-    return _Batch(owners, answers, countries)
+    return _Batch(owners, answers, zones_of(session, quiet_ids))
 
 
 def _granted(batch: _Batch, owner: Any, channel: str, kind: str) -> bool:
@@ -290,8 +299,8 @@ def claim_due(session: Session, settings: Mapping[str, Any], at: datetime, limit
     """Lease up to ``limit`` due messages that may go now and commit; return them.
 
     Rows that must wait (quiet hours) or must not go (consent, erased, cap) are recorded as
-    such in the same transaction and not returned. The batch's owners, consents and tap
-    countries are read with one query each; the cap locks the owners it counts (``FOR UPDATE``,
+    such in the same transaction and not returned. The batch's owners, consents and time
+    zones are read with one query each; the cap locks the owners it counts (``FOR UPDATE``,
     in id order) before counting, as one statement.
     """
     statement = _DUE
@@ -312,9 +321,17 @@ def claim_due(session: Session, settings: Mapping[str, Any], at: datetime, limit
             except NotFound:
                 docs[row.brand] = None
     changes: list[dict[str, Any]] = []
-    candidates = [row for row in rows if docs[row.brand] is not None]
+    # An email handed over (``sent_at``) by a worker whose lease ran out may have arrived: it is
+    # never sent again (at most one copy), and staff see why.
+    interrupted = {row.id for row in rows if row.state == SENDING and row.sent_at is not None}
+    for row_id in sorted(interrupted):
+        changes.append({"id": row_id, "state": FAILED, "reason": INTERRUPTED,
+                        "leased_until": None})
+        report.failed += 1
+    candidates = [row for row in rows
+                  if docs[row.brand] is not None and row.id not in interrupted]
     for row in rows:
-        if docs[row.brand] is None:
+        if docs[row.brand] is None and row.id not in interrupted:
             changes.append({"id": row.id, "state": SUPPRESSED, "reason": "no_ruleset",
                             "leased_until": None})
             report.suppressed += 1
@@ -333,8 +350,7 @@ def claim_due(session: Session, settings: Mapping[str, Any], at: datetime, limit
                             "leased_until": None})
             report.suppressed += 1
             continue
-        zone = zoneinfo.ZoneInfo(COUNTRY_ZONES.get(batch.countries.get(row.ownership_id) or "",
-                                                   doc.timezone))
+        zone = effective_zone(*batch.zones.get(row.ownership_id, (None, None)), doc.timezone)
         until = quiet_until(doc.guardrails.quiet_hours, zone, at)
         if until is not None:
             changes.append({"id": row.id, "state": DEFERRED, "next_attempt_at": until,
@@ -390,19 +406,40 @@ def claim_due(session: Session, settings: Mapping[str, Any], at: datetime, limit
         state[row.id] = (SENDING, counted_at)
         claimed.append(Claimed(row.id, row.key, row.brand, row.schedule_id, row.channel,
                                row.template, row.attempts + 1, row.give_up_at, row.owner_id,
-                               row.ownership_id, reward_url))
+                               row.ownership_id, reward_url, lease))
     _set_each(session, changes)
+    # A row tried before may carry a reward granted at its earlier claim: it will never go now.
+    tried = {row.id: row for row in rows if row.attempts > 0}
+    for change in changes:
+        if change["state"] == SUPPRESSED and change["id"] in tried:
+            _undelivered(session, tried[change["id"]].brand, tried[change["id"]].key, at)
     session.commit()
     return claimed
+
+
+def _undelivered(session: Session, brand: str, key: str, at: datetime) -> None:
+    """Say in this transaction that message ``key`` never reaches its owner (its reward is taken
+    back)."""
+    signals.message_undelivered.send(session, brand=brand, message_key=key, at=at)
 
 
 class NotDelivered(Exception):
     """The receiving side did not take the message; ``kind`` says why (no personal data)."""
 
-    def __init__(self, kind: str, permanent: bool = False) -> None:
+    def __init__(self, kind: str, permanent: bool = False, in_doubt: bool = False) -> None:
         super().__init__(kind)
         self.kind = kind
         self.permanent = permanent
+        self.in_doubt = in_doubt
+
+
+# Why an email handed over to the mail server was neither accepted nor refused: the worker or its
+# connection stopped during the data. It may have arrived; sending it again might deliver two.
+INTERRUPTED = "interrupted"
+
+
+class LeaseLost(Exception):
+    """This worker's lease on a message ran out and another worker claimed it: not sent here."""
 
 
 @dataclass(frozen=True)
@@ -432,7 +469,7 @@ def render(session: Session, settings: Mapping[str, Any], template: str, brand: 
 
 _RECIPIENTS = (
     select(Ownership.id, Owner.email, Product.name.label("product_name"),
-           Brand.name.label("brand_name"), Item.serial)
+           Brand.name.label("brand_name"), Brand.locale.label("brand_locale"), Item.serial)
     .join(Owner, Ownership.owner_id == Owner.id)
     .join(Item, Item.id == Ownership.item_id).join(Product, Product.id == Item.product_id)
     .join(Brand, Brand.id == Product.brand_id)
@@ -450,11 +487,13 @@ def _compose(settings: Mapping[str, Any], row: Any, template: str, brand: str, k
              slot: datetime | None = None, reward_url: str | None = None) -> Rendered:
     base = str(settings["PUBLIC_BASE_URL"]).rstrip("/")
     unsubscribe_url = f"{base}/unsubscribe/{unsubscribe_token(settings, key)}"
-    html = _env.get_template(f"messages/{template}.html").render(
+    language = _language(row.brand_locale)
+    html = _env(language).get_template(f"messages/{template}.html").render(
         product={"name": row.product_name}, brand={"name": row.brand_name},
         unsubscribe_url=unsubscribe_url, reward_url=reward_url)
     text = _strip(html)
-    subject = f"{row.brand_name}: {consent.kind_label(template)}"
+    kind = _catalogue(language).gettext(consent.kind_label(template))
+    subject = f"{row.brand_name}: {kind}"
     payload = {"type": "message.scheduled", "id": key, "brand": brand, "message": template,
                "item": {"serial": row.serial, "product": row.product_name},
                "slot": slot.isoformat() if slot else None}
@@ -481,17 +520,21 @@ def email_message(settings: Mapping[str, Any], rendered: Rendered, key: str,
 
 
 def send_email(settings: Mapping[str, Any], rendered: Rendered, key: str,
-               unsubscribe_url: str, connection: mail.Connection | None = None) -> None:
-    """Send ``rendered`` with one-click unsubscribe (RFC 8058), over ``connection`` when given.
-    Raises NotDelivered."""
+               unsubscribe_url: str, connection: mail.Connection | None = None,
+               handing_over: Callable[[], None] | None = None) -> None:
+    """Send ``rendered`` with one-click unsubscribe (RFC 8058), over ``connection`` when given,
+    calling ``handing_over`` just before its data goes (``mail.Connection.send``).
+
+    Raises NotDelivered, or what ``handing_over`` raises (then nothing was sent).
+    """
     message = email_message(settings, rendered, key, unsubscribe_url)
     try:
         if connection is None:
             mail.send(settings, message)
         else:
-            connection.send(message)
+            connection.send(message, handing_over)
     except mail.MailNotSent as exc:
-        raise NotDelivered(exc.kind, exc.permanent) from exc
+        raise NotDelivered(exc.kind, exc.permanent, exc.in_doubt) from exc
 
 
 def send_webhook(settings: Mapping[str, Any], endpoint: Endpoint, payload: Mapping[str, Any],
@@ -525,14 +568,19 @@ class _Hook:
 
 
 def _send(settings: Mapping[str, Any], item: Claimed, rendered: Rendered | None,
-          hook: _Hook | None, connection: mail.Connection, at: datetime) -> str:
-    """Send one claimed message; return the state it reached. Raises NotDelivered."""
+          hook: _Hook | None, connection: mail.Connection, at: datetime,
+          handing_over: Callable[[], None]) -> str:
+    """Send one claimed message; return the state it reached.
+
+    Raises NotDelivered, or LeaseLost from ``handing_over`` (emails only: nothing was sent).
+    """
     if rendered is None:
         raise NotDelivered("no ownership")
     if item.channel == "email":
         base = str(settings["PUBLIC_BASE_URL"]).rstrip("/")
         send_email(settings, rendered, item.key,
-                   f"{base}/unsubscribe/{unsubscribe_token(settings, item.key)}", connection)
+                   f"{base}/unsubscribe/{unsubscribe_token(settings, item.key)}", connection,
+                   handing_over)
         return ACCEPTED
     if hook is None or not hook.secrets:
         raise NotDelivered("no endpoint")
@@ -555,6 +603,50 @@ def _prepare(session: Session, settings: Mapping[str, Any], claimed: list[Claime
     return rendered, hooks
 
 
+# The hand-over mark: one autocommit statement, so it is durable before the data goes.
+_HAND_OVER = (
+    update(Message)
+    .where(Message.id == bindparam("b_id"), Message.state == SENDING,
+           Message.leased_until == bindparam("b_lease"))
+    .values(sent_at=bindparam("b_at"))
+)
+
+
+def hand_over(marks: Connection, item: Claimed, at: datetime) -> None:
+    """Record, durably (``marks`` is an autocommit connection), that ``item``'s data is about
+    to go to the mail server.
+
+    Raises:
+        LeaseLost: the lease ran out and another worker claimed the message.
+    """
+    if marks.execute(_HAND_OVER, {"b_id": item.id, "b_lease": item.lease,
+                                  "b_at": at}).rowcount != 1:
+        raise LeaseLost(item.id)
+
+
+class _Results:
+    """A batch's results, recorded together at the batch's end."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.done: dict[str, list[int]] = {}
+        self.changes: list[dict[str, Any]] = []
+        self.undelivered: list[tuple[str, str]] = []  # (brand, key) failed for good
+
+    def flush(self, at: datetime) -> None:
+        """Write the results gathered (in the session's transaction; no commit)."""
+        for state, ids in self.done.items():
+            values: dict[str, Any] = {"state": state, "reason": None, "leased_until": None}
+            if state == SENT:
+                values["sent_at"] = at  # a CRM call has no hand-over: it went when answered
+            update_rows(self.session,
+                        update(Message).where(Message.id.in_(ids)).values(**values))
+        _set_each(self.session, self.changes)
+        for brand, key in self.undelivered:
+            _undelivered(self.session, brand, key, at)
+        self.done, self.changes, self.undelivered = {}, [], []
+
+
 def deliver_due(
     sessions: Callable[[], Session],
     settings: Mapping[str, Any],
@@ -563,8 +655,11 @@ def deliver_due(
 ) -> Report:
     """Send every message due at ``at`` (default now) once; return what happened.
 
-    Per batch: claim (committed), render, send outside any transaction (emails over one SMTP
-    connection, each message's failure its own), then record every result and commit once.
+    Per batch: claim (committed), render, then send outside any open transaction: emails over
+    one SMTP connection, each message's failure its own. Each email's hand-over (``sent_at``,
+    just before its data goes) is one autocommit statement; the results commit together at the
+    batch's end. An email whose connection failed during its data is in doubt: it is failed
+    (``interrupted``), never sent again.
     """
     rng = rng or random.Random()
     report = Report()
@@ -577,33 +672,42 @@ def deliver_due(
                 return report
             rendered, hooks = _prepare(session, settings, claimed)
             session.rollback()  # read only: no transaction stays open while sending
-            done: dict[str, list[int]] = {}
-            retries: list[dict[str, Any]] = []
-            with mail.connection(settings) as connection:
+            results = _Results(session)
+            with (mail.connection(settings) as connection,
+                  session.get_bind().engine.connect()
+                  .execution_options(isolation_level="AUTOCOMMIT") as marks):
                 for item in claimed:
                     try:
                         state = _send(settings, item, rendered.get(item.id),
-                                      hooks.get(item.brand), connection, moment)
+                                      hooks.get(item.brand), connection, moment,
+                                      functools.partial(hand_over, marks, item, moment))
+                    except LeaseLost:
+                        continue  # another worker holds it now; it is theirs to record
                     except NotDelivered as exc:
+                        if exc.in_doubt:
+                            results.changes.append({"id": item.id, "state": FAILED,
+                                                    "reason": INTERRUPTED, "leased_until": None})
+                            report.failed += 1
+                            continue
                         retry_at = moment + timedelta(
                             seconds=retry_delay(item.attempts, settings, rng))
                         dead = exc.permanent or retry_at > item.give_up_at
-                        retries.append({"id": item.id, "state": FAILED if dead else SCHEDULED,
-                                        "reason": exc.kind[:80], "next_attempt_at": retry_at,
-                                        "leased_until": None})
+                        results.changes.append({
+                            "id": item.id, "state": FAILED if dead else SCHEDULED,
+                            "reason": exc.kind[:80], "next_attempt_at": retry_at,
+                            "leased_until": None, "sent_at": None})
                         if dead:
+                            results.undelivered.append((item.brand, item.key))
                             report.failed += 1
                         else:
                             report.retrying += 1
                         continue
-                    done.setdefault(state, []).append(item.id)
+                    results.done.setdefault(state, []).append(item.id)
                     report.delivered += 1
-            # Until this commits the rows stay ``sending``: a crash here re-sends them after the
-            # lease (same Message-ID / webhook-id), never loses them.
-            for state, ids in done.items():
-                update_rows(session, update(Message).where(Message.id.in_(ids)).values(
-                    state=state, sent_at=moment, reason=None, leased_until=None))
-            _set_each(session, retries)
+            # Until this commits, the batch's rows stay ``sending``: after the lease an email
+            # among them is failed as ``interrupted`` (it was handed over and may have arrived),
+            # a CRM call is made again with the same webhook-id. Nothing is lost.
+            results.flush(moment)
             session.commit()
         if len(claimed) < batch:
             return report

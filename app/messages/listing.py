@@ -41,6 +41,8 @@ REASON_WORDS = {
     "no_address": "the owner has no confirmed email address",
     "no_ruleset": "the brand has no live ruleset",
     "no endpoint": "no CRM endpoint is set up",
+    "interrupted": "sending stopped while the mail server was taking it; it may have arrived, "
+                   "so it is not sent again",
 }
 
 

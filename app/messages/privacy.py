@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from app.catalog.models import Owner
 from app.core import privacy
 from app.core.clock import iso
 from app.core.db import update_rows
@@ -19,7 +20,9 @@ def _export(session: Session, owner_id: int) -> dict[str, Any]:
                                .order_by(Message.id))
     consents = session.scalars(select(Consent).where(Consent.owner_id == owner_id)
                                .order_by(Consent.id))
+    timezone = session.scalar(select(Owner.timezone).where(Owner.id == owner_id))
     return {
+        "message_time_zone": timezone,  # the owner's own choice; None: from where they tap
         "messages": [{"schedule": m.schedule_id, "channel": m.channel, "state": m.state,
                       "due": iso(m.slot), "sent_at": iso(m.sent_at)} for m in messages],
         "message_consents": [{"channel": c.channel, "kind": c.kind, "granted": c.granted}
@@ -28,9 +31,11 @@ def _export(session: Session, owner_id: int) -> dict[str, Any]:
 
 
 def _erase(session: Session, owner_id: int, _at: datetime) -> None:
-    # Consent answers are personal choices: gone. Message rows hold ids and states only; the
-    # ones not sent yet must never go, so they are suppressed (staff see why).
+    # Consent answers and the chosen time zone are personal choices: gone. Message rows hold
+    # ids and states only; the ones not sent yet must never go, so they are suppressed (staff
+    # see why).
     session.execute(delete(Consent).where(Consent.owner_id == owner_id))
+    update_rows(session, update(Owner).where(Owner.id == owner_id).values(timezone=None))
     update_rows(session, update(Message)
                 .where(Message.owner_id == owner_id,
                        Message.state.in_([SCHEDULED, DEFERRED, SENDING]))

@@ -7,6 +7,11 @@ Candidates are selected in SQL with the conditions that compile to a WHERE claus
 category, ownership days, email opt-in), then every candidate's full fact is checked by the
 language's condition evaluator (``holds``, the reference the tap engine is tested against), so a
 condition SQL does not know is never skipped.
+
+Each row is due at the slot's wall time in its owner's own time zone (``app.messages.zones``):
+09:00 in Paris for the ruleset is 09:00 in Tokyo for an owner there, eight hours earlier. The
+scheduler therefore runs a message job ahead of its slot (``zones.message_lead``); facts are
+still taken at the slot, whenever the tick runs.
 """
 
 from __future__ import annotations
@@ -14,8 +19,9 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Table, and_, func, select
 from sqlalchemy.orm import Session
@@ -23,11 +29,12 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from app.catalog.models import Brand, Item, Owner, Ownership, Product
 from app.core.db import insert_ignore
+from app.journeys.facts import anniversary_days
 from app.journeys.language import Condition, Group, ScheduleDoc, holds
 from app.journeys.vocabulary import defaults
-from app.messages import consent
+from app.messages import consent, zones
 from app.messages.models import SCHEDULED, SUPPRESSED, Message
-from app.messages.schedules import live_schedule
+from app.messages.schedules import live_ruleset, live_schedule
 from app.verify.models import TapEvent
 
 _RESERVED_PRODUCT_KEYS = {"gtin", "category", "name"}
@@ -126,8 +133,9 @@ def _candidates_query(brand: str, when: Group, at: datetime) -> Any:
     )
 
 
-def _fact(row: Any, at: datetime) -> dict[str, Any]:
-    """Return the fact of one owned item at ``at``, in the tap's vocabulary (owner's view)."""
+def _fact(row: Any, at: datetime, zone: tzinfo = UTC) -> dict[str, Any]:
+    """Return the fact of one owned item at ``at``, in the tap's vocabulary (owner's view);
+    calendar paths in ``zone``, the ruleset's time zone."""
     fact = dict(defaults())
     for path in [p for p in fact if p.startswith("tap.")]:
         del fact[path]  # no tap happens: tap-only facts are not known
@@ -149,6 +157,8 @@ def _fact(row: Any, at: datetime) -> dict[str, Any]:
         fact["warranty.days_left"] = max(0, (row.warranty_ends_at - at).days)
     if row.last_service_at is not None:
         fact["service.days_since_last"] = _days(row.last_service_at, at)
+    fact["ownership.anniversary_days"] = anniversary_days(
+        row.started_at.astimezone(zone).date(), at.astimezone(zone).date())
     for key, value in (row.attributes or {}).items():
         if key not in _RESERVED_PRODUCT_KEYS and isinstance(value, str | int | float | bool):
             fact[f"product.{key}"] = value
@@ -161,8 +171,10 @@ def _selected(session: Session, brand: str, schedule: ScheduleDoc,
     from the database ``CHUNK`` rows at a time."""
     rows = session.execute(_candidates_query(brand, schedule.when, at),
                            execution_options={"yield_per": CHUNK})
+    # Anniversaries fall on the ruleset's calendar days, as they do for a tap.
+    zone = ZoneInfo(live_ruleset(session, brand)[1].timezone)
     for row in rows:
-        fact = _fact(row, at)
+        fact = _fact(row, at, zone)
         if holds(schedule.when, fact):
             yield row, fact
 
@@ -201,6 +213,10 @@ def tick(session: Session, settings: Mapping[str, Any], brand: str, schedule_id:
     (aware UTC) and enqueue one message per (schedule, ownership, slot, channel) with
     insert-or-ignore; the caller commits. Returns TickReport(selected, enqueued, suppressed).
 
+    Recipients and their facts are those at ``slot``, even when the tick runs earlier (``now``,
+    the scheduler's lead). Each row is due at ``zones.local_due`` in its owner's effective zone,
+    or ``now`` when that has passed, and gives up ``MESSAGES_GIVE_UP_HOURS`` after being due.
+
     An owner who has not agreed to the schedule's kind of message on a channel gets a row in
     state ``suppressed`` (reason ``no_consent``), so staff see why nothing went.
 
@@ -209,16 +225,24 @@ def tick(session: Session, settings: Mapping[str, Any], brand: str, schedule_id:
     """
     live = live_schedule(session, brand, schedule_id)
     schedule = live.schedule
-    give_up = now + timedelta(hours=float(settings.get("MESSAGES_GIVE_UP_HOURS", 24)))
+    give_up_after = timedelta(hours=float(settings.get("MESSAGES_GIVE_UP_HOURS", 24)))
+    ruleset_timezone = live.doc.timezone
+    due_in: dict[ZoneInfo, datetime] = {}  # the local due time, once per zone met
     selected = enqueued = suppressed = 0
-    # Chunk by chunk: consent for the chunk's owners in one go, then one multi-row
-    # insert-or-ignore; what it returns (the new rows' states) is what this tick added.
+    # Chunk by chunk: consent and time zones for the chunk's owners in one go each, then one
+    # multi-row insert-or-ignore; what it returns (the new rows' states) is what this tick added.
     for chunk in candidate_chunks(session, brand, schedule, slot):
         selected += len(chunk)
         agreeing = consent.granted_many(session, {owner_id for _, owner_id in chunk},
                                         schedule.channel, schedule.message)
+        owner_zones = zones.zones_of(session, [ownership_id for ownership_id, _ in chunk])
         rows = []
         for ownership_id, owner_id in chunk:
+            zone = zones.effective_zone(*owner_zones.get(ownership_id, (None, None)),
+                                        ruleset_timezone)
+            if zone not in due_in:
+                due_in[zone] = zones.local_due(slot, ruleset_timezone, zone)
+            due = max(now, due_in[zone])
             for channel in schedule.channel:
                 agreed = (owner_id, channel) in agreeing
                 rows.append({
@@ -228,8 +252,8 @@ def tick(session: Session, settings: Mapping[str, Any], brand: str, schedule_id:
                     "key": message_key(brand, schedule.id, ownership_id, slot, channel),
                     "state": SCHEDULED if agreed else SUPPRESSED,
                     "reason": None if agreed else "no_consent", "attempts": 0,
-                    "created_at": now, "next_attempt_at": max(slot, now),
-                    "give_up_at": give_up,
+                    "created_at": now, "next_attempt_at": due,
+                    "give_up_at": due + give_up_after,
                 })
         states = insert_ignore(session, _MESSAGES, rows, returning=_MESSAGES.c.state)
         enqueued += states.count(SCHEDULED)

@@ -29,6 +29,7 @@ from app.core.audit import audit
 from app.core.clock import now
 from app.core.db import UTCDateTime, update_rows
 from app.core.errors import Conflict, Forbidden
+from app.journeys.facts import OWNED_SINCE_KEY, anniversary_days
 from app.ownership.owners import (
     OwnerLike,
     create_owner,
@@ -171,6 +172,10 @@ def lifecycle_fact(state: Lifecycle, at: datetime) -> dict[str, Any]:
     if holding is not None:
         fact["ownership.ordinal"] = holding.ordinal
         fact["ownership.days"] = _days(holding.started_at, at)
+        # In UTC here; the ruleset's time zone recounts it from OWNED_SINCE_KEY before deciding.
+        fact["ownership.anniversary_days"] = anniversary_days(
+            holding.started_at.astimezone(UTC).date(), at.astimezone(UTC).date())
+        fact[OWNED_SINCE_KEY] = holding.started_at
         fact["ownership.owner_taps"] = holding.owner_taps
         fact["ownership.month_streak"] = holding.month_streak
     if warranty_active and warranty_ends is not None:

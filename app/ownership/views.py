@@ -22,12 +22,12 @@ from flask import (
     url_for,
 )
 from flask.typing import ResponseReturnValue
+from flask_babel import LazyString, force_locale, lazy_gettext
 
 from app.catalog import access
 from app.catalog.holdings import Holding
 from app.catalog.models import Owner
-from app.catalog.views import item_view
-from app.core import outbox
+from app.core import i18n, outbox
 from app.core import privacy as registry
 from app.core.clock import now
 from app.core.db import db
@@ -107,7 +107,7 @@ def offer(token: str) -> ResponseReturnValue:
     offer_item = transfers.offer_item(db.session, offer)
     session[_OFFER] = {"token": token, "item_id": offer_item.id}
     live, _ = access.live_tap(offer_item.id)
-    return no_store(render_template("ownership/offer.html", item=item_view(offer_item),
+    return no_store(render_template("ownership/offer.html", item=access.page_view(offer_item),
                                      token=token, live=live, expires_at=offer.expires_at))
 
 
@@ -132,10 +132,17 @@ def accept(token: str) -> ResponseReturnValue:
 # --- email, recovery ------------------------------------------------------------------------
 
 
-def _mail(to: str, owner_id: int, template: str, subject: str, *,
+def _mail(to: str, owner_id: int, template: str, subject: str | LazyString, *,
           valid_until: datetime | None = None, **context: Any) -> None:
-    """Queue an email in the request's transaction; the outbox worker sends it."""
-    text = render_template(f"mail/{template}.txt", **context)
+    """Queue an email in the request's transaction; the outbox worker sends it. It is written in
+    the item's brand's first language (``app.core.i18n.first_language``), whatever the phone
+    asked for: the mailbox may be read elsewhere, and a brand writes to its owners in its
+    language. Without an item (the data link), English."""
+    item = context.get("item")
+    with (i18n.in_brand_language(item.product.brand) if item is not None
+          else force_locale(i18n.DEFAULT_LOCALE)):
+        text = render_template(f"mail/{template}.txt", **context)
+        subject = str(subject)
     outbox.enqueue(db.session, current_app.config, to=to, subject=subject, text=text,
                    kind=template, at=now(), owner_id=owner_id, valid_until=valid_until)
 
@@ -160,7 +167,7 @@ def email(gtin: str, serial: str) -> ResponseReturnValue:
         token = emails.request_email(db.session, current_app.config, owner, address, opt_in,
                                      now())
         _mail(normalize_email(address), owner.id, "confirm_email",
-              f"Confirm your email for your {ctx.view.product.name}",
+              lazy_gettext("Confirm your email for your %(name)s", name=ctx.view.product.name),
               link=_absolute("ownership.confirm_email", token=token), item=ctx.view,
               opt_in=opt_in)
         db.session.commit()
@@ -198,7 +205,7 @@ def recover(gtin: str, serial: str) -> ResponseReturnValue:
                                         request.form.get("email", ""), now())
         if found is not None:
             _mail(found.address, found.owner_id, "recover",
-                  f"Your {ctx.view.product.name} on a new phone",
+                  lazy_gettext("Your %(name)s on a new phone", name=ctx.view.product.name),
                   valid_until=found.expires_at,
                   link=_absolute("ownership.redeem_recovery", token=found.token), item=ctx.view)
         db.session.commit()
@@ -249,8 +256,8 @@ def data_request() -> ResponseReturnValue:
                                         request.form.get("email", ""), action, now())
         if link is not None:
             _mail(link.address, link.owner_id, "data_link",
-                  "Your data: the link you asked for" if action == "export"
-                  else "Erasing your data: the link you asked for",
+                  lazy_gettext("Your data: the link you asked for") if action == "export"
+                  else lazy_gettext("Erasing your data: the link you asked for"),
                   valid_until=link.expires_at, action=action, minutes=minutes,
                   link=_absolute("ownership.data_link", token=link.token))
         db.session.commit()

@@ -8,13 +8,15 @@ return values or raise DomainErrors; the caller commits. What holds:
   undoes what it took by rolling back to a savepoint and raises ``RewardUnavailable``, and the
   caller's transaction stays usable;
 - stock: ``UPDATE ... WHERE given < stock`` (and a CHECK), single-use codes: ``WHERE grant_id IS
-  NULL``; a reveal is decided once: ``UPDATE ... WHERE revealed_at IS NULL``.
+  NULL``; a reveal is decided once: ``UPDATE ... WHERE revealed_at IS NULL``;
+- a reward that ``requires`` an action is revealed only once the owner has done it, checked in
+  the reveal's transaction before anything is drawn (``app.rewards.actions``).
 """
 
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, RowMapping, insert, select, update
@@ -24,7 +26,7 @@ from app.core.clock import utc
 from app.core.db import insert_ignore
 from app.core.errors import Forbidden, NotFound
 from app.journeys.language import RulesetDoc
-from app.rewards import draws
+from app.rewards import actions, draws
 from app.rewards.codes import GENERATED, LIST, free_codes, new_code, take_code
 from app.rewards.ledger import EARN, post_entry
 from app.rewards.limits import (
@@ -66,10 +68,23 @@ class GrantView:
     redeemed_at: datetime | None
     created: bool = field(default=False, compare=False)  # made by this call (not a retry)
     message_key: str | None = None  # the scheduled message that carried it (no tap behind it)
+    requires: tuple[str, ...] = ()  # what the owner must do before the reveal (the ruleset's)
+    # Of those, what was still not done when the view was made (filled by ``with_missing``).
+    missing: tuple[str, ...] = ()
 
     @property
     def pending(self) -> bool:
         return self.outcome == PENDING
+
+    @property
+    def locked(self) -> bool:
+        """Pending, and waiting for the owner to do something first."""
+        return self.pending and bool(self.missing)
+
+    @property
+    def instruction(self) -> str:
+        """What the owner must do to reveal it (one sentence)."""
+        return actions.instruction(self.missing)
 
 
 _GRANT_COLUMNS = (
@@ -77,7 +92,7 @@ _GRANT_COLUMNS = (
     RewardGrant.journey, RewardGrant.token, RewardGrant.owner_id, RewardGrant.item_id,
     RewardGrant.created_at, RewardGrant.outcome, RewardGrant.prize_id, RewardGrant.points,
     RewardGrant.code, RewardGrant.expires_at, RewardGrant.revealed_at, RewardGrant.redeemed_at,
-    RewardGrant.message_key,
+    RewardGrant.message_key, RewardPool.requires,
 )
 
 
@@ -95,8 +110,37 @@ def _view(
         created_at=row.created_at, outcome=row.outcome, prize_id=row.prize_id,
         points=row.points, code=row.code, expires_at=row.expires_at,
         revealed_at=row.revealed_at, redeemed_at=row.redeemed_at, created=created,
-        message_key=row.message_key,
+        message_key=row.message_key, requires=actions.parse(row.requires),
     )
+
+
+def with_missing(session: Session, view: GrantView) -> GrantView:
+    """Return ``view`` with ``missing`` filled: what its owner has still to do (pending only)."""
+    if not view.pending or not view.requires:
+        return view
+    return replace(view, missing=actions.missing(session, view.requires, view.owner_id,
+                                                 view.item_id))
+
+
+def waiting_grant(
+    session: Session, owner_id: int | None, item_id: int, reward_id: str | None = None
+) -> GrantView | None:
+    """Return the owner's newest grant for ``item_id`` still waiting to be revealed, of reward
+    ``reward_id`` (None: of any reward that requires an action), with ``missing`` filled; None
+    when there is none or no owner. A grant's item fixes its brand."""
+    if owner_id is None:
+        return None
+    query = (
+        select(RewardGrant.id).join(RewardPool, RewardPool.id == RewardGrant.pool_id)
+        .where(RewardGrant.owner_id == owner_id, RewardGrant.item_id == item_id,
+               RewardGrant.outcome == PENDING)
+        .order_by(RewardGrant.id.desc()).limit(1)
+    )
+    query = query.where(RewardPool.requires.is_not(None) if reward_id is None
+                        else RewardPool.reward_id == reward_id)
+    newest = session.connection().execute(query).scalar()
+    view = None if newest is None else _view(session, RewardGrant.id == newest)
+    return None if view is None else with_missing(session, view)
 
 
 def get_grant(session: Session, token: str) -> GrantView:
@@ -201,6 +245,8 @@ def reveal(
     Raises:
         NotFound: no grant has that token (or id).
         Forbidden: the grant belongs to another owner.
+        ActionRequired: the reward ``requires`` something the owner has not done yet; nothing
+            was drawn or taken.
     """
     at = utc(at)
     where = (RewardGrant.id == token_or_grant_id if isinstance(token_or_grant_id, int)
@@ -212,6 +258,12 @@ def reveal(
         raise Forbidden("This reward belongs to someone else.")
     if view.outcome != PENDING:
         return view
+    # Checked in this transaction, before the row is marked or anything drawn: a refused reveal
+    # changes nothing. What it reads only ever becomes true (a review, a confirmation, feedback
+    # are never taken back while the owner holds the item), so a check that passed stays true.
+    waiting = actions.missing(session, view.requires, view.owner_id, view.item_id)
+    if waiting:
+        raise actions.ActionRequired(waiting)
     # The one reveal that sets revealed_at decides; a concurrent one waits for it, finds the row
     # revealed, and reads the outcome it stored.
     if session.connection().execute(

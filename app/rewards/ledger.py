@@ -22,7 +22,8 @@ from app.rewards.models import LoyaltyAccount, LoyaltyEntry
 
 EARN, SPEND, EXPIRE, REVERSE = "earn", "spend", "expire", "reverse"
 KINDS = (EARN, SPEND, EXPIRE, REVERSE)
-CAUSES = ("tap", "journey", "reward", "service", "admin", "review", "provenance", "take_back")
+CAUSES = ("tap", "journey", "reward", "service", "admin", "review", "provenance", "take_back",
+          "catalogue", "till")
 
 
 class InsufficientPoints(Conflict):

@@ -103,10 +103,12 @@ def _scopes(brand: str, pool_id: int, owner_id: int | None, item_id: int) -> dic
 def needs_owner(reward: RewardDoc) -> bool:
     """Return whether the reward can only be given to a known owner.
 
-    Points go to an owner's ledger, and a per-owner limit needs someone to count.
+    Points go to an owner's ledger, a per-owner limit needs someone to count, and what a
+    reward ``requires`` is something an owner does.
     """
     return bool(
-        reward.points
+        reward.requires
+        or reward.points
         or reward.limit.per_owner is not None
         or any(p.points for p in reward.prizes)
         or (reward.consolation is not None and reward.consolation.points)

@@ -16,9 +16,10 @@ from sqlalchemy.orm import Session
 
 from app.core import signals
 from app.journeys.language import RulesetDoc
+from app.rewards.actions import SERVICE_FEEDBACK, record_action
 from app.rewards.ledger import Entry
 from app.rewards.loyalty import earn_for, earn_for_item_owner
-from app.rewards.messageflow import grant_for_message, reveal_path
+from app.rewards.messageflow import grant_for_message, reveal_path, withdraw_for_message
 
 
 def on_service_recorded(
@@ -29,6 +30,17 @@ def on_service_recorded(
     Returns the ledger entry, or None when nothing was due.
     """
     return earn_for_item_owner(session, settings, item_id, "service", event_id, at)
+
+
+def on_service_feedback_recorded(
+    session: Session, *, settings: Mapping[str, Any], owner_id: int, item_id: int,
+    feedback_id: int, at: datetime,
+) -> bool:
+    """Note that ``owner_id`` gave service feedback on ``item_id`` (a reward may require it).
+
+    Returns whether this was the first time (later feedback changes nothing).
+    """
+    return record_action(session, owner_id, item_id, SERVICE_FEEDBACK, at)
 
 
 def on_provenance_issued(
@@ -53,6 +65,13 @@ def on_item_taken_back(
     return earn_for(session, settings, owner_id, "take_back", item_id, at)
 
 
+def on_message_undelivered(session: Session, *, brand: str, message_key: str,
+                           at: datetime) -> bool:
+    """Take back the unrevealed reward a message that never went carried; return True when one
+    was taken back."""
+    return withdraw_for_message(session, message_key)
+
+
 def on_message_reward_requested(
     session: Session, *, settings: Mapping[str, Any], ruleset: RulesetDoc, brand: str,
     reward_id: str, owner_id: int, item_id: int, message_key: str, schedule_id: str,
@@ -71,6 +90,8 @@ def on_message_reward_requested(
 def connect() -> None:
     """Connect the listeners to their signals (idempotent: blinker keys receivers by function)."""
     signals.service_recorded.connect(on_service_recorded, weak=False)
+    signals.service_feedback_recorded.connect(on_service_feedback_recorded, weak=False)
     signals.provenance_issued.connect(on_provenance_issued, weak=False)
     signals.item_taken_back.connect(on_item_taken_back, weak=False)
     signals.message_reward_requested.connect(on_message_reward_requested, weak=False)
+    signals.message_undelivered.connect(on_message_undelivered, weak=False)

@@ -91,6 +91,9 @@ class RewardPool(Base):
     # Copied from the ruleset so a reveal (which has only the grant) knows what to give.
     points: Mapped[int | None] = mapped_column(Integer)
     expires_days: Mapped[int | None] = mapped_column(Integer)
+    # What the owner must have done before a reveal (the ruleset's ``requires``), space-separated
+    # (``review email_confirmed``); None: nothing.
+    requires: Mapped[str | None] = mapped_column(String(64))
 
 
 class RewardPrize(Base):
@@ -255,6 +258,21 @@ class RewardExposure(Base):
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("owners.id"))
     item_id: Mapped[int | None] = mapped_column(ForeignKey("items.id"))
     cohort: Mapped[str] = mapped_column(String(10))  # treatment | holdout
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class RewardAction(Base):
+    """That an owner did something another domain records (``service_feedback`` on an item): a
+    reward's ``requires`` reads it here, since rewards never reads another domain's tables."""
+
+    __tablename__ = "reward_actions"
+    __table__: ClassVar[Table]
+    __table_args__ = (UniqueConstraint("owner_id", "item_id", "action"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("owners.id"))
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"))
+    action: Mapped[str] = mapped_column(String(24))
     at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 

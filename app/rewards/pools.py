@@ -47,7 +47,7 @@ def _sync_reward(session: Session, brand: str, reward: RewardDoc) -> int:
     insert_ignore(session, RewardPool.__table__,
                   {"brand": brand, "reward_id": reward.id, "mechanic": reward.mechanic,
                    "budget": reward.budget, "given": 0, "points": reward.points,
-                   "expires_days": reward.expires})
+                   "expires_days": reward.expires, "requires": _requires(reward)})
     pool = conn.execute(
         select(RewardPool.id, RewardPool.given)
         .where(RewardPool.brand == brand, RewardPool.reward_id == reward.id)
@@ -56,7 +56,7 @@ def _sync_reward(session: Session, brand: str, reward: RewardDoc) -> int:
     conn.execute(
         update(RewardPool).where(RewardPool.id == pool.id)
         .values(mechanic=reward.mechanic, budget=budget, points=reward.points,
-                expires_days=reward.expires)
+                expires_days=reward.expires, requires=_requires(reward))
     )
     declared = [(p, False) for p in reward.prizes]
     if reward.consolation is not None and reward.consolation.id not in {
@@ -72,6 +72,11 @@ def _sync_reward(session: Session, brand: str, reward: RewardDoc) -> int:
         .values(retired=True)
     )
     return int(pool.id)
+
+
+def _requires(reward: RewardDoc) -> str | None:
+    """What the pool stores of ``requires``: space-separated names, None for nothing."""
+    return " ".join(reward.requires) or None
 
 
 def _sync_prize(

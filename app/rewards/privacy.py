@@ -1,7 +1,8 @@
 """What rewards holds about an owner, for the owner's export and erasure (``app.core.privacy``).
 
 Exported: the points balance, the ledger, the rewards they were given (and codes they won), the
-times a journey offered them a reward (exposures) and their product reviews.
+times a journey offered them a reward (exposures), their product reviews and the actions a
+reward waited for (``reward_actions``: what they did, and when).
 
 Erased: the reviews' texts, the owner's own words. Everything else is kept: points, ledger
 lines, grants and exposures are amounts, outcomes and moments tied to an owner id that erasure
@@ -26,6 +27,7 @@ from app.rewards.models import (
     LoyaltyAccount,
     LoyaltyEntry,
     ProductReview,
+    RewardAction,
     RewardExposure,
     RewardGrant,
     RewardPool,
@@ -39,6 +41,7 @@ TABLES = (
     RewardGrant.__tablename__,
     RewardExposure.__tablename__,
     ProductReview.__tablename__,
+    RewardAction.__tablename__,
 )
 # What an erased review's text becomes (the column is NOT NULL).
 ERASED_TEXT = "(erased)"
@@ -47,7 +50,7 @@ ERASED_TEXT = "(erased)"
 
 def export(session: Session, owner_id: int) -> dict[str, Any]:
     """Return the owner's rewards data as JSON-ready sections: ``points``, ``ledger``,
-    ``rewards``, ``exposures`` and ``reviews``."""
+    ``rewards``, ``exposures``, ``reviews`` and ``actions``."""
     conn = session.connection()
     grants = conn.execute(
         select(RewardPool.brand, RewardPool.reward_id, RewardGrant.journey,
@@ -70,6 +73,10 @@ def export(session: Session, owner_id: int) -> dict[str, Any]:
         .join(Product, Product.id == ProductReview.product_id)
         .where(ProductReview.owner_id == owner_id)
         .order_by(ProductReview.id)
+    )
+    actions = conn.execute(
+        select(RewardAction.action, RewardAction.at)
+        .where(RewardAction.owner_id == owner_id).order_by(RewardAction.id)
     )
     return {
         "points": balance(session, owner_id),
@@ -95,6 +102,7 @@ def export(session: Session, owner_id: int) -> dict[str, Any]:
              "at": iso(r.created_at)}
             for r in reviews
         ],
+        "actions": [{"action": a.action, "at": iso(a.at)} for a in actions],
     }
 
 

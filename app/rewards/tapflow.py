@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from app.catalog.views import ItemView
 from app.journeys.language import Condition, Group
-from app.rewards.grants import GrantView, grant
+from app.rewards.grants import GrantView, grant, waiting_grant, with_missing
 from app.rewards.ledger import balance
 from app.rewards.limits import RewardUnavailable, availability, needs_owner
 from app.rewards.loyalty import has_reviewed
@@ -107,11 +107,17 @@ def grant_for_tap(
     """Grant the decided journey's reward for this tap; None when it cannot be given now.
 
     Limits are re-checked atomically by the grant, so a reward that ran out between the fact and
-    the grant is simply not given; the journey's page still shows.
+    the grant is simply not given; the journey's page still shows. A reward that ``requires``
+    an action and was already given to this owner for this item (its limit spent) but is still
+    waiting for that action comes back instead, so the page keeps showing it, locked, until the
+    owner does it and reveals it. The grant's ``missing`` says what is still to do.
     """
     ensure_synced(session, ruleset)
     try:
-        return grant(session, ruleset.doc, ruleset.brand, reward_id, tap_event_id=tap_event_id,
-                     owner_id=owner_id, item_id=item_id, journey=journey, at=at)
+        given = grant(session, ruleset.doc, ruleset.brand, reward_id, tap_event_id=tap_event_id,
+                      owner_id=owner_id, item_id=item_id, journey=journey, at=at)
     except RewardUnavailable:
-        return None
+        if not ruleset.doc.rewards[reward_id].requires:
+            return None
+        return waiting_grant(session, owner_id, item_id, reward_id)
+    return with_missing(session, given)

@@ -24,19 +24,21 @@ from flask import (
 from flask.typing import ResponseReturnValue
 
 from app.catalog import access
+from app.catalog.holdings import current_holding
 from app.catalog.models import Item
-from app.catalog.service import brand_slug
-from app.catalog.views import item_view
+from app.catalog.service import brand_slug, find_item
 from app.core.clock import iso, now
 from app.core.db import db
-from app.core.errors import DomainError, Forbidden
+from app.core.errors import N_, DomainError, Forbidden, NotFound
 from app.core.limits import limiter, per_account, setting
 from app.core.staff import TILL
 from app.core.web import api_blueprint, current_principal, json_body, roles, wants_json
-from app.rewards import codes, grants
-from app.rewards.grants import GrantView, get_grant
+from app.rewards import codes, grants, wallet
+from app.rewards.actions import REVIEW, ActionRequired
+from app.rewards.grants import GrantView, get_grant, waiting_grant, with_missing
 from app.rewards.loyalty import submit_review
 from app.rewards.terms import terms as reward_terms
+from app.rewards.words import prize_label
 
 bp = Blueprint("rewards", __name__)
 # The till (a shop's POS: a till token or staff member, or the development till password) checks
@@ -59,13 +61,12 @@ MESSAGE_CARD_HOWTO = (
 
 
 def label(grant: GrantView) -> str:
-    """Return the words a person sees for a settled grant."""
-    if grant.outcome == grants.PRIZE and grant.prize_id:
-        return grant.prize_id.replace("-", " ").capitalize()
-    if grant.points and not grant.prize_id:
-        return f"{grant.points} points"
+    """Return the words a person sees for a settled grant: the prize's label from the brand's
+    ruleset, never its identifier."""
     if grant.prize_id:
-        return grant.prize_id.replace("-", " ").capitalize()
+        return prize_label(grant.brand, grant.reward_id, grant.prize_id, grant.points)
+    if grant.points:
+        return f"{grant.points} points"
     return LABELS.get(grant.outcome, "Thank you")
 
 
@@ -77,6 +78,10 @@ def reward_json(grant: GrantView | None) -> dict[str, Any] | None:
                             "outcome": grant.outcome}
     if grant.pending:
         body["reveal"] = url_for("rewards.reveal_page", token=grant.token)
+        if grant.requires:
+            body["locked"] = grant.locked
+            if grant.locked:
+                body["instruction"] = grant.instruction
     else:
         body.update(prize=grant.prize_id, points=grant.points, code=grant.code,
                     label=label(grant))
@@ -100,20 +105,22 @@ def _grant_for_browser(token: str) -> GrantView:
         if viewer is None:
             raise access.NeedsTap(MESSAGE_CARD_HOWTO)
         if viewer.id != grant.owner_id:
-            raise Forbidden("This reward belongs to the item's owner.")
+            raise Forbidden(N_("This reward belongs to the item's owner."))
         return grant
     live, _event = access.live_tap(grant.item_id)
     if not live:
         raise access.NeedsTap()
     if grant.owner_id is not None and (viewer is None or viewer.id != grant.owner_id):
-        raise Forbidden("This reward belongs to the item's owner.")
+        raise Forbidden(N_("This reward belongs to the item's owner."))
     return grant
 
 
-def _page(grant: GrantView) -> ResponseReturnValue:
-    item = item_view(db.session.get_one(Item, grant.item_id))
-    html = render_template("rewards/reveal.html", grant=grant, item=item, label=label(grant))
-    response = current_app.response_class(html, mimetype="text/html")
+def _page(grant: GrantView, status: int = 200) -> ResponseReturnValue:
+    grant = with_missing(db.session, grant)
+    item = access.page_view(db.session.get_one(Item, grant.item_id))
+    html = render_template("rewards/reveal.html", grant=grant, item=item, label=label(grant),
+                           review=REVIEW)
+    response = current_app.response_class(html, status=status, mimetype="text/html")
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -127,7 +134,15 @@ def reveal_page(token: str) -> ResponseReturnValue:
 def reveal(token: str) -> ResponseReturnValue:
     with db.writer():
         grant = _grant_for_browser(token)
-        grant = grants.reveal(db.session, grant.id, grant.owner_id, now())
+        try:
+            grant = grants.reveal(db.session, grant.id, grant.owner_id, now())
+        except ActionRequired:
+            # Nothing was drawn or taken; the browser gets the card again, locked, saying what
+            # to do (409), and a JSON client the error with the same sentence.
+            db.session.rollback()
+            if wants_json():
+                raise
+            return _page(grant, status=409)
         db.session.commit()
     if wants_json():
         return jsonify(outcome=grant.outcome, prize=grant.prize_id, points=grant.points,
@@ -161,12 +176,33 @@ def review(gtin: str, serial: str) -> ResponseReturnValue:
         assert ctx.viewer is not None
         entry = submit_review(db.session, current_app.config, ctx.view, ctx.viewer.id,
                               request.form.get("rating"), request.form.get("text", ""), now())
+        # A reward that waited for this review may be revealed now: the thanks page says so.
+        unlocked = waiting_grant(db.session, ctx.viewer.id, ctx.view.id)
         db.session.commit()
     html = render_template("rewards/reviewed.html", item=ctx.view,
-                           points=entry.points if entry else 0)
+                           points=entry.points if entry else 0, unlocked=unlocked)
     response = current_app.response_class(html, status=201, mimetype="text/html")
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+@bp.post("/items/<gtin>/<serial>/points/<catalogue_id>")
+def spend(gtin: str, serial: str, catalogue_id: str) -> ResponseReturnValue:
+    """The owner, with the item in hand, buys a catalogue item with points (its code shows in
+    the wallet); short of points or sold out: 409 with the reason, nothing taken."""
+    with db.writer():
+        ctx = access.require_owner_tap(gtin, serial)
+        assert ctx.viewer is not None  # require_owner_tap refused anyone but the owner
+        brand = ctx.view.product.brand.slug
+        ruleset = current_app.extensions["aftertap.rules"].registry.rulesets().get(brand)
+        if ruleset is None:
+            raise NotFound("There is no such item in the points catalogue.")
+        view = wallet.spend(db.session, ruleset.doc, brand, ctx.viewer.id, ctx.view.id,
+                            catalogue_id, now())
+        db.session.commit()
+    if wants_json():
+        return jsonify(item=catalogue_id, code=view.code, expires_at=iso(view.expires_at)), 201
+    return redirect(url_for("tap.owner", gtin=gtin, serial=serial) + "#wallet", 303)
 
 
 # --- the till -----------------------------------------------------------------------------------
@@ -208,3 +244,23 @@ def redeem(code: str) -> ResponseReturnValue:
                             brand=brand_slug(db.session, acting.brand_id), actor=acting.actor)
         db.session.commit()
     return jsonify(_redemption_json(view))
+
+
+@api.post("/items/<gtin>/<serial>/points/debit")
+@roles(TILL)
+@_till_per_address
+@_till_per_account
+def debit_points(gtin: str, serial: str) -> ResponseReturnValue:
+    """Take points off the item's owner as payment: ``{"points": 200, "reference": "R-1"}``."""
+    body = json_body()
+    acting = current_principal()
+    with db.writer():
+        item = find_item(db.session, gtin, serial, acting.brand_id)
+        holding = current_holding(db.session, item.id)
+        if holding is None:
+            raise NotFound("Nobody owns this item yet: there are no points to take.")
+        entry = wallet.till_debit(db.session, holding.owner_id, item.id, body.get("points"),
+                                  body.get("reference"), item.product.brand.slug, now(),
+                                  actor=acting.actor)
+        db.session.commit()
+    return jsonify(points=-entry.points, balance=entry.balance_after, reference=entry.cause_id)

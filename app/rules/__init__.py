@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
+from app.core import i18n
 from app.core.db import make_engine
 from app.rules.models import RulesetVersion
 from app.rules.registry import RulesetRegistry, StoredVersion
@@ -47,6 +48,16 @@ class Rules:
         if not brand:
             return None
         return self.registry.rulesets().get(brand)
+
+    def locales_of(self, brand: str) -> tuple[str, ...] | None:
+        """Return the locales ``brand``'s live ruleset declares, main one first (``locales:``
+        once the content schema has it, else ``locale:``); None without a live ruleset."""
+        ruleset = self.ruleset_for(brand)
+        if ruleset is None:
+            return None
+        doc = ruleset.doc
+        declared = getattr(doc, "locales", None)
+        return tuple(declared) if declared else ((doc.locale,) if doc.locale else None)
 
     def decide(self, brand: str | None, fact: Mapping[str, Any]) -> Decision:
         """Return the decision for ``fact`` under ``brand``'s live ruleset (see ``decide_with``)."""
@@ -131,4 +142,5 @@ def init_app(app: Flask) -> None:
     )
     if app.extensions.get("aftertap.serving"):
         registry.refresh()
-    app.extensions["aftertap.rules"] = Rules(registry)
+    rules = app.extensions["aftertap.rules"] = Rules(registry)
+    app.extensions[i18n.RESOLVER] = rules.locales_of

@@ -9,17 +9,30 @@ from collections.abc import Mapping
 from dataclasses import asdict
 from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import click
 from flask import current_app
 from flask.cli import AppGroup
 
+from app.catalog.themes import look_problems
 from app.core.clock import now, utc
 from app.core.db import db
 from app.core.errors import DomainError
+from app.journeys.facts import AT_KEY
+from app.journeys.language.checks.content import label_problems
 from app.journeys.vocabulary import complete_fact
-from app.rules.service import Ruleset, RulesetError, decide, explain_fact, template_names
+from app.rules.service import (
+    Ruleset,
+    RulesetError,
+    decide,
+    explain_fact,
+    localise,
+    template_names,
+)
 from app.rules.tools import (
+    brand_catalogue,
+    catalogue_problems,
     format_explanation,
     item_fact,
     parse_fact_assignments,
@@ -36,6 +49,7 @@ from app.rules.versions import (
     report_lines,
     rollback,
 )
+from app.verify.models import Tag
 from app.verify.service import TagNotFound, find_tag
 
 journeys_group = AppGroup(
@@ -58,12 +72,38 @@ def validate(paths: tuple[Path, ...]) -> None:
     brands = _brands()
     if brands is None:
         click.echo("(brands not checked: the database cannot be read; publish checks them)")
+        click.echo("(product categories and GTINs not checked either: they come from the "
+                   "database)")
     failed = 0
     for report in reports:
         problem = _brand_problem(report.ruleset, report.path, brands)
         if problem:
             failed += 1
             click.echo(problem)
+            continue
+        if report.ruleset is not None and brands is not None:
+            catalogue = brand_catalogue(db.session, report.ruleset.brand)
+            if catalogue is None:
+                click.echo(f"({report.ruleset.brand} has no products yet: product categories "
+                           "and GTINs not checked)")
+            elif problems := catalogue_problems(report.ruleset, catalogue):
+                failed += 1
+                for line in problems:
+                    click.echo(line)
+                continue
+        if report.ruleset is not None and (unlabelled := label_problems(report.ruleset.doc)):
+            # A prize people can win needs the brand's words for it, never its identifier.
+            failed += 1
+            for line in unlabelled:
+                click.echo(line)
+            continue
+        if report.ruleset is not None and (look := look_problems(
+                current_app.config, report.ruleset.brand,
+                ((j.id, j.content) for j in report.ruleset.journeys))):
+            # The brand's theme and the films its journeys name (app.catalog.themes).
+            failed += 1
+            for line in look:
+                click.echo(line)
             continue
         if report.ruleset is None:
             failed += 1
@@ -115,33 +155,38 @@ def _load_one(ruleset: str) -> Ruleset:
 @click.option("--fact", "facts", multiple=True, metavar="PATH=VALUE",
               help="Set one fact, e.g. ownership.days=80 (repeatable).")
 @click.option("--item", "serial", help="Start from this tagged item's real state.")
-@click.option("--at", "at", help="With --item: the moment of the tap (ISO date or datetime).")
-@click.option("--as", "as_", type=click.Choice(["owner", "visitor"]),
-              help="With --item: who is tapping.")
+@click.option("--at", "at", help="The moment of the tap, in the ruleset's time zone unless an "
+              "offset is given: a date (its midnight) or a date and time, e.g. 2026-12-24T18:30. "
+              "Every date and count of days is taken then. Default: now.")
+@click.option("--as", "as_", type=click.Choice(["owner", "stranger", "new-owner", "visitor"]),
+              help="With --item: who is tapping: the owner at that moment, a stranger (a "
+              "phone with no owner cookie; 'visitor' is the same), or a new owner (who has just "
+              "become the owner: day 0, the next ordinal). Default: stranger.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def simulate(ruleset: str, facts: tuple[str, ...], serial: str | None, at: str | None,
              as_: str | None, as_json: bool) -> None:
     rs = _load_one(ruleset)
     try:
         given = parse_fact_assignments(facts)
-        moment = _parse_at(at) if at else now()
+        moment = _parse_at(at, rs.doc.timezone) if at else now()
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
-    base: dict[str, object] = {}
+    base: dict[str, object] = {AT_KEY: moment}
     if serial:
         try:
             tag = find_tag(db.session, serial)
         except TagNotFound as exc:
             raise click.ClickException(str(exc)) from None
-        base = item_fact(tag, moment, as_)
-    fact = complete_fact({**base, **given}, rs.doc.reward_ids)
+        base.update(_item_fact(rs, tag, moment, as_))
+    # The moment's dates in the ruleset's time zone; a --fact still says otherwise.
+    fact = {**localise(complete_fact(base, rs.doc.reward_ids), rs.doc.timezone), **given}
     decision = decide(rs, fact)
     rows = explain_fact(rs, fact)
     if as_json:
         click.echo(json.dumps({
             "ruleset": rs.version,
             "decision": asdict(decision) if decision else None,
-            "fact": fact,
+            "fact": {k: v for k, v in fact.items() if not k.startswith("_")},
             "explanation": [asdict(r) for r in rows],
         }, indent=2, default=str))
         return
@@ -156,12 +201,33 @@ def simulate(ruleset: str, facts: tuple[str, ...], serial: str | None, at: str |
         click.echo(line)
 
 
-def _parse_at(text: str) -> datetime:
+def _item_fact(rs: Ruleset, tag: Tag, moment: datetime, as_: str | None) -> dict[str, object]:
+    """The fact a tap of ``tag``'s item at ``moment`` by ``as_`` would be built on, from the
+    item's real state then (``app.tap.simulate``, registered by the tap package)."""
+    brand = tag.item.product.brand.slug
+    if brand != rs.brand:
+        raise click.ClickException(
+            f"{tag.item.serial} is an item of {brand}; this ruleset decides {rs.brand}'s taps")
+    simulate_tap = current_app.extensions.get("aftertap.simulate_tap")
+    if simulate_tap is None:  # an app built without the tap package
+        return item_fact(tag, moment, "visitor" if as_ == "stranger" else as_)
+    try:
+        fact: dict[str, object] = simulate_tap(
+            db.session, rs, tag, moment, "stranger" if as_ in (None, "visitor") else as_).fact
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    return fact
+
+
+def _parse_at(text: str, timezone: str) -> datetime:
+    """Return the moment ``text`` names, in UTC; without an offset it is in ``timezone``."""
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
         raise ValueError(f"--at {text!r}: write a date like 2026-12-24 or 2026-12-24T18:30") \
             from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=ZoneInfo(timezone))
     return utc(moment)
 
 

@@ -11,7 +11,14 @@ from dataclasses import dataclass
 from typing import Any
 
 # One evaluator for the validator (shadowing, ties), the explainer and the tests: the language's.
-from app.journeys.language import Condition, holds, leaf_holds
+from app.journeys.language import (
+    Condition,
+    Group,
+    holds,
+    journey_when,
+    leaf_holds,
+    window_conditions,
+)
 
 
 @dataclass(frozen=True)
@@ -74,13 +81,22 @@ def explain(journeys: Sequence[Any], fact: Mapping[str, Any]) -> list[JourneyRes
         JourneyResult(
             id=j.id,
             priority=j.priority,
-            matched=holds(j.when, fact),
-            conditions=tuple(_flatten(j.when, fact, 0)),
+            matched=holds(journey_when(j), fact),
+            conditions=(*_window(j, fact), *_flatten(j.when, fact, 0)),
         )
         for j in journeys
     ]
 
 
+def _window(journey: Any, fact: Mapping[str, Any]) -> tuple[ConditionResult, ...]:
+    # The dates as the marketer wrote them, with the tap's local day as the value read.
+    window = journey.window
+    if window is None:
+        return ()
+    held = holds(Group("all", window_conditions(window)), fact)
+    return (ConditionResult(f"runs {window.text}", fact.get("tap.date"), held),)
+
+
 def first_match(journeys: Sequence[Any], fact: Mapping[str, Any]) -> str | None:
     """Return the id of the first journey (in the given order) whose conditions hold, or None."""
-    return next((j.id for j in journeys if holds(j.when, fact)), None)
+    return next((j.id for j in journeys if holds(journey_when(j), fact)), None)

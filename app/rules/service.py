@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from app.journeys.facts import AT_KEY, OWNED_SINCE_KEY, local_facts
 from app.journeys.language import (
     ACTIONS,
     Condition,
@@ -24,6 +25,7 @@ from app.journeys.language import (
     Problem,
     RulesetDoc,
     RulesetInvalid,
+    journey_when,
     parse_ruleset_text,
 )
 from app.rules import engine
@@ -132,7 +134,7 @@ def compile_ruleset(doc: RulesetDoc) -> Ruleset:
         RulesetError: the engine refused it.
     """
     # durable_rules fires the lowest "pri" first: rank 0 is the highest-priority journey.
-    compiled = [(j.id, {"all": [{"m": compile_tree(j.when)}], "pri": rank})
+    compiled = [(j.id, {"all": [{"m": compile_tree(journey_when(j))}], "pri": rank})
                 for rank, j in enumerate(doc.journeys)]
     prefix = "".join(ch if ch.isalnum() else "_" for ch in doc.brand)
     digest = hashlib.sha256(
@@ -197,15 +199,16 @@ def _choose_index(
 
 
 def localise(fact: Mapping[str, Any], timezone: str) -> Mapping[str, Any]:
-    """Return ``fact`` with ``tap.local_hour`` and ``tap.weekday`` in ``timezone``.
+    """Return ``fact`` with its calendar paths (``tap.date``, ``tap.month``, ``tap.weekday``,
+    ``tap.local_hour``, ``ownership.anniversary_days``) in ``timezone``.
 
-    The fact carries the tap's UTC moment under ``_at``; without it the fact is returned as is.
+    The fact carries the tap's UTC moment under ``_at`` and the ownership's start under
+    ``_owned_since``; without ``_at`` the fact is returned as is.
     """
-    at = fact.get("_at")
+    at = fact.get(AT_KEY)
     if at is None:
         return fact
-    local = at.astimezone(_zone(timezone))
-    return {**fact, "tap.local_hour": local.hour, "tap.weekday": local.strftime("%a").lower()}
+    return {**fact, **local_facts(at, _zone(timezone), fact.get(OWNED_SINCE_KEY))}
 
 
 @functools.lru_cache(maxsize=64)

@@ -1,7 +1,8 @@
 """The scheduler's jobs: one per ``schedules:`` entry of each live ruleset, and the duties.
 
-Message jobs run in their ruleset's time zone. Duties run on UTC crons: draw seeds belong to UTC
-days, so they are published and revealed just after a UTC day starts.
+Message jobs run in their ruleset's time zone, each slot ahead of its time by the lead owners
+in the earliest zone need (``app.messages.zones.message_lead``). Duties run on UTC crons: draw
+seeds belong to UTC days, so they are published and revealed just after a UTC day starts.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from app.messages.ticks import TickReport
+from app.messages.zones import message_lead
 from app.ownership.email import purge_expired_tokens
 from app.ownership.transfers import purge_expired_offers
 from app.rewards.draws import publish_commitments, reveal_seeds
@@ -32,7 +34,9 @@ POINTS_CRON = "20 0 * * *"  # 00:20 UTC, after the seeds
 
 
 def message_job(brand: str, schedule_id: str, cron: str, timezone: str, tick: Tick) -> Job:
-    """Return the job that runs ``tick`` for each slot of ``brand``'s schedule ``schedule_id``."""
+    """Return the job that runs ``tick`` for each slot of ``brand``'s schedule ``schedule_id``,
+    ahead of the slot by ``message_lead``: the tick reads facts at the slot and times each
+    owner's message at the slot's wall time in the owner's zone."""
 
     def action(session: Session, settings: Mapping[str, Any], slot: datetime,
                now: datetime) -> str:
@@ -40,7 +44,8 @@ def message_job(brand: str, schedule_id: str, cron: str, timezone: str, tick: Ti
         return (f"{report.selected} selected, {report.enqueued} enqueued, "
                 f"{report.suppressed} suppressed")
 
-    return Job(f"messages:{brand}:{schedule_id}", cron, timezone, action)
+    return Job(f"messages:{brand}:{schedule_id}", cron, timezone, action,
+               lead=message_lead(timezone))
 
 
 def schedule_jobs(rulesets: Mapping[str, Ruleset], tick: Tick) -> list[Job]:

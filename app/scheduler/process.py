@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from app.core.clock import now as real_now
 from app.scheduler.jobs import Rulesets, Tick, duty_jobs, schedule_jobs
 from app.scheduler.runs import Job, Ran, run_due
-from app.scheduler.slots import trigger
+from app.scheduler.slots import wake_trigger
 
 log = logging.getLogger(__name__)
 
@@ -88,11 +88,13 @@ class SchedulerProcess:
             added = []
             for job_id, job in wanted.items():
                 old = self.jobs.get(job_id)
-                if old is not None and (old.cron, old.timezone) == (job.cron, job.timezone):
+                if old is not None and (old.cron, old.timezone, old.has_lead) == (
+                        job.cron, job.timezone, job.has_lead):
                     self.jobs[job_id] = job
                     continue
                 try:
-                    trig = trigger(job.cron, job.timezone)
+                    # A job with a lead (messages) is also woken when its lead makes a slot due.
+                    trig = wake_trigger(job.cron, job.timezone, early=job.has_lead)
                 except (ValueError, KeyError) as exc:
                     log.error("job %s: cron %r in %s is not usable: %s",
                               job_id, job.cron, job.timezone, exc)

@@ -2,7 +2,11 @@
 
 A slot is due when it lies after the job's last recorded slot, within the catch-up window
 (``SCHEDULER_CATCH_UP_MINUTES``) and, for a job this process added while running, after the
-moment it was added. Each due slot is claimed with insert-or-ignore in the same transaction as its
+moment it was added. A job with a ``lead`` runs each slot that long before it (a message job:
+owners east of the ruleset's zone are due before the slot); the window and the bounds still
+apply to the slot itself.
+
+Each due slot is claimed with insert-or-ignore in the same transaction as its
 work: a second scheduler (or thread) claiming the same slot waits for the first to commit, then
 finds the key taken and skips it; if the work fails, the claim rolls back with it.
 """
@@ -13,7 +17,7 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeAlias
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -29,15 +33,33 @@ Action = Callable[[Session, Mapping[str, Any], datetime, datetime], str]
 """A job's work for one slot: ``(session, settings, slot, now)``; returns a one-line summary and
 leaves committing to its caller."""
 
+Lead: TypeAlias = timedelta | Callable[[datetime], timedelta]
+"""How long before a slot a job runs it: fixed, or computed per slot (never negative)."""
+
+# The longest lead a per-slot ``Lead`` may give: from UTC-12 to UTC+14, the farthest apart two
+# zones' wall clocks are. Slots this far ahead are looked at; a longer lead runs late, not never.
+MAX_LEAD = timedelta(hours=26)
+
 
 @dataclass(frozen=True)
 class Job:
-    """What runs when: a cron in a time zone, and the action run once per slot."""
+    """What runs when: a cron in a time zone, the action run once per slot, and how long
+    before each slot it runs (``lead``; none by default)."""
 
     id: str
     cron: str
     timezone: str
     action: Action = field(compare=False)
+    lead: Lead = field(default=timedelta(0), compare=False)
+
+    @property
+    def has_lead(self) -> bool:
+        """Whether the job may run slots before their time."""
+        return callable(self.lead) or self.lead > timedelta(0)
+
+    def lead_at(self, slot: datetime) -> timedelta:
+        """Return how long before ``slot`` this job runs it."""
+        return self.lead(slot) if callable(self.lead) else self.lead
 
 
 @dataclass(frozen=True)
@@ -67,7 +89,9 @@ def claim(session: Session, job_id: str, slot: datetime, at: datetime) -> bool:
 def due_slots(
     session: Session, job: Job, now: datetime, catch_up: timedelta, since: datetime | None = None,
 ) -> list[datetime]:
-    """Return the slots of ``job`` to run at ``now``, oldest first.
+    """Return the slots of ``job`` to run at ``now``, oldest first: each slot ``s`` with
+    ``s - lead <= now`` that lies after the last recorded slot, after ``since`` and within
+    ``catch_up`` of ``now``.
 
     Raises:
         ValueError: the job's cron or time zone is not usable.
@@ -76,7 +100,14 @@ def due_slots(
     for bound in (last_slot(session, job.id), since):
         if bound is not None and bound > lower:
             lower = bound
-    return slots_between(job.cron, job.timezone, lower, now)
+    if not job.has_lead:
+        return slots_between(job.cron, job.timezone, lower, now)
+    ahead = MAX_LEAD if callable(job.lead) else job.lead
+    # A slot's run time (slot - lead) never goes backwards as slots go forwards (a message
+    # job's run time is the slot's wall time in UTC+14), so after the last recorded slot no
+    # slot with an earlier run time is skipped.
+    return [slot for slot in slots_between(job.cron, job.timezone, lower, utc(now) + ahead)
+            if slot - job.lead_at(slot) <= utc(now)]
 
 
 def run_slot(

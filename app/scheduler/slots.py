@@ -21,10 +21,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.combining import OrTrigger
 from apscheduler.triggers.cron import CronTrigger
 
 from app.core.clock import utc
 from app.journeys.language.cron import CRON_DAYS
+from app.messages.zones import EARLIEST_ZONE
 
 _ALL_DAYS = frozenset(range(7))
 
@@ -70,6 +73,21 @@ def trigger(cron: str, timezone: str) -> CronTrigger:
     minute, hour, day, month, weekday = fields
     return CronTrigger(minute=minute, hour=hour, day=day, month=month,
                        day_of_week=weekday_names(weekday), timezone=ZoneInfo(timezone))
+
+
+def wake_trigger(cron: str, timezone: str, early: bool = False) -> BaseTrigger:
+    """Return when the scheduler process wakes a job up: at its slots (``trigger``) and, when
+    ``early``, also at each slot's wall time in UTC+14 (``EARLIEST_ZONE``), the moment a message
+    job's lead makes the slot due. The slot's own wake-up stays, so a slot whose early wake-up
+    was missed still runs.
+
+    Raises:
+        ValueError: see ``trigger``.
+    """
+    at_slot = trigger(cron, timezone)
+    if not early:
+        return at_slot
+    return OrTrigger([at_slot, trigger(cron, EARLIEST_ZONE)])
 
 
 def _repeated_wall_time(moment: datetime) -> bool:

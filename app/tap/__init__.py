@@ -10,10 +10,17 @@ from app.core import boundary
 
 def init_app(app: Flask) -> None:
     """Register the tap routes, the owner's pages and the product images."""
-    from app.tap import images, views
+    from app.tap import brand_files, content, images, simulate, views
 
     app.register_blueprint(views.bp)
+    # ``journeys simulate --item`` (app.rules.cli) builds its fact here, as a tap would; the
+    # rules layer cannot import the tap's.
+    app.extensions["aftertap.simulate_tap"] = simulate.simulate_tap
     app.register_blueprint(images.bp)
+    # The brand's look on its pages, its logo and fonts, and owner-only media.
+    brand_files.init_app(app)
+    # The brand's words and media in its journeys' pages (layouts and blocks).
+    content.init_app(app)
     # A tap's query is a SUN message the pipeline parses strictly: a malformed one (control
     # characters included) is an "invalid" tap, counted and shown as one, not a bare 400.
     boundary.own_query("tap.tap", "tap.tap_digital_link")

@@ -9,21 +9,23 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from flask import render_template, request, session
+from flask import current_app, render_template, request, session
 from sqlalchemy.orm import Session
 
 from app.aftersales.events import service_history
 from app.catalog.access import TapContext
+from app.catalog.holdings import current_holding
 from app.catalog.models import Owner
-from app.catalog.views import item_view
+from app.core.wording import brand_time
 from app.messages.consent import field_name, owner_choices
 from app.ownership import lifecycle as ownership
 from app.ownership import transfers
 from app.provenance.records import records_for_item
 from app.rewards.ledger import balance, ledger
 from app.rewards.loyalty import has_reviewed
+from app.rewards.wallet import wallet as owner_wallet
 from app.rules.service import Decision
-from app.verify.service import GENUINE, TapOutcome
+from app.verify.service import GENUINE, REPLAYED, TapOutcome
 
 # The transfer offer a buyer opened, kept in their session until they tap the item.
 _OFFER = "offer"
@@ -67,6 +69,18 @@ def page_context(
     }
 
 
+def replay_owner_url(session: Session, outcome: TapOutcome, person: Owner | None) -> str | None:
+    """Return the owner page's URL when ``outcome`` replays a tap of an item ``person`` (this
+    browser's owner cookie) currently holds; None for anyone else, who learns nothing of it."""
+    item = outcome.item
+    if outcome.verdict != REPLAYED or item is None or person is None:
+        return None
+    holding = current_holding(session, item.id)
+    if holding is None or holding.owner_id != person.id:
+        return None
+    return item_urls(item.product.gtin, item.serial)["owner"]
+
+
 def ownership_json(effects: ownership.TapEffects) -> dict[str, Any] | None:
     """Return the ownership part of a tap's JSON answer (no identities), or None."""
     if effects.lifecycle is None:
@@ -82,11 +96,16 @@ def ownership_json(effects: ownership.TapEffects) -> dict[str, Any] | None:
 
 def owner_page(db_session: Session, ctx: TapContext, now: datetime, **extra: Any) -> str:
     """Render the owner's home page for the item in ``ctx`` (the caller checked ownership)."""
-    item = item_view(ctx.item)
+    item = ctx.view
     owner_id = ctx.viewer.id if ctx.viewer else None
+    brand = item.product.brand
+    ruleset = current_app.extensions["aftertap.rules"].registry.rulesets().get(brand.slug)
     return render_template(
         "ownership/owner.html",
         item=item,
+        wallet=(owner_wallet(db_session, ruleset.doc if ruleset else None, brand.slug, owner_id,
+                             now) if owner_id else None),
+        brand_time=brand_time,
         points=balance(db_session, owner_id) if owner_id else 0,
         entries=list(reversed(ledger(db_session, owner_id)))[:5] if owner_id else [],
         reviewed=has_reviewed(db_session, owner_id, item.product.id) if owner_id else True,

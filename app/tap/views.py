@@ -12,7 +12,7 @@ from flask.typing import ResponseReturnValue
 from jinja2 import TemplateNotFound, UndefinedError
 
 from app.catalog import access
-from app.catalog.views import item_view
+from app.core import i18n
 from app.core.clock import now
 from app.core.db import db
 from app.core.limits import limiter, setting
@@ -21,7 +21,7 @@ from app.ownership.returning import set_claim_cookie
 from app.rewards.views import reward_json
 from app.rules.service import Decision
 from app.tap.pipeline import engage
-from app.tap.present import owner_page, ownership_json, page_context
+from app.tap.present import owner_page, ownership_json, page_context, replay_owner_url
 from app.verify import keyring
 from app.verify.service import (
     GENUINE,
@@ -66,20 +66,27 @@ def _country() -> str | None:
 
 
 def render_experience_html(
-    outcome: TapOutcome, decision: Decision, own: dict[str, Any] | None = None
+    outcome: TapOutcome,
+    decision: Decision,
+    own: dict[str, Any] | None = None,
+    owner_url: str | None = None,
 ) -> str:
     """Render the decided experience; if it cannot be shown for this tap, the safe fallback.
 
-    ``own`` is the page's ownership context (``app.tap.present.page_context``), if any.
+    ``own`` is the page's ownership context (``app.tap.present.page_context``), if any;
+    ``owner_url`` the owner's page, offered on a replayed tap by the owner's own browser.
     """
     context = {
         "outcome": outcome,
         "decision": decision,
         "item": outcome.item if outcome.verdict != INVALID else None,
+        # Only a genuine tap may say "verified" (base.html's footer).
+        "verified": outcome.verdict == GENUINE,
         "replayed": outcome.verdict == REPLAYED,
         "revoked": outcome.verdict == REVOKED,
         "unknown": outcome.verdict == UNKNOWN_TAG,
         "own": own,
+        "owner_url": owner_url,
     }
     try:
         return render_template(f"experiences/{decision.experience}.html", **context)
@@ -114,8 +121,12 @@ def _serve_tap(gtin: str | None, serial: str | None) -> ResponseReturnValue:
             person,
             tap,
         )
+        # A reload of the owner's own tap page: offer their owner page (read in this turn).
+        owner_url = replay_owner_url(session, result.outcome, person)
         session.commit()
     outcome, decision, effects = result.outcome, result.decision, result.effects
+    if outcome.item is not None:
+        i18n.serve(outcome.item.product.brand)
     if outcome.verdict == GENUINE and outcome.item is not None:
         access.open_tap_session(outcome.item.id, result.event_id, outcome.at)
 
@@ -140,7 +151,7 @@ def _serve_tap(gtin: str | None, serial: str | None) -> ResponseReturnValue:
         own = page_context(outcome, decision, effects, person)
         if own is not None:
             own["grant"] = result.grant
-        html = render_experience_html(outcome, decision, own)
+        html = render_experience_html(outcome, decision, own, owner_url)
         response = current_app.response_class(html, status=status, mimetype="text/html")
     if effects.new_owner_public_id:
         access.set_owner_cookie(response, effects.new_owner_public_id)
@@ -165,4 +176,4 @@ def owner(gtin: str, serial: str) -> ResponseReturnValue:
 def content(gtin: str, serial: str) -> ResponseReturnValue:
     """Owner-only content; anyone without the item in hand and the owner's cookie gets a 403."""
     ctx = access.require_owner_tap(gtin, serial)
-    return no_store(render_template("ownership/content.html", item=item_view(ctx.item)))
+    return no_store(render_template("ownership/content.html", item=ctx.view))

@@ -88,6 +88,9 @@ RULES: dict[str, tuple[frozenset[str], Req, int, bool]] = {
                           lambda s: ("GET", f"/admin/api/codes/{s.code}", None), 200, False),
     "rewards_api.redeem": (frozenset({TILL}), lambda s: (
         "POST", f"/admin/api/codes/{s.code}/redeem", {"shop": "Rivoli"}), 200, True),
+    # The seeded owner won points: the own brand's till takes 10 of them, the other's gets 404.
+    "rewards_api.debit_points": (frozenset({TILL}), lambda s: (
+        "POST", _item(s, "/points/debit"), {"points": 10, "reference": "R-1"}), 200, True),
     "provenance_api.admin_revoke": (frozenset(), lambda s: (
         "POST", f"/admin/api/provenance/{s.record_id}/revoke", {"reason": "sold on"}),
         200, True),
@@ -117,7 +120,7 @@ def test_every_admin_route_has_a_rule(app):
 
 def test_matrix_size():
     # 4 roles × 23 routes × 2 brands, per backend.
-    assert len(CASES) == len(ROLES) * len(RULES) * len(BRANDS) == 184
+    assert len(CASES) == len(ROLES) * len(RULES) * len(BRANDS) == 192
 
 
 def _expected(role: str, endpoint: str, brand: str) -> int:

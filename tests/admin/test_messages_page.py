@@ -32,7 +32,7 @@ def test_brand_staff_see_their_messages_in_words_and_never_another_brands(app, d
     for n, (state, reason) in enumerate([
             (SCHEDULED, None), (DEFERRED, None), (ACCEPTED, None), (FAILED, "550 5.1.1"),
             (SUPPRESSED, "no_consent"), (SUPPRESSED, "cap"), (SUPPRESSED, "unsubscribed"),
-            (SUPPRESSED, "erased")]):
+            (SUPPRESSED, "erased"), (FAILED, "interrupted")]):
         _message(db, own, n, state, reason)
     _message(db, other, 50, SUPPRESSED, "cap")
     db.commit()
@@ -47,11 +47,14 @@ def test_brand_staff_see_their_messages_in_words_and_never_another_brands(app, d
                   "Not sent: the owner has not agreed to this kind of message",
                   "Not sent: the owner reached the ruleset&#39;s limit of messages",
                   "Not sent: the owner unsubscribed", "Not sent: the owner&#39;s data was erased",
+                  "Failed: sending stopped while the mail server was taking it; it may have "
+                  "arrived, so it is not sent again",
                   "Refill reminder", "Refill reminders", "Email", own.serial):
         assert words in text, words
     # Newest first; never an owner's address, a code or another brand's item.
     assert text.index("the owner&#39;s data was erased") < text.index("Accepted by the mail")
-    for hidden in (own.email, other.serial, other.email, "no_consent", "refill_email"):
+    for hidden in (own.email, other.serial, other.email, "no_consent", "refill_email",
+                   "interrupted"):
         assert hidden not in text, hidden
     # Another brand's page is not theirs to ask for.
     assert marketer.get(f"/admin/messages?brand={BRAND_B}").status_code == 404

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
-from app.aftersales import events, requests
+from app.aftersales import events, feedback, requests
 from app.aftersales.models import ServiceEvent, ServiceRequest
 from app.aftersales.privacy import ERASED_MESSAGE, PRIVACY
 from app.catalog.holdings import current_holding
@@ -35,7 +35,7 @@ def test_the_app_registers_after_sales_for_service_requests_only(app):
     (contributor,) = [c for c in privacy.contributors() if c.name == "aftersales"]
     assert contributor is PRIVACY
     # Service events are the brand's records about an item: they name no owner.
-    assert contributor.tables == ("service_requests",)
+    assert contributor.tables == ("service_requests", "service_feedback")
     assert {"service_requests"} <= privacy.covered_tables()
     assert "service_events" not in privacy.covered_tables()
 
@@ -59,14 +59,15 @@ def test_export_lists_the_owners_requests_of_every_item_they_held(db, owned):
          "status": "done"},
         {"kind": "other", "message": "Strap?",
          "created_at": (NOW + timedelta(hours=1)).isoformat(), "status": "open"},
-    ]}
+    ], "service_feedback": []}
     assert privacy.export_owner(db, holding.owner_id)["service_requests"] == (
         exported["service_requests"])
 
 
 def test_an_owner_without_requests_exports_an_empty_list(db, owned):
     _, holding = owned
-    assert PRIVACY.export(db, holding.owner_id) == {"service_requests": []}
+    assert PRIVACY.export(db, holding.owner_id) == {"service_requests": [],
+                                                    "service_feedback": []}
 
 
 def test_erase_wipes_the_owners_messages_and_keeps_the_rest(db, owned):
@@ -88,3 +89,17 @@ def test_erase_wipes_the_owners_messages_and_keeps_the_rest(db, owned):
     # The brand's record of the work stays: it is about the item, not the owner.
     assert db.scalars(select(ServiceEvent.note)).all() == ["Workshop note"]
     assert PRIVACY.export(db, holding.owner_id)["service_requests"][0]["message"] == "(erased)"
+
+
+def test_the_owners_service_feedback_is_exported_and_its_text_erased(db, owned):
+    item, holding = owned
+    event = events.record_event(db, item, "polish", NOW, settings=SETTINGS, now=NOW)
+    feedback.record_feedback(db, SETTINGS, holding, item.id, event.id, 4, "Call me on 0612",
+                             NOW + timedelta(hours=1))
+    db.commit()
+    assert PRIVACY.export(db, holding.owner_id)["service_feedback"] == [
+        {"rating": 4, "text": "Call me on 0612",
+         "created_at": (NOW + timedelta(hours=1)).isoformat()}]
+    PRIVACY.erase(db, holding.owner_id, NOW + timedelta(days=1))
+    db.commit()
+    assert PRIVACY.export(db, holding.owner_id)["service_feedback"][0]["text"] == ERASED_MESSAGE

@@ -91,7 +91,8 @@ def test_whole_life_of_one_item(
 
         # 7. The old owner, even with the bag in hand, gets nothing of the owner's any more.
         tap_demo_button(seller, demo_server, SERIAL)
-        expect(seller.get_by_role("heading", level=1)).to_have_text("Welcome back")
+        expect(seller.get_by_role("heading", level=1)).to_have_text(BAG)
+        expect(seller.get_by_text(f"Your {BAG}")).to_have_count(0)
         expect(seller.get_by_role("link", name="Your owner page")).to_have_count(0)
         # No script or resource failed on any page of the life so far.
         assert phone.console_errors == []

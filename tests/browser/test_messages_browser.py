@@ -66,6 +66,30 @@ def test_owner_unticks_refill_reminders(
     page.wait_for_load_state("load")
     expect(page.locator("form#messages").get_by_label("Refill reminders (Email)")
            ).not_to_be_checked()
+    # Messages come by the owner's own clock: they choose Tokyo, and it stays chosen.
+    form = page.locator("form#messages")
+    zone = form.get_by_label("Your time zone")
+    expect(zone).to_have_value("")  # automatic until chosen
+    zone.select_option(label="Asia · Tokyo")
+    form.get_by_role("button", name="Save my choices").tap()
+    page.wait_for_load_state("load")
+    expect(page.locator("form#messages").get_by_label("Your time zone")).to_have_value(
+        "Asia/Tokyo")
+    expect(page.locator("form#messages").get_by_label("Refill reminders (Email)")
+           ).not_to_be_checked()
     page.locator("form#messages").scroll_into_view_if_needed()
     assert_fits_phone(page)
     page.screenshot(path=artifacts / f"messages-consent-{backend_of(app)}.png")
+    size = len(page.content().encode())
+    assert size < 60_000, f"the owner page is {size:,} bytes"
+    # A zone not among the few: its own page lists them all, by area.
+    page.locator("form#messages").get_by_role("link", name="Another time zone").tap()
+    page.wait_for_load_state("load")
+    expect(page.get_by_role("heading", name="Your time zone")).to_be_visible()
+    page.get_by_label("Time zone").select_option(value="Pacific/Auckland")
+    assert_fits_phone(page)
+    page.screenshot(path=artifacts / f"messages-timezone-{backend_of(app)}.png")
+    page.get_by_role("button", name="Save").tap()
+    page.wait_for_load_state("load")
+    expect(page.locator("form#messages").get_by_label("Your time zone")).to_have_value(
+        "Pacific/Auckland")

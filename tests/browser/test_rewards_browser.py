@@ -85,9 +85,11 @@ def test_scratch_off_with_a_finger_then_reload_shows_the_same_prize(
         context.close()
 
 
-def test_click_to_reveal_with_the_button(
+def test_review_gated_reveal_locked_then_review_then_reveal(
     app: Any, demo_server: str, browser: Any, artifacts: Path  # noqa: F811
 ) -> None:
+    """The demo's review reveal (``requires: review``): locked beside the review form; the
+    review unlocks it; then a keyboard and a real click reveal it."""
     context = _phone(browser)
     try:
         page = context.new_page()
@@ -95,11 +97,25 @@ def test_click_to_reveal_with_the_button(
             tap_demo_button(page, demo_server, serial)
             _age_ownership(app, serial, 30)
             tap_demo_button(page, demo_server, serial)
-            reveal = page.get_by_role("link", name="Reveal your reward")
-            if reveal.count():  # owners in the 10% holdout see the page without the reward
+            locked = page.get_by_role("region", name="Your reward")
+            if locked.count():  # owners in the 10% holdout see the page without the reward
                 break
         else:
             raise AssertionError("every owner was held out")
+        expect(locked).to_contain_text("Write your review to reveal your reward.")
+        expect(page.get_by_role("link", name="Reveal your reward")).to_have_count(0)
+        form = page.get_by_role("region", name="Your review")
+        expect(form.get_by_role("button", name="Send my review")).to_be_visible()
+        assert_fits_phone(page)
+        page.screenshot(path=artifacts / f"review-locked-{backend_of(app)}.png", full_page=True,
+                        animations="disabled")
+
+        form.get_by_text("(5 of 5)").tap()
+        form.get_by_label("Your review").fill("Soft leather, and the stitching is perfect.")
+        form.get_by_role("button", name="Send my review").tap()
+        expect(page.get_by_role("heading", level=1)).to_have_text("Thank you for your review")
+        reveal = page.get_by_role("link", name="Reveal your reward")
+        expect(page.get_by_text("Your reward is unlocked.")).to_be_visible()
         reveal.focus()
         page.keyboard.press("Enter")  # the way in works from a keyboard...
         page.get_by_role("button", name="Reveal my reward").click()  # ...and a real click

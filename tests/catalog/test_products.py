@@ -207,3 +207,27 @@ def test_provenance_attributes_are_what_the_item_card_lists(db, brand, assets, t
     db.commit()
     tag = tagged_item(db, brand="nordwand", product_gtin=g)
     assert item_view(tag.item).product.provenance() == [("made_in", "Bern"), ("fill", "Down")]
+
+
+def test_plural_products_say_so_and_anything_but_true_or_false_is_refused(
+    db, brand, assets, tmp_path
+):
+    path = tmp_path / "products.json"
+    pair, bag, odd = gtin(), gtin(), gtin()
+    path.write_text(json.dumps([
+        {"gtin": pair, "name": "Trail Runner", "category": "trail shoes", "plural": True},
+        {"gtin": bag, "name": "Summit Pack", "category": "backpack"},
+    ]), encoding="utf-8")
+    _import(db, brand, assets, path)
+    db.commit()
+    products = {p.gtin: p for p in db.scalars(select(Product))}
+    # Pages read it through app.core.wording.is_plural: "Are these trail shoes yours?"
+    assert products[pair].attributes.get("plural") is True
+    assert "plural" not in products[bag].attributes
+    # Not a provenance attribute: never shown on the item card or signed.
+    assert "plural" not in (products[pair].provenance_attributes or [])
+
+    path.write_text(json.dumps([
+        {"gtin": odd, "name": "Odd", "category": "sock", "plural": "several"},
+    ]), encoding="utf-8")
+    assert _problems(db, brand, assets, path) == [(1, "plural 'several' must be true or false")]

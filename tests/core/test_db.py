@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 
 from app.catalog.models import Brand, Owner, Ownership
 from app.core.clock import utc
-from app.core.db import insert_ignore, update_rows
+from app.core.db import insert_ignore, make_engine, update_rows
 from tests.factories import tagged_item
 
 PARIS_WINTER = timezone(timedelta(hours=1))
@@ -100,3 +100,23 @@ def test_utc_keeps_the_instant(moment):
 @given(st.datetimes())
 def test_utc_reads_a_naive_moment_as_utc(moment):
     assert utc(moment) == moment.replace(tzinfo=UTC)
+
+
+def test_an_autocommit_connection_commits_each_statement(app, db):
+    """What an autocommit connection writes is durable at once, on both backends: others see it
+    without a commit (a worker's hand-over mark relies on it), and it holds no lock."""
+    owner = Owner(public_id="autocommit-owner")
+    db.add(owner)
+    db.commit()
+    engine = make_engine(app.config["DATABASE_URL"])
+    try:
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(update(Owner).where(Owner.id == owner.id).values(email_opt_in=True))
+            with engine.connect() as other:
+                assert other.scalar(select(Owner.email_opt_in).where(Owner.id == owner.id))
+                # No lock left behind: another writer goes at once.
+                other.execute(update(Owner).where(Owner.id == owner.id)
+                              .values(email_opt_in=False))
+                other.commit()
+    finally:
+        engine.dispose()

@@ -47,7 +47,10 @@ def test_dry_run_counts_the_owners_of_a_slot_in_the_rulesets_time_and_writes_not
     lines = result.output.splitlines()
     assert lines[0] == ("refill-reminder at 2026-12-01T09:00:00+01:00: 3 owner(s), "
                         "channels email")
-    assert len(lines) == 3 and {line.strip() for line in lines[1:]} <= {o.serial for o in due}
+    # Each listed owner with when they are due: 09:00 in their zone (here the ruleset's).
+    assert len(lines) == 3 and {line.split()[0] for line in lines[1:]} <= {o.serial for o in due}
+    assert all(line.split(maxsplit=1)[1] == "due 2026-12-01 09:00 Europe/Paris "
+               "(2026-12-01T08:00:00+00:00)" for line in lines[1:])
     assert all(o.email not in result.output for o in due)
     assert _count(db) == 0
     bad = runner.invoke(args=["schedules", "dry-run", "refill-reminder", "--brand", BRAND,
@@ -69,3 +72,19 @@ def test_endpoint_secrets_are_shown_once_and_rotation_keeps_the_previous(app, db
     assert db.scalar(select(func.count()).select_from(Endpoint)) == 1
     refused = runner.invoke(args=["messages", "endpoint", "set", BRAND, "ftp://crm.example"])
     assert refused.exit_code == 1 and len(refused.output.strip().splitlines()) == 1
+
+
+def test_dry_run_shows_each_owner_due_at_nine_in_their_own_zone(app, db, runner):
+    from sqlalchemy import update
+
+    from app.catalog.models import Owner
+
+    publish_demo(db)
+    tokyo = owned_serum(db, 77)
+    db.execute(update(Owner).where(Owner.id == tokyo.owner_id).values(timezone="Asia/Tokyo"))
+    db.commit()
+    result = runner.invoke(args=["schedules", "dry-run", "refill-reminder", "--brand", BRAND,
+                                 "--at", "2026-12-01T09:00"])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[1] == (
+        f"  {tokyo.serial}  due 2026-12-01 09:00 Asia/Tokyo (2026-12-01T00:00:00+00:00)")

@@ -59,6 +59,9 @@ def test_refill_email_has_one_click_unsubscribe_and_a_stable_message_id(app, db,
     # A link scanner's GET changes nothing.
     page = client.get(f"/unsubscribe/{token}")
     assert page.status_code == 200 and b"Unsubscribe" in page.data
+    # The brand that sends the email is named, never the engine behind it.
+    assert b'<header class="brand">Maison Aurelia</header>' in page.data
+    assert b"Aftertap" not in page.data
     assert granted(db, owner.owner_id, "email", "refill_email")  # still the opt-in default
     # The mail client's one-click POST (no CSRF token, no cookie) unsubscribes, idempotently.
     for _ in range(2):
@@ -85,6 +88,30 @@ def test_quiet_hours_across_midnight_defer_to_their_end_in_the_owner_zone(app, d
     assert delivery.deliver_due(sessions, app.config, at=SLOT + timedelta(days=1)).delivered == 1
     assert _rows(db)[0].state == ACCEPTED
     assert len(smtp.wait_for(1)) == 1
+
+
+def test_quiet_hours_are_judged_in_the_owners_own_zone_before_their_tap_country(app, db, smtp,
+                                                                                 sessions):
+    from sqlalchemy import update
+
+    from app.catalog.models import Owner
+
+    publish_demo(db)
+    in_tokyo = owned_serum(db, 77)
+    tapped(db, in_tokyo.item_id, SLOT - timedelta(days=1), "FR")  # but chose Tokyo
+    db.execute(update(Owner).where(Owner.id == in_tokyo.owner_id).values(timezone="Asia/Tokyo"))
+    in_paris = owned_serum(db, 77)
+    tapped(db, in_paris.item_id, SLOT - timedelta(days=1), "FR")
+    db.commit()
+    tick(db, app.config, BRAND, "refill-reminder", SLOT, SLOT)
+    db.commit()
+    at = SLOT + timedelta(hours=5)  # 14:00 in Paris, 22:00 in Tokyo (quiet from 21:00 to 08:00)
+    report = delivery.deliver_due(sessions, app.config, at=at)
+    assert (report.delivered, report.deferred) == (1, 1)
+    assert smtp.wait_for(1)[0]["To"] == in_paris.email
+    tokyo_row = next(r for r in _rows(db) if r.owner_id == in_tokyo.owner_id)
+    assert tokyo_row.state == DEFERRED
+    assert tokyo_row.next_attempt_at == SLOT + timedelta(hours=15)  # 08:00 in Tokyo
 
 
 def test_one_refused_recipient_in_a_batch_does_not_stop_the_others(app, db, smtp, sessions,
@@ -310,3 +337,57 @@ def test_crm_failures_retry_with_backoff_then_fail_after_24_hours(app, db, sessi
     # Each round sent once, except rounds that only deferred the message (quiet hours).
     assert tries >= len(handler.received) > 3
     assert row.next_attempt_at > at + timedelta(hours=24) >= moment - timedelta(hours=2)
+
+
+def test_an_email_whose_connection_drops_during_its_data_is_never_sent_again(app, db, smtp,
+                                                                             sessions):
+    """The server took the data and the connection dropped before its answer: the email may
+    have arrived, so it is failed as interrupted, not retried (at most one copy). The next
+    message of the batch goes over a new connection."""
+    publish_demo(db)
+    owners = [owned_serum(db, 77) for _ in range(2)]
+    tick(db, app.config, BRAND, "refill-reminder", SLOT, SLOT)
+    db.commit()
+    first = _rows(db)[0]
+    keep = smtp.handle_DATA
+
+    async def drop_after_first(server, session, envelope):  # type: ignore[no-untyped-def]
+        reply = await keep(server, session, envelope)
+        if len(smtp.messages) == 1:
+            server.transport.close()  # the server holds the message; the client hears nothing
+        return reply
+
+    smtp.handle_DATA = drop_after_first  # type: ignore[method-assign]
+    report = delivery.deliver_due(sessions, app.config, at=SLOT)
+    assert (report.delivered, report.failed, report.retrying) == (1, 1, 0)
+    assert len(smtp.wait_for(2)) == 2
+    rows = {row.id: row for row in _rows(db)}
+    assert (rows[first.id].state, rows[first.id].reason) == (FAILED, delivery.INTERRUPTED)
+    assert rows[first.id].sent_at == SLOT  # handed over then
+    assert [r.state for r in rows.values() if r.id != first.id] == [ACCEPTED]
+    # Never again, whenever the worker looks.
+    later = delivery.deliver_due(sessions, app.config, at=SLOT + timedelta(days=2))
+    assert later.delivered == 0 and len(smtp.messages) == 2
+    assert {str(m["To"]) for m in smtp.messages} == {o.email for o in owners}
+
+
+def test_a_worker_whose_lease_was_taken_over_does_not_send(app, db, smtp, sessions):
+    """A worker stalled past its lease, while another claimed the row, must not send it too:
+    the hand-over checks the lease is still its own."""
+    publish_demo(db)
+    owned_serum(db, 77)
+    tick(db, app.config, BRAND, "refill-reminder", SLOT, SLOT)
+    db.commit()
+    with sessions() as slow:
+        [stale] = delivery.claim_due(slow, app.config, SLOT, 10, delivery.Report())
+    later = SLOT + timedelta(seconds=float(app.config["MAIL_LEASE_SECONDS"]) + 1)
+    with sessions() as other:
+        [fresh] = delivery.claim_due(other, app.config, later, 10, delivery.Report())
+    assert fresh.id == stale.id and fresh.lease != stale.lease
+    engine = sessions.kw["bind"]
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as marks:
+        with pytest.raises(delivery.LeaseLost):
+            delivery.hand_over(marks, stale, later)
+        delivery.hand_over(marks, fresh, later)  # the lease holder hands over
+    row = _rows(db)[0]
+    assert row.sent_at == later

@@ -17,11 +17,12 @@ from app.catalog.access import OWNER_COOKIE
 from app.catalog.models import Owner
 from app.core.db import make_engine
 from app.messages import delivery
-from app.messages.models import ACCEPTED, SENDING, Message
+from app.messages.models import ACCEPTED, FAILED, SENDING, SUPPRESSED, Message
 from app.messages.schedules import live_ruleset
 from app.messages.ticks import tick
 from app.rewards import grants
-from app.rewards.models import RewardExposure, RewardGrant
+from app.rewards.messageflow import withdraw_for_message
+from app.rewards.models import RewardExposure, RewardGrant, RewardPool
 from app.rules.versions import live_version
 from app.verify.models import TapEvent
 from tests.factories import post_form
@@ -193,3 +194,67 @@ def test_each_message_gets_its_own_card(app, db, sessions):
         assert url is not None and url.startswith("http://localhost/rewards/")
         assert grants.get_grant(db, url.rsplit("/", 1)[1]).owner_id == o.owner_id
         assert _grants(db, o.owner_id) == 1
+
+
+def _pool_given(db: Session) -> int:
+    db.expire_all()
+    return int(db.scalar(select(func.sum(RewardPool.given)).where(
+        RewardPool.reward_id == "refill-scratch")) or 0)
+
+
+def test_a_card_whose_email_is_refused_for_good_is_taken_back_and_frees_the_cap(
+        app, db, smtp, sessions):
+    publish_demo(db)
+    owner = owned_serum(db, 77)
+    smtp.refuse = "550 5.1.1 No such user"
+    tick(db, app.config, BRAND, "refill-reminder", SLOT, SLOT)
+    db.commit()
+    assert delivery.deliver_due(sessions, app.config, at=SLOT).failed == 1
+    db.expire_all()
+    assert db.scalars(select(Message.state)).one() == FAILED
+    # Nobody got the link: the grant is gone, and so is what it took.
+    assert _grants(db, owner.owner_id) == 0
+    assert _pool_given(db) == 0
+    # The owner's one card in 60 days is still theirs to win at the next tap.
+    event = TapEvent(at=SLOT + timedelta(days=1), verdict="genuine", item_id=owner.item_id)
+    db.add(event)
+    db.flush()
+    doc = live_ruleset(db, BRAND)[1]
+    given = grants.grant(db, doc, BRAND, "refill-scratch", tap_event_id=event.id,
+                         owner_id=owner.owner_id, item_id=owner.item_id,
+                         journey="serum-refill", at=SLOT + timedelta(days=1))
+    assert given.pending
+
+
+def test_a_card_whose_email_is_suppressed_after_a_failed_try_is_taken_back(
+        app, db, smtp, sessions):
+    publish_demo(db)
+    owner = owned_serum(db, 77)
+    smtp.refuse = "450 4.2.0 Mailbox busy"  # try again later: the grant stays meanwhile
+    tick(db, app.config, BRAND, "refill-reminder", SLOT, SLOT)
+    db.commit()
+    assert delivery.deliver_due(sessions, app.config, at=SLOT).retrying == 1
+    assert _grants(db, owner.owner_id) == 1
+    db.execute(update(Owner).where(Owner.id == owner.owner_id).values(email_opt_in=False))
+    db.commit()
+    smtp.refuse = None
+    delivery.deliver_due(sessions, app.config, at=SLOT + timedelta(days=1))
+    db.expire_all()
+    assert (db.scalars(select(Message.state)).one()) == SUPPRESSED
+    assert _grants(db, owner.owner_id) == 0 and _pool_given(db) == 0
+    assert smtp.messages == []
+
+
+def test_a_revealed_card_is_never_taken_back(app, db, sessions):
+    publish_demo(db)
+    owner = owned_serum(db, 77)
+    tick(db, app.config, BRAND, "refill-reminder", SLOT, SLOT)
+    db.commit()
+    [claimed] = _claim(app, sessions)
+    assert claimed.reward_url is not None
+    grant = grants.get_grant(db, claimed.reward_url.rsplit("/", 1)[1])
+    grants.reveal(db, grant.token, owner.owner_id, SLOT)
+    db.commit()
+    assert not withdraw_for_message(db, claimed.key)
+    db.commit()
+    assert _grants(db, owner.owner_id) == 1

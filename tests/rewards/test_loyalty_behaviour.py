@@ -83,4 +83,4 @@ def test_provenance_before_resale_earns_once_per_ownership(app, db, keyring):
 def test_owner_page_shows_the_balance(app, db, keyring):
     tag, phone, owner_id = _owned(app, db, keyring)
     page = phone.get(item_path(tag, "owner")).get_data(as_text=True)
-    assert f"Your points: {balance(db, owner_id)}" in page
+    assert f"<strong>{balance(db, owner_id)} points</strong>" in page

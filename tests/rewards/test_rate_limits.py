@@ -43,3 +43,15 @@ def test_the_till_account_has_its_own_limit_across_addresses(app, till):
                        environ_base={"REMOTE_ADDR": "10.3.1.1"})
     assert refused.status_code == 429
     assert int(refused.headers["Retry-After"]) > 0
+
+
+def test_points_debits_share_the_tills_allowance(app, till):
+    """Debiting points by serial is a costly door too (serial guessing, draining balances)."""
+    app.config["RATE_LIMITS"] = {"TILL_PER_ADDRESS": "2 per minute"}
+    for n in range(2):
+        debit = till.post(f"/admin/api/items/0000000000000/NOSUCH{n}/points/debit",
+                          json={"points": 10, "reference": "R-1"}, headers=TILL)
+        assert debit.status_code == 404
+    refused = till.post("/admin/api/items/0000000000000/NOSUCH9/points/debit",
+                        json={"points": 10, "reference": "R-1"}, headers=TILL)
+    assert refused.status_code == 429

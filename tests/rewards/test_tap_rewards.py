@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from app.catalog.models import Ownership
 from app.rewards.ledger import balance
-from tests.factories import age_ownership, post_form, tagged_item, tap
+from app.rewards.models import RewardDraw, RewardPrize
+from tests.factories import age_ownership, item_path, post_form, tagged_item, tap
 
 JSON = {"Accept": "application/json"}
 
@@ -49,11 +50,54 @@ def _review_ready(app, db, keyring):  # type: ignore[no-untyped-def]
     raise AssertionError("20 owners in a row were held out of a 10% holdout")
 
 
+def _drawn(db) -> tuple[int, int]:  # type: ignore[no-untyped-def]
+    db.expire_all()
+    return (db.scalar(select(func.count()).select_from(RewardDraw)),
+            db.scalar(select(func.coalesce(func.sum(RewardPrize.given), 0))))
+
+
+def test_the_review_reveal_waits_for_the_review(app, db, keyring):
+    tag, phone, body = _review_ready(app, db, keyring)
+    reward = body["reward"]
+    assert reward["outcome"] == "pending" and reward["locked"] is True
+    assert reward["instruction"] == "Write your review to reveal your reward."
+    link = reward["reveal"]
+    page = phone.get(link).get_data(as_text=True)
+    assert "Write your review to reveal your reward." in page and "Send my review" in page
+    assert "Reveal my reward" not in page
+
+    refused = post_form(phone, link + "/reveal")
+    text = refused.get_data(as_text=True)
+    assert refused.status_code == 409 and "Write your review to reveal your reward." in text
+    as_json = post_form(phone, link + "/reveal", headers=JSON)
+    assert as_json.status_code == 409 and as_json.get_json() == {
+        "error": "action_required", "message": "Write your review to reveal your reward."}
+    assert _drawn(db) == (0, 0)  # nothing drawn, no stock used
+
+    # Tapped again before reviewing: the same locked reward, and the review form, are still there.
+    again = tap(phone, db, keyring, tag).get_data(as_text=True)
+    assert "Send my review" in again and "Write your review to reveal your reward." in again
+    assert tap(phone, db, keyring, tag, as_json=True).get_json()["reward"]["reveal"] == link
+
+    sent = post_form(phone, item_path(tag, "review"), {"rating": "5", "text": "Lovely."})
+    assert sent.status_code == 201
+    assert "Your reward is unlocked." in sent.get_data(as_text=True)
+    assert link in sent.get_data(as_text=True)
+    page = phone.get(link).get_data(as_text=True)
+    assert "Reveal my reward" in page and "Send my review" not in page
+    won = post_form(phone, link + "/reveal", headers=JSON)
+    assert won.status_code == 200 and won.get_json()["outcome"] in ("prize", "consolation")
+    assert _drawn(db)[0] == 1
+
+
 def test_click_to_reveal_is_decided_once_and_shown_again(app, db, keyring):
     tag, phone, body = _review_ready(app, db, keyring)
     reward = body["reward"]
     assert reward["outcome"] == "pending"
     link = reward["reveal"]
+    # The demo's review reveal requires the review first (see the test above).
+    assert post_form(phone, item_path(tag, "review"),
+                     {"rating": "4", "text": "Good."}).status_code == 201
     page = phone.get(link)
     assert page.status_code == 200 and "Reveal my reward" in page.get_data(as_text=True)
 
@@ -86,7 +130,8 @@ def test_terms_page_shows_odds_and_stock(app, client):
     page = client.get("/rewards/terms/maison-aurelia")
     assert page.status_code == 200
     text = page.get_data(as_text=True)
-    assert "Ten off" in text and "70.0% of draws" in text and "20 of 20 left" in text
+    assert "10% off your next order" in text and "Ten off" not in text
+    assert "70.0% of draws" in text and "20 of 20 left" in text
     assert client.get("/rewards/terms/nobody").status_code == 404
 
 

@@ -99,7 +99,8 @@ def test_simulate_from_an_items_real_state(cli, db):
     from tests.factories import tagged_item
 
     tag = tagged_item(db, category="watch", serial="W-1")
-    result = cli("simulate", str(SHAPE), "--item", "W-1", "--as", "owner",
+    # Nobody owns W-1: a stranger taps it (simulating its owner is refused, test_simulate.py).
+    result = cli("simulate", str(SHAPE), "--item", "W-1", "--as", "stranger",
                  "--fact", "ownership.days=30")
     assert result.exit_code == 0, result.output
     assert "product.category is watch  [value: watch]" in result.output

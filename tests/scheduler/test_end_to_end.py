@@ -47,3 +47,32 @@ def test_the_refill_reminder_reaches_the_owner_once_at_nine_in_paris(app, db, sm
     assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert delivery.deliver_due(sessions, app.config, at=a_minute_later).delivered == 0
     assert len(smtp.messages) == 1
+
+
+def test_an_owner_in_tokyo_gets_the_reminder_at_nine_in_tokyo_before_paris_is_awake(
+        app, db, smtp, sessions):
+    from sqlalchemy import update
+
+    from app.catalog.models import Owner
+
+    publish_demo(db)
+    tokyo = owned_serum(db, 77)
+    db.execute(update(Owner).where(Owner.id == tokyo.owner_id).values(timezone="Asia/Tokyo"))
+    db.commit()
+    job = message_job(BRAND, "refill-reminder", "0 9 * * *", "Europe/Paris", tick)
+    # The slot's wall time reaches UTC+14 first, 13 hours before 09:00 in Paris: not yet...
+    run_at = SLOT - timedelta(hours=13)
+    hour = timedelta(hours=1)
+    assert run_due(sessions, app.config, job, run_at - timedelta(minutes=1), hour) == []
+    # ...then the slot runs, long before it comes in Paris.
+    (ran,) = run_due(sessions, app.config, job, run_at, hour)
+    assert ran.slot == SLOT and ran.summary.startswith("1 selected, 1 enqueued")
+    nine_in_tokyo = SLOT - timedelta(hours=8)  # 00:00 UTC
+    assert db.scalars(select(Message.next_attempt_at)).one() == nine_in_tokyo
+    # Not a minute early; at 09:00 in Tokyo (01:00 in Paris, quiet there) it goes.
+    early = nine_in_tokyo - timedelta(minutes=1)
+    assert delivery.deliver_due(sessions, app.config, at=early).delivered == 0
+    assert delivery.deliver_due(sessions, app.config, at=nine_in_tokyo).delivered == 1
+    assert smtp.wait_for(1)[0]["To"] == tokyo.email
+    # Paris's own 09:00 wake-up finds the slot done.
+    assert run_due(sessions, app.config, job, SLOT, hour) == []

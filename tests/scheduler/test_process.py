@@ -180,6 +180,36 @@ schedules:
     assert process.fire(REFILL) == []  # a removed job runs nothing
 
 
+def test_a_message_job_wakes_when_utc_plus_14_reaches_its_slot_and_at_the_slot(app):
+    process = _process(app, FakeTick(), SCHEDULER_CATCH_UP_MINUTES=60)
+    process.sync(starting=True)
+    refill = process.aps.get_job(REFILL).trigger
+    # After 09:30 in Paris on 1 December: the next slot (2 December, 08:00 UTC) is due from
+    # 19:00 UTC the evening before, when it is 09:00 in UTC+14; its own 09:00 still wakes too.
+    first = refill.get_next_fire_time(None, T)
+    second = refill.get_next_fire_time(first, first + timedelta(seconds=1))
+    assert (first, second) == (datetime(2026, 12, 1, 19, tzinfo=UTC),
+                               datetime(2026, 12, 2, 8, tzinfo=UTC))
+    # A duty has no lead: it wakes at its slots only.
+    links = process.aps.get_job("ownership:expired-links").trigger
+    assert links.get_next_fire_time(None, T) == datetime(2026, 12, 1, 9, 15, tzinfo=UTC)
+
+
+def test_a_message_slot_is_due_from_its_lead_and_caught_up_by_its_own_time(app):
+    tick = FakeTick()
+    clock = [datetime(2026, 12, 1, 18, 59, tzinfo=UTC)]
+    process = _process(app, tick, lambda: clock[0], SCHEDULER_CATCH_UP_MINUTES=60)
+    process.sync(starting=True)
+    assert process.fire(REFILL) == []  # 2 December's slot is due from 19:00 UTC
+    clock[0] = datetime(2026, 12, 1, 19, tzinfo=UTC)
+    assert [r.slot for r in process.fire(REFILL)] == [datetime(2026, 12, 2, 8, tzinfo=UTC)]
+    assert process.fire(REFILL) == []
+    # A process that was down at the lead still runs the slot up to the catch-up window after
+    # the slot itself.
+    clock[0] = datetime(2026, 12, 3, 8, 59, tzinfo=UTC)
+    assert [r.slot for r in process.fire(REFILL)] == [datetime(2026, 12, 3, 8, tzinfo=UTC)]
+
+
 def test_a_schedule_that_cannot_be_used_is_left_out_and_the_rest_run(app):
     good = Job("test:good", "0 8 * * *", "UTC", lambda *a: "ok")
     bad = Job("test:bad", "0 8 * * *", "Mars/Olympus_Mons", lambda *a: "ok")

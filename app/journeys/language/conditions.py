@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from app.journeys.language.syntax import Condition, Group
+from app.journeys.language.syntax import Condition, Group, JourneyDoc, Window
+from app.journeys.vocabulary import MOMENT_PATH
 
 # --- holding --------------------------------------------------------------------------------------
 
@@ -47,6 +48,31 @@ def leaf_holds(cond: Condition, value: Any) -> bool:
         {"gte": value >= operand, "gt": value > operand, "lte": value <= operand,
          "lt": value < operand}[op]
     )
+
+
+def window_conditions(window: Window | None) -> tuple[Condition, ...]:
+    """Return a journey's ``from`` / ``until`` as conditions on the tap's moment (``MOMENT_PATH``,
+    whole seconds): at or after the start, before the end."""
+    if window is None:
+        return ()
+    out = []
+    if window.starts is not None:
+        out.append(Condition(MOMENT_PATH, "gte", int(window.starts.timestamp())))
+    if window.ends is not None:
+        out.append(Condition(MOMENT_PATH, "lt", int(window.ends.timestamp())))
+    return tuple(out)
+
+
+def journey_when(journey: JourneyDoc) -> Group:
+    """Return everything that must hold for ``journey`` to match: its window, then its ``when``.
+
+    The engine, the explainer and the priority checks all read this, so a journey outside its
+    dates never matches anywhere, and two campaigns in different months never tie.
+    """
+    window = window_conditions(journey.window)
+    if not window:
+        return journey.when
+    return Group("all", (*window, journey.when), journey.when.line, journey.when.column)
 
 
 def holds(node: Condition | Group, fact: Mapping[str, Any]) -> bool:

@@ -27,6 +27,10 @@ class Context:
     # The ruleset's own reward ids, known before journeys, conditions and tests refer to them.
     reward_ids: tuple[str, ...] = ()
     journey_ids: set[str] = field(default_factory=set)  # every well-formed id, even of a faulty one
+    # The ruleset's time zone, known before journeys read their ``from`` / ``until`` in it.
+    timezone: str = "UTC"
+    # The locales its words are written in, the first the default (known before any text).
+    locales: tuple[str, ...] = ()
 
     def problem(self, where: Node | tuple[int, int], message: str) -> None:
         """Report a problem at a node, or at a (line, column)."""

@@ -14,6 +14,7 @@ from yaml.nodes import MappingNode
 from app.journeys.language.checks.document import check_header
 from app.journeys.language.checks.guardrails import check_guardrails
 from app.journeys.language.checks.journeys import check_journeys
+from app.journeys.language.checks.points import check_points
 from app.journeys.language.checks.priorities import check_priorities
 from app.journeys.language.checks.rewards import check_rewards
 from app.journeys.language.checks.schedules import check_schedules
@@ -49,8 +50,11 @@ def parse_ruleset_text(
     # Order matters: rewards make their ids known to journeys, conditions and tests; journeys make
     # theirs known to tests. Problems at the same line and column are listed in this order too.
     header = check_header(ctx, top)
+    ctx.timezone = header.timezone
+    ctx.locales = header.locales
     guardrails = check_guardrails(ctx, top.get("guardrails"))
     rewards = check_rewards(ctx, top.get("rewards"))
+    points = check_points(ctx, top.get("points"))
     journeys = check_journeys(ctx, top.get("journeys"))
     schedules = check_schedules(ctx, top.get("schedules"))
     tests = check_tests(ctx, top.get("tests"))
@@ -69,6 +73,8 @@ def parse_ruleset_text(
         rewards=rewards,
         schedules=schedules,
         tests=tests,
+        points=points,
+        locales=header.locales,
     )
 
 

@@ -12,14 +12,20 @@ from typing import Any
 from app.journeys import vocabulary
 from app.journeys.language.words import (
     ACTIONS,
+    BLOCKS,
     CHANNELS,
     COMPARATORS,
     CRON_RE,
+    CTA_TARGETS,
+    DATE_RE,
+    DATETIME_RE,
     DURATION_RE,
     FULL_WEEKDAYS,
     LOCALE_RE,
     MECHANICS,
     NAME_RE,
+    REQUIREMENTS,
+    WORTH_RE,
 )
 from app.journeys.vocabulary import FactField
 
@@ -41,6 +47,23 @@ def ruleset_json_schema() -> dict[str, Any]:
                 {"type": "string", "pattern": DURATION_RE},
             ],
         },
+        "moment": {
+            "description": "A date like 2026-12-01, or a date and time like 2026-12-01T09:00, "
+            "in the ruleset's time zone.",
+            "type": "string",
+            "pattern": f"^(?:{DATE_RE.pattern}|{DATETIME_RE.pattern})$",
+        },
+        "text": {
+            "description": "Words people read: text in the ruleset's first locale, or text per "
+            "locale like {en: ..., fr: ...} giving every locale of 'locales'.",
+            "anyOf": [
+                {"type": "string", "minLength": 1},
+                {"type": "object", "minProperties": 1,
+                 "propertyNames": {"pattern": "^" + LOCALE_RE.pattern + "$"},
+                 "additionalProperties": {"type": "string", "minLength": 1}},
+            ],
+        },
+        "content": _content_def(),
         **_condition_defs(),
         "journey": _journey_def(),
         **_reward_defs(),
@@ -121,6 +144,16 @@ def _journey_def() -> dict[str, Any]:
         "properties": {
             "id": {"$ref": "#/$defs/slug"},
             "priority": {"type": "integer", "description": "Higher is tried first."},
+            "from": {
+                "$ref": "#/$defs/moment",
+                "description": "First day (or moment) the journey runs, in the ruleset's "
+                "time zone.",
+            },
+            "until": {
+                "$ref": "#/$defs/moment",
+                "description": "Last day the journey runs, included (or, with a time, the moment "
+                "it stops), in the ruleset's time zone.",
+            },
             "when": {"$ref": "#/$defs/when"},
             "do": {
                 "type": "array",
@@ -131,9 +164,48 @@ def _journey_def() -> dict[str, Any]:
                 "type": "string",
                 "description": "Template name under templates/experiences/.",
             },
-            "content": {"type": "object"},
+            "content": {"$ref": "#/$defs/content"},
             "reward": {"$ref": "#/$defs/slug"},
             "signal": {"type": "string", "pattern": "^" + NAME_RE.pattern + "$"},
+        },
+    }
+
+
+def _words() -> dict[str, Any]:
+    """A reward's or prize's words: label, description and terms (Markdown for the last two)."""
+    return {
+        "label": {"$ref": "#/$defs/text", "description": "What people read it is called."},
+        "description": {"$ref": "#/$defs/text", "description": "What it is (Markdown)."},
+        "terms": {"$ref": "#/$defs/text", "description": "Its conditions (Markdown)."},
+    }
+
+
+def _content_def() -> dict[str, Any]:
+    """A journey's content: its page's words, media and blocks."""
+    text = {"$ref": "#/$defs/text"}
+    file = {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9._-]*$"}
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "heading": {**text, "description": "The page's heading."},
+            "body": {**text, "description": "The page's text (Markdown, no raw HTML)."},
+            "cta": {
+                "type": "object", "required": ["label", "to"], "additionalProperties": False,
+                "properties": {
+                    "label": text,
+                    "to": {"anyOf": [{"enum": list(CTA_TARGETS)},
+                                     {"type": "string", "pattern": "^/(?!/)"}]},
+                },
+            },
+            "media": {
+                "type": "object", "required": ["alt"], "additionalProperties": False,
+                "oneOf": [{"required": ["image"]}, {"required": ["video"]}],
+                "properties": {"image": file, "video": file, "poster": file, "alt": text},
+            },
+            "blocks": {"type": "array", "minItems": 1, "uniqueItems": True,
+                       "items": {"enum": list(BLOCKS)}},
+            "title": text, "text": text, "film": file, "poster": file,
         },
     }
 
@@ -164,6 +236,7 @@ def _reward_defs() -> dict[str, Any]:
                 "code": {"$ref": "#/$defs/code"},
                 "points": _count(),
                 "min_plays": _count(),
+                **_words(),
             },
         },
         "reward": {
@@ -182,6 +255,7 @@ def _reward_defs() -> dict[str, Any]:
                         "id": {"$ref": "#/$defs/slug"},
                         "points": _count(),
                         "code": {"$ref": "#/$defs/code"},
+                        **_words(),
                     },
                 },
                 "limit": {
@@ -202,6 +276,13 @@ def _reward_defs() -> dict[str, Any]:
                     ]
                 },
                 "budget": {"type": "integer", "minimum": 1},
+                **_words(),
+                "requires": {
+                    "anyOf": [
+                        {"enum": list(REQUIREMENTS)},
+                        {"type": "array", "minItems": 1, "items": {"enum": list(REQUIREMENTS)}},
+                    ]
+                },
             },
         },
     }
@@ -289,6 +370,12 @@ def _top_properties() -> dict[str, Any]:
         "title": {"type": "string"},
         "timezone": {"type": "string", "description": "Like Europe/Paris."},
         "locale": {"type": "string", "pattern": "^" + LOCALE_RE.pattern + "$"},
+        "locales": {
+            "type": "array", "minItems": 1, "uniqueItems": True,
+            "items": {"type": "string", "pattern": "^" + LOCALE_RE.pattern + "$"},
+            "description": "The languages the brand's words are written in; the first is the "
+            "default.",
+        },
         "guardrails": {
             "type": ["object", "null"],
             "additionalProperties": False,
@@ -313,6 +400,31 @@ def _top_properties() -> dict[str, Any]:
             "propertyNames": {"$ref": "#/$defs/slug"},
             "additionalProperties": {"$ref": "#/$defs/reward"},
         },
+        "points": {
+            "type": ["object", "null"],
+            "additionalProperties": False,
+            "properties": {
+                "worth": {"type": "string", "pattern": "^" + WORTH_RE.pattern + "$",
+                          "description": "Like 100 points = 5 EUR."},
+                "catalogue": {
+                    "type": ["array", "null"],
+                    "items": {
+                        "type": "object",
+                        "required": ["id", "label", "cost", "code"],
+                        "additionalProperties": False,
+                        "properties": {
+                            "id": {"$ref": "#/$defs/slug"},
+                            "label": {"type": "string", "minLength": 1},
+                            "cost": {"type": "integer", "minimum": 1},
+                            "code": {"$ref": "#/$defs/code"},
+                            "stock": _count(),
+                            "budget": {"type": "integer", "minimum": 1},
+                            "expires": {"$ref": "#/$defs/duration"},
+                        },
+                    },
+                },
+            },
+        },
         "schedules": {"type": ["array", "null"], "items": {"$ref": "#/$defs/schedule"}},
         "tests": {"type": ["array", "null"], "items": {"$ref": "#/$defs/test"}},
     }
@@ -335,6 +447,10 @@ def _fact_condition_schema(f: FactField) -> dict[str, Any]:
         value = number = {"$ref": "#/$defs/duration"}
     elif f.type == "hour":
         value = number = {"type": "integer", "minimum": 0, "maximum": 23}
+    elif f.type == "month":
+        value = number = {"type": "integer", "minimum": 1, "maximum": 12}
+    elif f.type == "date":
+        value = {"type": "string", "pattern": "^" + DATE_RE.pattern + "$"}
     elif f.type == "int":
         value = number = {"type": "integer"}
     else:  # any

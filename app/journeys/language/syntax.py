@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 
@@ -32,6 +33,32 @@ class RulesetInvalid(Exception):
         super().__init__("\n".join(str(p) for p in self.problems))
 
 
+Text = tuple[tuple[str, str], ...]
+"""Words a person reads, per locale: ((locale, text), ...) in the ruleset's order of locales
+(a plain string in the file is its first locale's). ``pick_text`` chooses one for a page."""
+
+
+def pick_text(text: Text | dict[str, str] | None, locale: str | None,
+              locales: Sequence[str] = ()) -> str | None:
+    """Return ``text`` in ``locale`` (``fr`` also matches ``fr-FR``), else in the first of
+    ``locales`` it has, else in any; None without text."""
+    if not text:
+        return None
+    pairs = dict(text)
+    if locale:
+        lang = locale.replace("_", "-").split("-")[0].lower()
+        for tag in (locale, lang):
+            if tag in pairs:
+                return pairs[tag]
+        for tag, words in pairs.items():
+            if tag.replace("_", "-").split("-")[0].lower() == lang:
+                return words
+    for tag in locales:
+        if tag in pairs:
+            return pairs[tag]
+    return next(iter(pairs.values()))
+
+
 @dataclass(frozen=True)
 class Condition:
     """``path op value``; ``line`` / ``column`` (of the path) are not part of equality."""
@@ -54,6 +81,16 @@ class Group:
 
 
 @dataclass(frozen=True)
+class Window:
+    """When a journey runs: from ``starts`` (included) until ``ends`` (left out), aware moments
+    in the ruleset's time zone; None for no bound. ``text`` says it as the marketer wrote it."""
+
+    starts: datetime | None
+    ends: datetime | None
+    text: str
+
+
+@dataclass(frozen=True)
 class JourneyDoc:
     id: str
     priority: int
@@ -65,6 +102,7 @@ class JourneyDoc:
     signal: str | None
     line: int = field(default=0, compare=False)
     column: int = field(default=0, compare=False)
+    window: Window | None = None  # ``from`` / ``until``: outside it the journey never matches
 
 
 @dataclass(frozen=True)
@@ -78,6 +116,10 @@ class PrizeDoc:
     # The prize can only be drawn once the reward has been played this many times (so the first
     # players cannot take the big prizes before anyone else has had a chance).
     min_plays: int | None = None
+    # What the winner reads: a name, what it is, its conditions (``pick_text`` for a page).
+    label: Text = ()
+    description: Text = ()
+    terms: Text = ()
     line: int = field(default=0, compare=False)
     column: int = field(default=0, compare=False)
 
@@ -101,6 +143,12 @@ class RewardDoc:
     expires: int | None  # days a won prize can be used
     holdout: float  # percentage 0-100 of owners who see the journey without the reward
     budget: int | None  # most times the reward is given in all, to everyone
+    # Actions the owner must have done before the reveal (review, email_confirmed,
+    # service_feedback); empty: none.
+    requires: tuple[str, ...] = ()
+    label: Text = ()  # what the reward is called on its pages, like "A gift for your review"
+    description: Text = ()
+    terms: Text = ()
     line: int = field(default=0, compare=False)
     column: int = field(default=0, compare=False)
 
@@ -139,6 +187,44 @@ class Guardrails:
 
 
 @dataclass(frozen=True)
+class CatalogueItemDoc:
+    """Something an owner can buy with points: ``cost`` points for one code."""
+
+    id: str
+    label: str  # what the owner reads
+    cost: int  # points, at least 1
+    code: str  # "generated", or "list" (codes taken from ``code_list``)
+    code_list: str | None
+    stock: int | None = None  # the total ever; None: unlimited
+    budget: int | None = None  # most bought in all; None: no cap besides the stock
+    expires: int | None = None  # days the code can be used; None: no end
+    line: int = field(default=0, compare=False)
+    column: int = field(default=0, compare=False)
+
+
+@dataclass(frozen=True)
+class PointsWorth:
+    """``100 points = 5 EUR``: what ``points`` points are worth, in minor units of ``currency``."""
+
+    points: int
+    cents: int
+    currency: str
+
+    def value_of(self, points: int) -> str:
+        """Return what ``points`` are worth, like ``12.50 EUR`` (rounded down to the cent)."""
+        cents = points * self.cents // self.points
+        return f"{cents // 100}.{cents % 100:02d} {self.currency}"
+
+
+@dataclass(frozen=True)
+class PointsDoc:
+    """The ``points`` section: what points are worth and what they buy."""
+
+    worth: PointsWorth | None = None
+    catalogue: tuple[CatalogueItemDoc, ...] = ()
+
+
+@dataclass(frozen=True)
 class TestCase:
     __test__ = False  # not a pytest class
 
@@ -161,6 +247,9 @@ class RulesetDoc:
     rewards: dict[str, RewardDoc]
     schedules: tuple[ScheduleDoc, ...]
     tests: tuple[TestCase, ...]
+    points: PointsDoc = field(default_factory=PointsDoc)
+    # Every locale its words are written in, the first the default (``locales:``, or ``locale``).
+    locales: tuple[str, ...] = ()
 
     @property
     def reward_ids(self) -> tuple[str, ...]:

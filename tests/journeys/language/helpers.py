@@ -20,6 +20,7 @@ JOURNEY_TESTS = Path(__file__).resolve().parents[1]
 REPO = JOURNEY_TESTS.parents[1]
 EXAMPLE_PATH = JOURNEY_TESTS / "ruleset-shape.yaml"
 EXPERIENCES = {
+    "page",
     "not_verified", "unboxing", "new_owner", "authenticity", "refill", "review", "service",
     "owner_film", "care",
 }

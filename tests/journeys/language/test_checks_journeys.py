@@ -43,7 +43,7 @@ def test_wrong_types() -> None:
         "r.yaml:7:9: journey 'a': 'do' must be a list of actions like [claim_ownership], "
         "not a mapping",
         "r.yaml:8:14: journey 'a': 'content' must be a mapping "
-        "(names and values for the template), not 'nice'",
+        "(heading, body, cta, media, blocks), not 'nice'",
         "r.yaml:9:5: journey #2 must be a mapping with id, priority, when and experience",
     ]
 

@@ -50,3 +50,39 @@ def test_holdout_forms() -> None:
           c: {points: 1}
     """)
     assert [r.holdout for r in doc.rewards.values()] == [12.5, 25, 0]
+
+
+def test_requires_names_actions_a_reveal_waits_for() -> None:
+    doc = parse("""\
+        brand: b
+        journeys:
+          - {id: a, priority: 1, experience: care}
+        rewards:
+          one: {points: 1, mechanic: click_to_reveal, requires: review}
+          two: {points: 1, mechanic: scratch_off, requires: [email_confirmed, service_feedback]}
+          none: {points: 1}
+    """)
+    assert [r.requires for r in doc.rewards.values()] == [
+        ("review",), ("email_confirmed", "service_feedback"), ()]
+
+
+def test_requires_problems() -> None:
+    assert problems("""\
+        brand: b
+        journeys:
+          - {id: a, priority: 1, experience: care}
+        rewards:
+          r: {points: 1, mechanic: click_to_reveal, requires: reveiw}
+          s: {points: 1, mechanic: click_to_reveal, requires: [review, tweet]}
+          t: {points: 1, mechanic: click_to_reveal, requires: {review: true}}
+          u: {points: 1, requires: review}
+    """) == [
+        "r.yaml:5:55: reward 'r': requires 'reveiw' is not one of review, email_confirmed, "
+        "service_feedback; did you mean 'review'?",
+        "r.yaml:6:64: reward 's': requires 'tweet' is not one of review, email_confirmed, "
+        "service_feedback",
+        "r.yaml:7:55: reward 't': 'requires' names actions like review or "
+        "[review, email_confirmed], not a mapping",
+        "r.yaml:8:28: reward 'u': 'requires' needs a reveal: give it a mechanic "
+        "(click_to_reveal, scratch_off or unwrap_gift)",
+    ]

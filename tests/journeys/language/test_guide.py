@@ -8,6 +8,8 @@ GUIDE = REPO / "docs" / "journeys.md"
 _ONE_JOURNEY = "brand: b\njourneys:\n  - {id: j, priority: 1, experience: care}\n"
 _WRAPS = {
     "journeys:": "brand: b\n{block}",
+    "timezone:": "brand: b\n{block}",
+    "locales:": "brand: b\n{block}",
     "  - id:": "brand: b\njourneys:\n{block}rewards:\n  welcome-points: {points: 1}\n",
     "    when:": (
         "brand: b\njourneys:\n  - id: j\n    priority: 1\n    experience: care\n{block}"
@@ -15,9 +17,13 @@ _WRAPS = {
     ),
     "rewards:": _ONE_JOURNEY + "{block}",
     "guardrails:": _ONE_JOURNEY + "{block}",
+    "points:": _ONE_JOURNEY + "{block}",
     "schedules:": _ONE_JOURNEY + "{block}",
     "tests:": (
-        "brand: b\njourneys:\n"
+        "brand: b\ntimezone: Europe/Paris\njourneys:\n"
+        "  - {id: december-gift, priority: 3, experience: care, from: 2026-12-01,"
+        " until: 2026-12-31}\n"
+        "  - {id: visitor, priority: 10, experience: authenticity, when: {tap.verdict: invalid}}\n"
         "  - {id: counterfeit-warning, priority: 2, experience: not_verified,"
         " when: {tap.verdict: replayed}}\n"
         "  - {id: serum-refill, priority: 1, experience: refill, reward: refill-scratch}\n"

@@ -43,7 +43,7 @@ def test_the_example_ruleset_parses() -> None:
     assert unboxing.do == ("claim_ownership", "activate_warranty")
     assert unboxing.reward == "welcome-points"
     assert doc.journeys[3].signal == "grey_market"
-    assert doc.journeys[7].content == {"film": "movement-documentary"}
+    assert doc.journeys[7].content == {"film": "movement-documentary.mp4"}
     assert doc.journeys[-1].when == Group("all", ())
 
     g = doc.guardrails

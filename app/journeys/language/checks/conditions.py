@@ -7,6 +7,7 @@ become whole days, ``between`` a ``(low, high)`` tuple, ``in`` / ``not_in`` tupl
 from __future__ import annotations
 
 import re
+from datetime import date
 from typing import Any
 
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
@@ -17,6 +18,7 @@ from app.journeys.language.context import Context
 from app.journeys.language.syntax import Condition, Group
 from app.journeys.language.words import (
     COMPARATORS,
+    DATE_RE,
     FULL_WEEKDAYS,
     GROUPS,
     NUMERIC_TYPES,
@@ -189,7 +191,9 @@ def check_operand(
         ctx.problem(
             op_node,
             f"{label}: {path} holds {TYPE_WORDS[fact.type]}, so it cannot be compared with "
-            f"'{op}'; give a value, or use in / not_in",
+            f"'{op}'; give a value, or use in / not_in"
+            + ("; for a range of dates, give the journey from: and until:"
+               if fact.type == "date" else ""),
         )
         return BAD
     if op == "between":
@@ -231,13 +235,22 @@ def check_value(
         # Text is kept as written (``NO`` is Norway, not YAML 1.1's false); weekdays lowercased.
         text = raw if kind == "str" else FULL_WEEKDAYS.get(raw.lower(), raw.lower())
         if fact.values is not None and text not in fact.values:
+            # A misspelt weekday is closer to its full name (munday, monday) than to mon.
+            near = [*fact.values, *FULL_WEEKDAYS] if kind == "weekday" else fact.values
             ctx.problem(
                 node,
                 f"{label}: {path} is never '{raw}' (it is one of: {word_list(fact.values)})"
-                f"{did_you_mean(text, fact.values)}",
+                f"{did_you_mean(text, near)}",
             )
             return BAD
         return text
+    if kind == "date":
+        if DATE_RE.fullmatch(raw):
+            try:
+                return date.fromisoformat(raw).isoformat()
+            except ValueError:
+                pass  # a day the calendar does not have
+        return bad("a date written YYYY-MM-DD, like 2026-12-24")
     if kind == "country":
         if not re.fullmatch(r"[A-Za-z]{2}", raw):
             return bad("a two-letter country code like FR")
@@ -249,8 +262,9 @@ def check_value(
             return vocabulary.parse_duration(value)
         except ValueError:
             return bad("a number of days (like 30 or 30d)")
+    need = {"hour": "an hour from 0 to 23", "month": "a month from 1 (January) to 12 (December)"}
     if isinstance(value, bool) or not isinstance(value, int):
-        return bad("an hour from 0 to 23" if kind == "hour" else "a whole number")
-    if kind == "hour" and not 0 <= value <= 23:
-        return bad("an hour from 0 to 23")
+        return bad(need.get(kind, "a whole number"))
+    if (kind == "hour" and not 0 <= value <= 23) or (kind == "month" and not 1 <= value <= 12):
+        return bad(need[kind])
     return value

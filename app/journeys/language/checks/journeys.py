@@ -2,27 +2,28 @@
 
 from __future__ import annotations
 
+import zoneinfo
 from dataclasses import dataclass
-from typing import Any
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from app.journeys.language.checks.conditions import check_when
+from app.journeys.language.checks.content import check_journey_content
 from app.journeys.language.checks.shapes import (
     did_you_mean,
     entries,
     first_of_each,
     integer,
-    mapping,
     names,
     required,
     text,
     word_list,
 )
 from app.journeys.language.context import Context
-from app.journeys.language.syntax import JourneyDoc
-from app.journeys.language.words import ID_RE, JOURNEY_FIELDS, NAME_RE
-from app.journeys.language.yamlnodes import Entry, construct, is_null, mark, show
+from app.journeys.language.syntax import JourneyDoc, Window
+from app.journeys.language.words import DATE_RE, DATETIME_RE, ID_RE, JOURNEY_FIELDS, NAME_RE
+from app.journeys.language.yamlnodes import Entry, is_null, mark, show
 
 
 @dataclass
@@ -88,11 +89,12 @@ def check_journey(ctx: Context, node: Node, number: int) -> ParsedJourney | None
             f"templates/experiences/{experience}.html"
             f"{did_you_mean(experience, ctx.experiences)}",
         )
+    window = check_window(ctx, fields.get("from"), fields.get("until"), label)
     when_before = len(ctx.problems)
     when = check_when(ctx, fields.get("when"), node, label)
     when_clean = len(ctx.problems) == when_before
     do = check_do(ctx, fields.get("do"), label)
-    content = check_content(ctx, fields.get("content"), label)
+    content = check_journey_content(ctx, fields.get("content"), label)
     reward = text(ctx, fields.get("reward"), label)
     if reward is not None and reward not in ctx.reward_ids:
         ctx.problem(
@@ -117,6 +119,7 @@ def check_journey(ctx: Context, node: Node, number: int) -> ParsedJourney | None
         signal=signal,
         line=line,
         column=column,
+        window=window,
     )
     assert id_entry is not None
     return ParsedJourney(
@@ -126,6 +129,70 @@ def check_journey(ctx: Context, node: Node, number: int) -> ParsedJourney | None
         priority_node=fields["priority"].node,
         clean=when_clean,
     )
+
+
+def check_window(
+    ctx: Context, start: Entry | None, end: Entry | None, label: str
+) -> Window | None:
+    """``from`` / ``until``: a date or a date and time in the ruleset's time zone. ``from`` is
+    the first moment the journey runs; ``until`` a date runs to the end of that day, and a date
+    and time is the moment it stops."""
+    zone = _zone(ctx.timezone)
+    starts = _moment(ctx, start, label, zone, end_of_day=False)
+    ends = _moment(ctx, end, label, zone, end_of_day=True)
+    if starts is None and ends is None:
+        return None
+    if starts is not None and ends is not None and starts >= ends:
+        assert end is not None
+        ctx.problem(
+            end.node,
+            f"{label}: 'until' ({show(end.node)}) must be later than 'from' "
+            f"({show(start.node) if start else ''}): the journey would never run",
+        )
+        return None
+    words = []
+    if start is not None and starts is not None:
+        words.append(f"from {start.node.value}")
+    if end is not None and ends is not None:
+        words.append(f"until {end.node.value}")
+    return Window(starts, ends, " ".join(words) + f" ({ctx.timezone})")
+
+
+def _zone(name: str) -> tzinfo:
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return UTC  # an unknown zone is reported by the header's check
+
+
+def _moment(
+    ctx: Context, entry: Entry | None, label: str, zone: tzinfo, *, end_of_day: bool
+) -> datetime | None:
+    """Return the moment ``entry`` names in ``zone`` (a date's start, or with ``end_of_day`` the
+    next day's start), or None when there is no entry or it is reported as wrong."""
+    if entry is None:
+        return None
+    node = entry.node
+    raw = str(node.value).strip() if isinstance(node, ScalarNode) and not is_null(node) else None
+    dated = DATE_RE.fullmatch(raw) if raw is not None else None
+    timed = DATETIME_RE.fullmatch(raw) if raw is not None else None
+    try:
+        if dated:
+            day = date.fromisoformat(raw or "")
+            if end_of_day:
+                day += timedelta(days=1)
+            return datetime.combine(day, time(0, 0), zone)
+        if timed:
+            clock = time(int(timed.group(2)), int(timed.group(3)), int(timed.group(4) or 0))
+            return datetime.combine(date.fromisoformat(timed.group(1)), clock, zone)
+    except ValueError:
+        pass  # a day the calendar does not have, like 2026-02-30
+    ctx.problem(
+        node,
+        f"{label}: '{entry.key}' needs a date like 2026-12-01 or a date and time like "
+        f"2026-12-01T09:00, in the ruleset's time zone, not {show(node)}",
+    )
+    return None
 
 
 def check_do(ctx: Context, entry: Entry | None, label: str) -> tuple[str, ...]:
@@ -144,18 +211,3 @@ def check_do(ctx: Context, entry: Entry | None, label: str) -> tuple[str, ...]:
         else:
             out.append(action)
     return tuple(out)
-
-
-def check_content(ctx: Context, entry: Entry | None, label: str) -> dict[str, Any]:
-    """The names and values handed to the experience template, as YAML builds them."""
-    if entry is None or is_null(entry.node):
-        return {}
-    node = entry.node
-    if not mapping(ctx, node, label, "content", "names and values for the template"):
-        return {}
-    try:
-        return dict(construct(node))
-    except Exception as exc:
-        reason = getattr(exc, "problem", None) or str(exc)
-        ctx.problem(node, f"{label}: 'content' cannot be read: {reason}")
-        return {}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from app.journeys.language.checks.content import check_words
 from app.journeys.language.checks.shapes import (
     days,
     did_you_mean,
@@ -27,6 +28,7 @@ from app.journeys.language.words import (
     LIMIT_FIELDS,
     MECHANICS,
     PRIZE_FIELDS,
+    REQUIREMENTS,
     REWARD_FIELDS,
 )
 from app.journeys.language.yamlnodes import Entry, construct, is_null, mark, show
@@ -81,6 +83,8 @@ def check_reward(ctx: Context, entry: Entry) -> RewardDoc | None:
     expires = days(ctx, fields.get("expires"), label)
     holdout = check_holdout(ctx, fields.get("holdout"), label)
     budget = integer(ctx, fields.get("budget"), label, minimum=1)
+    requires = check_requires(ctx, fields.get("requires"), label, mechanic)
+    words = check_words(ctx, fields, label)
     if len(ctx.problems) > before:
         return None
     line, column = mark(entry.key_node)
@@ -94,6 +98,8 @@ def check_reward(ctx: Context, entry: Entry) -> RewardDoc | None:
         expires=expires,
         holdout=holdout,
         budget=budget,
+        requires=requires,
+        **words,
         line=line,
         column=column,
     )
@@ -153,10 +159,12 @@ def check_prize(
     points = integer(ctx, fields.get("points"), plabel)
     min_plays = None if consolation else integer(ctx, fields.get("min_plays"), plabel)
     code, code_list = check_code(ctx, fields.get("code"), plabel)
+    words = check_words(ctx, fields, plabel)
     if len(ctx.problems) > before or pid is None:
         return None
     line, column = mark(node)
-    return PrizeDoc(pid, weight, stock, code, code_list, points, min_plays, line, column)
+    return PrizeDoc(pid, weight, stock, code, code_list, points, min_plays, **words,
+                    line=line, column=column)
 
 
 def check_code(ctx: Context, entry: Entry | None, label: str) -> tuple[str | None, str | None]:
@@ -176,6 +184,33 @@ def check_code(ctx: Context, entry: Entry | None, label: str) -> tuple[str | Non
         return None, None
     ctx.problem(node, f"{label}: 'code' must be generated or {{list: NAME}}, not {show(node)}")
     return None, None
+
+
+def check_requires(
+    ctx: Context, entry: Entry | None, label: str, mechanic: str
+) -> tuple[str, ...]:
+    """Return the actions a reveal waits for: one name or a list of names from REQUIREMENTS."""
+    if entry is None or is_null(entry.node):
+        return ()
+    node = entry.node
+    nodes = node.value if isinstance(node, SequenceNode) else [node]
+    out: list[str] = []
+    for one in nodes:
+        if not isinstance(one, ScalarNode):
+            ctx.problem(one, f"{label}: 'requires' names actions like review or "
+                             f"[review, email_confirmed], not {show(one)}")
+            continue
+        value = str(one.value)
+        if value not in REQUIREMENTS:
+            ctx.problem(one, f"{label}: requires '{value}' is not one of "
+                             f"{word_list(REQUIREMENTS)}{did_you_mean(value, REQUIREMENTS)}")
+        elif value not in out:
+            out.append(value)
+    if out and mechanic == "instant":
+        # An instant reward is settled when it is given: there is no reveal to hold back.
+        ctx.problem(node, f"{label}: 'requires' needs a reveal: give it a mechanic "
+                          "(click_to_reveal, scratch_off or unwrap_gift)")
+    return tuple(out)
 
 
 def check_limit(ctx: Context, entry: Entry | None, label: str) -> LimitDoc:
