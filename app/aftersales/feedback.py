@@ -19,7 +19,8 @@ from app.aftersales.inputs import clean_text
 from app.aftersales.models import ServiceEvent, ServiceFeedback
 from app.catalog.holdings import Holding
 from app.core.clock import utc
-from app.core.errors import Conflict, DomainError, NotFound
+from app.core.errors import Conflict, NotFound
+from app.core.ratings import star_rating
 from app.core.signals import service_feedback_recorded
 
 FEEDBACK_MAX = 2000
@@ -70,12 +71,7 @@ def record_feedback(
         Conflict: this ownership already gave feedback on that service.
     """
     event = feedback_event(session, holding, item_id, event_id)
-    try:
-        stars = int(rating) if rating is not None else 0
-    except (TypeError, ValueError):
-        stars = 0
-    if not 1 <= stars <= 5:
-        raise DomainError("Choose a rating from 1 to 5 stars.")
+    stars = star_rating(rating)
     body = clean_text(text, "feedback", FEEDBACK_MAX, required=True)
     assert body is not None
     at = utc(at)

@@ -20,6 +20,7 @@ from app.catalog.holdings import current_holding
 from app.catalog.views import ItemView
 from app.core.db import insert_ignore
 from app.core.errors import Conflict, DomainError
+from app.core.ratings import star_rating
 from app.rewards.ledger import EARN, Entry, post_entry
 from app.rewards.models import LoyaltyAccount, LoyaltyEntry, ProductReview
 
@@ -91,12 +92,7 @@ def submit_review(
         DomainError: the rating is not 1 to 5, or the text is empty or over 2000 characters.
         Conflict: this owner already reviewed this product.
     """
-    try:
-        stars = int(rating) if rating is not None else 0
-    except (TypeError, ValueError):
-        stars = 0
-    if not 1 <= stars <= 5:
-        raise DomainError("Choose a rating from 1 to 5 stars.")
+    stars = star_rating(rating)
     body = (text or "").strip()
     if not body or len(body) > 2000:
         raise DomainError("Write a few words about it (at most 2000 characters).")

@@ -96,6 +96,18 @@ def _kill(proc: subprocess.Popen[bytes]) -> None:
     assert proc.wait(timeout=10) == -signal.SIGKILL
 
 
+def _kill_while_the_server_takes_it(settings: dict[str, object], stalling: Stalling) -> None:
+    """Start a real worker and SIGKILL it once the server holds the message's data, unanswered."""
+    proc = _worker(settings, stalling.port)
+    try:
+        assert stalling.got_data.wait(30), "the worker never sent the message"
+        _kill(proc)
+    finally:
+        proc.kill()
+    stalling.release.set()
+    assert len(stalling.messages) == 1
+
+
 def _due_message(app, db) -> int:  # type: ignore[no-untyped-def]
     """Queue the refill reminder of one owner, due now by the real clock (the worker's)."""
     text = (REPO / "rulesets" / "maison-aurelia.yaml").read_text()
@@ -152,14 +164,7 @@ def test_a_worker_killed_while_the_server_takes_an_email_leaves_one_copy_and_say
     """A scheduled email is delivered at most once: killed during the data, the worker may have
     delivered it, so no one sends it again, and the row says what happened."""
     row_id = _due_message(app, db)
-    proc = _worker(settings, stalling.port)
-    try:
-        assert stalling.got_data.wait(30), "the worker never sent the message"
-        _kill(proc)
-    finally:
-        proc.kill()
-    stalling.release.set()
-    assert len(stalling.messages) == 1
+    _kill_while_the_server_takes_it(settings, stalling)
     # Killed before it could record the send: the row still waits under the dead worker's lease,
     # marked as handed over to the mail server.
     db.expire_all()
@@ -181,14 +186,7 @@ def test_an_outbox_mail_killed_while_the_server_takes_it_is_sent_once_more_at_mo
     a second copy of a link is harmless."""
     make, state, retry, claimed, done = KINDS["outbox mail"]
     row_id = make(app, db)
-    proc = _worker(settings, stalling.port)
-    try:
-        assert stalling.got_data.wait(30), "the worker never sent the message"
-        _kill(proc)
-    finally:
-        proc.kill()
-    stalling.release.set()
-    assert len(stalling.messages) == 1
+    _kill_while_the_server_takes_it(settings, stalling)
     # Killed before it could record the send: the row still waits under the dead worker's lease.
     assert state(db, row_id) == claimed
     # Within the lease nobody takes it again (the dead worker might still have been alive).
