@@ -38,7 +38,7 @@ run: install
 # then compile the .mo files (committed: a clean clone serves every language; a test checks they
 # match their .po). New language: pybabel init -i translations/messages.pot -d translations -l xx
 translations: install
-	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -o translations/messages.pot --no-location --omit-header .
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -k translate_count:1,2 -o translations/messages.pot --no-location --omit-header .
 	$(BIN)/pybabel update -i translations/messages.pot -d translations --no-fuzzy-matching --omit-header
 	# --use-fuzzy: a .po without its header reads as fuzzy; no entry is (--no-fuzzy-matching).
 	$(BIN)/pybabel compile -d translations --statistics --use-fuzzy

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext
 
 from app.admin import accounts
-from app.core import limits, staff
+from app.core import i18n, limits, staff
 from app.core.clock import now
 from app.core.db import db
 from app.core.errors import DomainError
@@ -21,6 +22,8 @@ from app.core.limits import limiter, per_email, setting
 from app.core.web import no_store, principal, require_staff, sign_in, sign_out
 
 bp = Blueprint("staff_auth", __name__, url_prefix="/admin")
+# Sign-in pages speak the staff member's language, like every brand page (``guard``).
+bp.before_request(i18n.for_staff)
 
 
 def safe_next(target: str | None) -> str:
@@ -59,7 +62,8 @@ def login() -> ResponseReturnValue:
     if user is None:
         limits.login_failed(account=account)
         db.session.rollback()
-        return login_page("That email and password do not match an account.", 401, email)
+        return login_page(gettext("That email and password do not match an account."), 401,
+                          email)
     staff_id, epoch = user.id, user.auth_epoch
     db.session.rollback()
     sign_in(staff_id, epoch)
@@ -106,7 +110,7 @@ def password(token: str) -> ResponseReturnValue:
     chosen = request.form.get("password", "")
     if chosen != request.form.get("confirm", ""):
         html = render_template("admin/password.html", live=True,
-                               error="The two passwords are not the same.")
+                               error=gettext("The two passwords are not the same."))
         return no_store(html, 400)
     with db.writer():
         try:
@@ -117,7 +121,7 @@ def password(token: str) -> ResponseReturnValue:
         except DomainError as err:
             db.session.rollback()
             return no_store(render_template("admin/password.html", live=True,
-                                            error=err.message), 400)
+                                            error=err.words()), 400)
         db.session.commit()
     sign_out()
     return redirect(url_for("staff_auth.login", changed=1), 303)
@@ -125,5 +129,7 @@ def password(token: str) -> ResponseReturnValue:
 
 def guard() -> None:
     """``before_request`` of every brand page: a principal whose role the page allows, or the
-    sign-in page (401) for nobody signed in."""
+    sign-in page (401) for nobody signed in. Its words are the staff member's language
+    (``app.core.i18n.for_staff``), whatever the brand's customers speak."""
+    i18n.for_staff()
     require_staff(anonymous=lambda: login_page(status=401))

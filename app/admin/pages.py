@@ -8,14 +8,16 @@ that may open each page are declared on it with ``roles``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, abort, current_app, render_template, request
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext, lazy_gettext
 from sqlalchemy import or_, select
 
-from app.admin.accounts import ROLE_WORDS
 from app.admin.auth import guard
 from app.admin.rulesets import refused_rulesets
 from app.aftersales.events import service_history
@@ -24,46 +26,72 @@ from app.catalog.holdings import current_holding
 from app.catalog.models import Brand, Item, Product
 from app.core.audit import audit_trail
 from app.core.db import db
-from app.core.staff import MARKETER, ROLES, SERVICE, TILL
+from app.core.staff import ADMIN, MARKETER, ROLES, SERVICE, TILL
 from app.core.web import current_principal, no_store, roles
 from app.messages.listing import brand_messages
 from app.ownership.lifecycle import history
 from app.rewards.models import RewardPool, RewardPrize
+from app.rewards.words import prize_words, reward_words
 from app.verify.models import Tag
 
 bp = Blueprint("brand", __name__, url_prefix="/admin")
 bp.before_request(guard)
 
-BEGAN_BY = {"first_tap": "first tap", "confirmed": "registered", "transfer": "resale transfer",
-            "brand": "by the brand"}
-ENDED_BY = {"transfer": "resold", "brand": "by the brand", "erased": "data erased",
-            "take_back": "taken back"}
+# Words staff read, in their language (``lazy_gettext``: chosen when the page is drawn).
+BEGAN_BY = {"first_tap": lazy_gettext("first tap"), "confirmed": lazy_gettext("registered"),
+            "transfer": lazy_gettext("resale transfer"), "brand": lazy_gettext("by the brand")}
+ENDED_BY = {"transfer": lazy_gettext("resold"), "brand": lazy_gettext("by the brand"),
+            "erased": lazy_gettext("data erased"), "take_back": lazy_gettext("taken back")}
 ACTIONS = {
-    "release": "Marked sold", "stolen": "Reported stolen", "recovered": "Stolen flag cleared",
-    "reassign": "Given to another owner", "take_back": "Taken back",
-    "service_event": "Service recorded", "service_request": "Service requested by the owner",
-    "provenance_revoke": "Provenance record withdrawn", "reward_redeem": "Reward redeemed",
-    "provenance_issue": "Provenance record issued", "claim": "Registered as owner",
-    "take_over": "Registration taken over", "transfer_offer": "Resale link made",
-    "transfer_accept": "Resold", "email_verified": "Owner confirmed an email address",
-    "opt_in": "Owner agreed to messages", "opt_out": "Owner stopped messages",
-    "erase": "Owner's data erased",
+    "release": lazy_gettext("Marked sold"), "stolen": lazy_gettext("Reported stolen"),
+    "recovered": lazy_gettext("Stolen flag cleared"),
+    "reassign": lazy_gettext("Given to another owner"), "take_back": lazy_gettext("Taken back"),
+    "service_event": lazy_gettext("Service recorded"),
+    "service_request": lazy_gettext("Service requested by the owner"),
+    "provenance_revoke": lazy_gettext("Provenance record withdrawn"),
+    "reward_redeem": lazy_gettext("Reward redeemed"),
+    "provenance_issue": lazy_gettext("Provenance record issued"),
+    "claim": lazy_gettext("Registered as owner"),
+    "take_over": lazy_gettext("Registration taken over"),
+    "transfer_offer": lazy_gettext("Resale link made"), "transfer_accept": lazy_gettext("Resold"),
+    "email_verified": lazy_gettext("Owner confirmed an email address"),
+    "opt_in": lazy_gettext("Owner agreed to messages"),
+    "opt_out": lazy_gettext("Owner stopped messages"), "erase": lazy_gettext("Owner’s data erased"),
+}
+ACTORS = {"owner": lazy_gettext("The owner"), "admin": lazy_gettext("An administrator"),
+          "shop": lazy_gettext("A shop"), "till": lazy_gettext("A shop"), "system": "Aftertap",
+          "ruleset": lazy_gettext("A journey")}
+SIGNED_IN_AS = {
+    ADMIN: lazy_gettext("You are signed in as an administrator."),
+    MARKETER: lazy_gettext("You are signed in as a marketer."),
+    SERVICE: lazy_gettext("You are signed in as after-sales service."),
+    TILL: lazy_gettext("You are signed in as a till."),
 }
 
 
-def who(actor: str) -> str:
+@dataclass(frozen=True)
+class Named:
+    """Something staff read: its words, or "" when it has none (the page then shows ``id`` as
+    code, never an identifier dressed up as words)."""
+
+    id: str
+    words: str
+
+
+def named(identifier: str | None, table: Mapping[str, Any]) -> Named:
+    """Return ``identifier`` with its words from ``table`` (translated), or none."""
+    found = table.get(identifier or "")
+    return Named(identifier or "", str(gettext(found)) if isinstance(found, str) else
+                 str(found or ""))
+
+
+def who(actor: str) -> Named:
     """Return who did something, in words (the log keeps ids; people read roles)."""
     if actor.startswith("staff:"):
-        return "a staff member"
+        return Named(actor, str(gettext("A staff member")))
     if actor.startswith("token:"):
-        return "a connected system"
-    return {"owner": "the owner", "admin": "an administrator", "shop": "a shop",
-            "till": "a shop", "system": "Aftertap", "ruleset": "a journey"}.get(actor, actor)
-
-
-def words(identifier: str) -> str:
-    """Return a ruleset id (``tote-bag``) as words (``Tote bag``)."""
-    return identifier.replace("-", " ").replace("_", " ").capitalize()
+        return Named(actor, str(gettext("A connected system")))
+    return named(actor, ACTORS)
 
 
 def page_brand() -> Brand:
@@ -88,7 +116,7 @@ def page_brand() -> Brand:
 def _page(template: str, status: int = 200, **context: Any) -> ResponseReturnValue:
     acting = current_principal()
     html = render_template(f"admin/{template}.html", acting=acting,
-                           role_words=ROLE_WORDS.get(acting.role, acting.role), **context)
+                           signed_in_as=SIGNED_IN_AS.get(acting.role, ""), **context)
     return no_store(html, status)
 
 
@@ -104,13 +132,14 @@ def _item_file(item: Item) -> dict[str, Any]:
     return {
         "item": item,
         "owner_ordinal": holding.ordinal if holding else None,
-        "owners": [{"ordinal": h.ordinal, "began": BEGAN_BY.get(h.began_by, h.began_by),
+        "owners": [{"ordinal": h.ordinal, "began": named(h.began_by, BEGAN_BY),
                     "started_at": h.started_at, "ended_at": h.ended_at,
-                    "ended": ENDED_BY.get(h.ended_by or "", h.ended_by)}
+                    "ended": named(h.ended_by, ENDED_BY)}
                    for h in history(session, item.id)],
-        "services": service_history(session, item.id),
+        "services": [{"at": s.at, "kind": named(s.kind, SERVICE_KINDS), "location": s.location}
+                     for s in service_history(session, item.id)],
         "events": [{"at": datetime.fromisoformat(e["at"]), "who": who(e["actor"]),
-                    "what": ACTIONS.get(e["action"], words(e["action"]))}
+                    "what": named(e["action"], ACTIONS)}
                    for e in reversed(audit_trail(session, item.id))],
     }
 
@@ -141,7 +170,7 @@ def items() -> ResponseReturnValue:
 def service_queue() -> ResponseReturnValue:
     brand = page_brand()
     return _page("service", brand=brand, rows=open_requests(db.session, brand.slug),
-                 kinds=SERVICE_KINDS)
+                 kinds=lambda kind: named(kind, SERVICE_KINDS))
 
 
 @bp.get("/stolen")
@@ -167,9 +196,14 @@ def rewards() -> ResponseReturnValue:
             select(RewardPrize).where(RewardPrize.pool_id == pool.id,
                                       RewardPrize.retired.is_(False))
             .order_by(RewardPrize.position, RewardPrize.id)).all()
-        pools.append({"name": words(pool.reward_id), "given": pool.given, "budget": pool.budget,
-                      "prizes": [{"name": words(p.prize_id), "given": p.given, "stock": p.stock,
-                                  "consolation": p.consolation} for p in prizes]})
+        # The ruleset's own labels, in the staff member's language; else the id, as code.
+        label = reward_words(brand.slug, pool.reward_id)["label"]
+        pools.append({
+            "name": Named(pool.reward_id, label), "given": pool.given, "budget": pool.budget,
+            "prizes": [{"name": Named(p.prize_id,
+                                      prize_words(brand.slug, pool.reward_id, p.prize_id)["label"]),
+                        "given": p.given, "stock": p.stock, "consolation": p.consolation}
+                       for p in prizes]})
     return _page("rewards", brand=brand, pools=pools)
 
 
@@ -191,5 +225,9 @@ def messages() -> ResponseReturnValue:
     brand = page_brand()
     page = request.args.get("page", 1, type=int) or 1
     lines, pages = brand_messages(db.session, brand.slug, page)
+    # The listing's words are marked for the catalogue; a transport's reason stays as it is.
+    lines = [replace(line, message=gettext(line.message), channel=gettext(line.channel),
+                     state=gettext(line.state),
+                     reason=gettext(line.reason) if line.reason else None) for line in lines]
     return _page("messages", brand=brand, lines=lines, page=min(max(1, page), pages),
                  pages=pages)

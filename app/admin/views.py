@@ -13,11 +13,13 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, current_app, render_template, request
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext, lazy_gettext
 from sqlalchemy import select
 
 from app.admin.auth import guard
 from app.admin.rulesets import refused_rulesets
 from app.catalog.models import Brand, Item, Product
+from app.core import i18n
 from app.core.clock import now, utc
 from app.core.db import db
 from app.core.staff import MARKETER
@@ -43,30 +45,34 @@ from app.verify.service import GENUINE, TagNotFound, find_tag
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
-# Lifecycle moments a marketer can preview, as the facts they stand for.
-MOMENTS: dict[str, tuple[str, dict[str, Any]]] = {
-    "as-is": ("The item as it is (nothing assumed)", {}),
-    "first-tap": ("First tap of a sold item", {"tap.number": 1, "item.released": True}),
-    "visitor": ("Someone else tapping it later", {"tap.number": 4, "owner.is_current": False}),
-    "owner-day-30": ("Owner, one month in", {
+# Lifecycle moments a marketer can preview, as the facts they stand for (labels in the staff
+# member's language, chosen when the page is drawn).
+MOMENTS: dict[str, tuple[Any, dict[str, Any]]] = {
+    "as-is": (lazy_gettext("The item as it is (nothing assumed)"), {}),
+    "first-tap": (lazy_gettext("First tap of a sold item"),
+                  {"tap.number": 1, "item.released": True}),
+    "visitor": (lazy_gettext("Someone else tapping it later"),
+                {"tap.number": 4, "owner.is_current": False}),
+    "owner-day-30": (lazy_gettext("Owner, one month in"), {
         "tap.number": 5, "owner.is_current": True, "ownership.state": "owned",
         "ownership.days": 30, "ownership.owner_taps": 4}),
-    "owner-day-80": ("Owner, day 80", {
+    "owner-day-80": (lazy_gettext("Owner, day 80"), {
         "tap.number": 8, "owner.is_current": True, "ownership.state": "owned",
         "ownership.days": 80, "ownership.owner_taps": 7}),
-    "owner-year-2": ("Owner, two years in, never serviced", {
+    "owner-year-2": (lazy_gettext("Owner, two years in, never serviced"), {
         "tap.number": 30, "owner.is_current": True, "ownership.state": "owned",
         "ownership.days": 800, "owner.has_reviewed": True, "service.count": 0,
         "ownership.owner_taps": 29}),
-    "resale-buyer": ("A resale buyer's first tap", {
+    "resale-buyer": (lazy_gettext("A resale buyer’s first tap"), {
         "tap.number": 12, "owner.is_current": True, "ownership.state": "owned",
         "ownership.ordinal": 2, "ownership.owner_taps": 1}),
-    "copied-link": ("A copied (replayed) link", {"tap.verdict": "replayed"}),
+    "copied-link": (lazy_gettext("A copied (replayed) link"), {"tap.verdict": "replayed"}),
 }
 
 # Who holds the phone, with an item (``app.tap.simulate``).
-VIEWER_WORDS = {STRANGER: "A stranger (no owner cookie)", OWNER: "The owner at that moment",
-                NEW_OWNER: "A new owner (just bought it)"}
+VIEWER_WORDS = {STRANGER: lazy_gettext("A stranger (no owner cookie)"),
+                OWNER: lazy_gettext("The owner at that moment"),
+                NEW_OWNER: lazy_gettext("A new owner (just bought it)")}
 
 bp.before_request(guard)
 
@@ -105,13 +111,13 @@ def _preview_context() -> dict[str, Any]:
     }
     ruleset = rulesets.get(brand)
     if ruleset is None:
-        context["problem"] = f"No live ruleset for brand {brand!r}."
+        context["problem"] = gettext("No live ruleset for brand %(brand)s.", brand=repr(brand))
         return context
     if moment not in MOMENTS:
-        context["problem"] = f"Unknown moment {moment!r}."
+        context["problem"] = gettext("Unknown moment %(moment)s.", moment=repr(moment[:40]))
         return context
     if viewer not in VIEWER_WORDS:
-        context["problem"] = "Choose who taps: the owner, a stranger or a new owner."
+        context["problem"] = gettext("Choose who taps: the owner, a stranger or a new owner.")
         return context
     try:
         overrides = parse_fact_assignments([ln for ln in extra.splitlines() if ln.strip()])
@@ -176,8 +182,8 @@ def _moment(text: str, timezone: str) -> datetime:
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
-        raise ValueError(f"The moment {text[:40]!r} is not a date: write it like 2026-12-24 "
-                         "or 2026-12-24T18:30.") from None
+        raise ValueError(gettext("The moment %(text)s is not a date: write it like 2026-12-24 "
+                                 "or 2026-12-24T18:30.", text=repr(text[:40]))) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=ZoneInfo(timezone))
     return utc(moment)
@@ -200,10 +206,15 @@ def preview() -> ResponseReturnValue:
 @roles(MARKETER)
 def preview_page() -> ResponseReturnValue:
     """The experience itself, exactly as the phone would render it for that moment."""
+    # The phone's page speaks the brand's languages (as the tap does), not the staff member's.
+    i18n.for_staff(False)
     context = _preview_context()
     if context["problem"] or context.get("outcome") is None:
-        abort(400, description=context["problem"] or "Choose an item to render its page.")
+        abort(400, description=context["problem"] or gettext("Choose an item to render its "
+                                                             "page."))
     outcome = context["outcome"]
+    if outcome.item is not None:
+        i18n.serve(outcome.item.product.brand)
     # No journey matches: the tap shows the built-in page, and so does the preview.
     decision = context["decision"] or fallback(context["ruleset"], context["fact"])
     own = None

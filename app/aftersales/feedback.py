@@ -19,7 +19,7 @@ from app.aftersales.inputs import clean_text
 from app.aftersales.models import ServiceEvent, ServiceFeedback
 from app.catalog.holdings import Holding
 from app.core.clock import utc
-from app.core.errors import Conflict, NotFound
+from app.core.errors import N_, Conflict, NotFound
 from app.core.ratings import star_rating
 from app.core.signals import service_feedback_recorded
 
@@ -39,7 +39,7 @@ def feedback_event(
     event = session.get(ServiceEvent, event_id)
     if (event is None or event.item_id != item_id
             or utc(event.at) < utc(holding.started_at)):
-        raise NotFound("There is no such service on your item.")
+        raise NotFound(N_("There is no such service on your item."))
     return event
 
 
@@ -82,7 +82,7 @@ def record_feedback(
             session.add(row)
             session.flush()
     except IntegrityError as exc:
-        raise Conflict("You have already told us about this service. Thank you!") from exc
+        raise Conflict(N_("You have already told us about this service. Thank you!")) from exc
     service_feedback_recorded.send(session, settings=settings, owner_id=holding.owner_id,
                                    item_id=item_id, feedback_id=row.id, at=at)
     return row

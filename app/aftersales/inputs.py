@@ -5,7 +5,16 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time
 
 from app.core.clock import utc
-from app.core.errors import DomainError
+from app.core.errors import N_, DomainError
+
+# The sentences for the fields owners fill in (shown translated): "please write it" and "too
+# long" (``%(length)s`` and ``%(maximum)s``). Other fields (the workshop's API) say their name.
+_OWNER_FIELDS = {
+    "message": (N_("Please write the message."),
+                N_("The message is %(length)s characters long; at most %(maximum)s fit.")),
+    "feedback": (N_("Please write the feedback."),
+                 N_("The feedback is %(length)s characters long; at most %(maximum)s fit.")),
+}
 
 
 def clean_text(value: object, field: str, maximum: int, *, required: bool) -> str | None:
@@ -20,12 +29,15 @@ def clean_text(value: object, field: str, maximum: int, *, required: bool) -> st
         raise DomainError(f"{field} must be text.")
     # Browsers send a textarea's line breaks as CRLF but count them as one character.
     text = value.replace("\r\n", "\n").strip()
+    empty, too_long = _OWNER_FIELDS.get(
+        field, (f"Please write the {field}.",
+                f"The {field} is %(length)s characters long; at most %(maximum)s fit."))
     if not text:
         if required:
-            raise DomainError(f"Please write the {field}.")
+            raise DomainError(empty)
         return None
     if len(text) > maximum:
-        raise DomainError(f"The {field} is {len(text)} characters long; at most {maximum} fit.")
+        raise DomainError(too_long, length=len(text), maximum=maximum)
     return text
 
 

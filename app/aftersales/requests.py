@@ -22,16 +22,9 @@ from app.catalog.models import Brand, Item, Owner, Ownership, Product
 from app.catalog.views import ItemView
 from app.core.audit import audit
 from app.core.clock import utc
-from app.core.errors import Conflict, DomainError, NotFound
+from app.core.errors import N_, Conflict, DomainError, NotFound
 
-# What an owner can ask for, with the label the form shows.
-
-
-def N_(message: str) -> str:  # the name `make translations` extracts (a default keyword)
-    """Return ``message``: marks words pages translate when they show them (``_(label)``)."""
-    return message
-
-
+# What an owner can ask for, with the label the form shows (``N_``: pages translate it).
 SERVICE_KINDS: dict[str, str] = {
     "repair": N_("Repair"),
     "cleaning": N_("Cleaning"),
@@ -138,7 +131,7 @@ def create_request(
         Conflict: the owner already has ``MAX_OPEN_REQUESTS`` open requests on this item.
     """
     if not isinstance(kind, str) or kind not in SERVICE_KINDS:
-        raise DomainError("Please choose what the service is for.")
+        raise DomainError(N_("Please choose what the service is for."))
     text = clean_text(message, "message", MESSAGE_MAX, required=True)
     if holding is None:
         raise NotOwner()
@@ -158,10 +151,10 @@ def create_request(
         if existing.kind == kind and existing.message == text:
             return existing
     if len(open_) >= MAX_OPEN_REQUESTS:
+        # MAX_OPEN_REQUESTS is above 1: the sentence is always plural.
         raise Conflict(
-            f"You already have {len(open_)} open service requests for this item. The workshop "
-            "will answer them before you can add another."
-        )
+            N_("You already have %(num)s open service requests for this item. The workshop "
+               "will answer them before you can add another."), num=len(open_))
     under_warranty = warranty_active(item, at)
     row = ServiceRequest(item_id=item.id, ownership_id=holding.id, created_at=at, kind=kind,
                          message=text, under_warranty=under_warranty, status="open")

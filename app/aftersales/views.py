@@ -34,7 +34,7 @@ from app.catalog.models import Item
 from app.catalog.service import brand_slug, find_item
 from app.core import clock
 from app.core.db import db
-from app.core.errors import DomainError, Forbidden, NotFound
+from app.core.errors import N_, DomainError, Forbidden, NotFound
 from app.core.staff import SERVICE
 from app.core.web import api_blueprint, current_principal, json_body, roles
 
@@ -88,7 +88,7 @@ def requested(gtin: str, serial: str, request_id: int) -> ResponseReturnValue:
     row = db.session.get(ServiceRequest, request_id)
     if (row is None or context.holding is None or row.item_id != context.item.id
             or row.ownership_id != context.holding.id):
-        raise NotFound("There is no such service request for this item.")
+        raise NotFound(N_("There is no such service request for this item."))
     prefill = request_prefill(db.session, context.view, context.viewer, clock.now())
     html = render_template("aftersales/requested.html", item=context.view, prefill=prefill,
                            request_row=row, reference=reference(row.id),

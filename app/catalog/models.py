@@ -63,6 +63,9 @@ class Product(Base):
     # Markdown from the brand's import, rendered safely on the page (app.core.markdown).
     care_text: Mapped[str | None] = mapped_column(Text)
     owner_content: Mapped[str | None] = mapped_column(Text)
+    # The same words in other languages, and labels of attributes, from the import:
+    # {"care": {locale: markdown}, "owner_content": {...}, "labels": {name: {locale: text}}}.
+    texts: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # [{"file", "width", "height"}] in display order; files in the brand's asset folder.
     images: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
 

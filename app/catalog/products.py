@@ -10,8 +10,18 @@ Each product is one CSV row or one JSON object with these fields:
 ``made_in``        where it was made (shown, signed into provenance records)
 ``material``       what it is made of (shown, signed)
 ``attr:<name>``    any other provenance attribute (CSV); JSON: ``"attributes": {name: value}``
-``care``           care text, Markdown
-``owner_content``  owner-only content, Markdown
+``made_in:<locale>``  an attribute's value in another language than the brand's (``made_in:fr``,
+                   ``material:fr``, ``attr:cask:fr``); JSON: ``"values": {"made_in": {"fr":
+                   "Florence, Italie"}}``. The plain value is the brand's language, shown
+                   where the page's language has none.
+``care``           care text, Markdown, in the brand's language (``brands create --locale``)
+``care:<locale>``  the care text in another language (``care:fr``); JSON: ``"care": {"en": ...,
+                   "fr": ...}``
+``owner_content``  owner-only content, Markdown; ``owner_content:<locale>`` as ``care``
+``label:<name>``   what the item card calls attribute ``<name>`` (``label:cask``), in the brand's
+                   language; ``label:<name>:<locale>`` in another (CSV). JSON: ``"labels":
+                   {"cask": {"en": "Cask", "fr": "Fût"}}``. Known attributes (made_in,
+                   material...) have built-in labels in every language; these win over them.
 ``images``         file names in the brand's asset folder, ``|``-separated (CSV) or a list
 ``plural``         ``true`` when the category is a plural noun ("these sneakers are"); default
                    false. Pages agree with it (``app.core.wording``).
@@ -45,6 +55,14 @@ REQUIRED = ("gtin", "name", "category")
 OPTIONAL = ("warranty_months", "made_in", "material", "care", "owner_content", "images",
             "plural")
 ATTR_PREFIX = "attr:"
+LABEL_PREFIX = "label:"
+# Columns written once per language (``care:fr``); the plain column is the brand's language.
+LOCALIZED = ("care", "owner_content")
+# Attribute columns whose value may also be written per language (``made_in:fr``); any other
+# attribute's is ``attr:<name>:<locale>``.
+LOCALIZED_VALUES = ("made_in", "material")
+# A language code as rulesets write them (app.journeys.language.words.LOCALE_RE).
+_LOCALE_RE = re.compile(r"^[a-z]{2,3}(?:[-_][A-Za-z0-9]{2,4})?$")
 # Provenance attribute names: journeys read them as product.<name>, records sign them as
 # item.<name>. These are the product's own fields, or the item's in a record.
 _ATTR_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
@@ -88,6 +106,7 @@ class _Product:
     care: str | None = None
     owner_content: str | None = None
     images: list[ProductImage] = field(default_factory=list)
+    texts: dict[str, Any] = field(default_factory=dict)
 
 
 # --- reading the file -----------------------------------------------------------------------
@@ -137,14 +156,18 @@ def _read_csv(text: str) -> list[Row]:
 def _check_header(header: list[str]) -> list[tuple[int, str]]:
     known = (*REQUIRED, *OPTIONAL)
     missing = [c for c in REQUIRED if c not in header]
-    unknown = [c for c in header if c not in known and not c.startswith(ATTR_PREFIX)]
+    unknown = [c for c in header if c not in known and not c.startswith(ATTR_PREFIX)
+               and not c.startswith(LABEL_PREFIX)
+               and c.partition(":")[0] not in (*LOCALIZED, *LOCALIZED_VALUES)]
     doubled = sorted({c for c in header if header.count(c) > 1})
     problems = []
     if missing:
         problems.append((1, f"the header lacks {', '.join(missing)}"))
     if unknown:
         problems.append((1, f"unknown column(s) {', '.join(unknown)}: the columns are "
-                            f"{', '.join(known)} and {ATTR_PREFIX}<name>"))
+                            f"{', '.join(known)}, {ATTR_PREFIX}<name>[:<locale>], "
+                            f"{LABEL_PREFIX}<name>[:<locale>], made_in:<locale>, "
+                            "material:<locale>, care:<locale> and owner_content:<locale>"))
     if doubled:
         problems.append((1, f"column(s) {', '.join(doubled)} appear twice"))
     return problems
@@ -153,15 +176,40 @@ def _check_header(header: list[str]) -> list[tuple[int, str]]:
 def _from_csv(cells: dict[str, str]) -> dict[str, Any]:
     fields: dict[str, Any] = {}
     attributes: dict[str, str] = {}
+    labels: dict[str, dict[str, str]] = {}
+    values: dict[str, dict[str, str]] = {}
     for column, value in cells.items():
         if column.startswith(ATTR_PREFIX):
+            # attr:<name> (the brand's language) or attr:<name>:<locale>
+            name, _, locale = column[len(ATTR_PREFIX):].partition(":")
+            if value.strip() and locale:
+                values.setdefault(name, {})[locale] = value
+            elif value.strip():
+                attributes[name] = value
+        elif column.partition(":")[0] in LOCALIZED_VALUES and ":" in column:
+            name, _, locale = column.partition(":")
             if value.strip():
-                attributes[column[len(ATTR_PREFIX):]] = value
+                values.setdefault(name, {})[locale] = value
+        elif column.startswith(LABEL_PREFIX):
+            # label:<name> (the brand's language, "") or label:<name>:<locale>
+            name, _, locale = column[len(LABEL_PREFIX):].partition(":")
+            if value.strip():
+                labels.setdefault(name, {})[locale] = value
+        elif column.partition(":")[0] in LOCALIZED:
+            name, _, locale = column.partition(":")
+            if value.strip():
+                texts = fields.setdefault(name, {})
+                if isinstance(texts, dict):
+                    texts[locale] = value
         elif column == "images":
             fields["images"] = [n.strip() for n in value.split("|") if n.strip()]
         else:
             fields[column] = value
     fields["attributes"] = attributes
+    if labels:
+        fields["labels"] = labels
+    if values:
+        fields["values"] = values
     return fields
 
 
@@ -284,6 +332,75 @@ def _provenance(fields: Mapping[str, Any], problems: list[str]) -> dict[str, str
     return attributes
 
 
+def _per_locale(fields: Mapping[str, Any], name: str, locale: str, problems: list[str], *,
+                markdown: bool) -> tuple[str | None, dict[str, str]]:
+    """Return ``name`` in the brand's language (``locale``) and in the others ({locale: text});
+    the field is text (the brand's language) or {locale: text} ("": the brand's language)."""
+    value = fields.get(name)
+    if not isinstance(value, dict):
+        return _text(fields, name, problems, markdown=markdown), {}
+    base: str | None = None
+    others: dict[str, str] = {}
+    for tag, words in value.items():
+        tag = locale if tag == "" else tag
+        where = name if tag == locale else f"{name}:{tag}"
+        if not isinstance(tag, str) or not _LOCALE_RE.match(tag):
+            problems.append(f"{name}: {tag!r} is not a language code like en or fr-FR")
+            continue
+        text = _text({where: words}, where, problems, markdown=markdown)
+        if text is None:
+            continue
+        if tag == locale:
+            base = text
+        else:
+            others[tag] = text
+    return base, others
+
+
+def _labels(fields: Mapping[str, Any], attributes: Mapping[str, Any], locale: str,
+            problems: list[str]) -> dict[str, dict[str, str]]:
+    """Return {attribute: {locale: label}} from ``labels`` (each label text or per locale)."""
+    raw = fields.get("labels") or {}
+    if not isinstance(raw, dict):
+        problems.append("labels must be an object of attribute: text or {locale: text}")
+        return {}
+    out: dict[str, dict[str, str]] = {}
+    for name, value in raw.items():
+        if name not in attributes or name in ("warranty_months", "plural"):
+            problems.append(f"label:{name} names no attribute this product shows")
+            continue
+        base, others = _per_locale({f"label:{name}": value}, f"label:{name}", locale, problems,
+                                   markdown=False)
+        words = {**({locale: base} if base else {}), **others}
+        if words:
+            out[name] = words
+    return out
+
+
+def _values(fields: Mapping[str, Any], attributes: Mapping[str, Any], locale: str,
+            problems: list[str]) -> dict[str, dict[str, str]]:
+    """Return {attribute: {locale: value}} from ``values``: attributes' values in other
+    languages (the plain attribute is the brand's language)."""
+    raw = fields.get("values") or {}
+    if not isinstance(raw, dict):
+        problems.append("values must be an object of attribute: {locale: text}")
+        return {}
+    out: dict[str, dict[str, str]] = {}
+    for name, value in raw.items():
+        if name not in attributes:
+            problems.append(f"{name}:<locale> gives a value in another language to no "
+                            "attribute this product has; give its plain value too")
+            continue
+        if not isinstance(value, dict):
+            problems.append(f"values: {name} must be {{locale: text}}")
+            continue
+        base, others = _per_locale({name: value}, name, locale, problems, markdown=False)
+        words = {**({locale: base} if base else {}), **others}
+        if words:
+            out[name] = words
+    return out
+
+
 def _images(fields: Mapping[str, Any], folder: Path, problems: list[str]) -> list[ProductImage]:
     names = fields.get("images") or []
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
@@ -301,11 +418,12 @@ def _images(fields: Mapping[str, Any], folder: Path, problems: list[str]) -> lis
     return images
 
 
-def _check_row(fields: Mapping[str, Any], folder: Path, problems: list[str]) -> _Product | None:
+def _check_row(fields: Mapping[str, Any], folder: Path, problems: list[str],
+               locale: str = "en") -> _Product | None:
     if "_problem" in fields:
         problems.append(str(fields["_problem"]))
         return None
-    unknown = sorted(set(fields) - {*REQUIRED, *OPTIONAL, "attributes"})
+    unknown = sorted(set(fields) - {*REQUIRED, *OPTIONAL, "attributes", "labels", "values"})
     if unknown:
         problems.append(f"unknown field(s) {', '.join(map(str, unknown))}")
     gtin = None
@@ -328,13 +446,19 @@ def _check_row(fields: Mapping[str, Any], folder: Path, problems: list[str]) -> 
     warranty = _warranty(fields, problems)
     plural = _plural(fields, problems)
     attributes = _provenance(fields, problems)
-    care = _text(fields, "care", problems, markdown=True)
-    owner_content = _text(fields, "owner_content", problems, markdown=True)
+    care, care_others = _per_locale(fields, "care", locale, problems, markdown=True)
+    owner_content, owner_others = _per_locale(fields, "owner_content", locale, problems,
+                                              markdown=True)
+    labels = _labels(fields, attributes, locale, problems)
+    values = _values(fields, attributes, locale, problems)
     images = _images(fields, folder, problems)
     if gtin is None or name is None or category is None or problems:
         return None
     product = _Product(0, gtin, name, category, provenance=list(attributes), care=care,
                        owner_content=owner_content, images=images)
+    product.texts = {key: value for key, value in (
+        ("care", care_others), ("owner_content", owner_others), ("labels", labels),
+        ("values", values)) if value}
     product.attributes = dict(attributes)
     if warranty:
         # Where the ownership domain reads the term when a journey activates the warranty.
@@ -365,7 +489,7 @@ def import_products(
     seen: dict[str, int] = {}
     for line, fields in rows:
         row_problems: list[str] = []
-        product = _check_row(fields, folder, row_problems)
+        product = _check_row(fields, folder, row_problems, brand.locale or "en")
         problems.extend((line, message) for message in row_problems)
         if product is None:
             continue
@@ -392,6 +516,7 @@ def import_products(
             "name": product.name, "category": product.category,
             "attributes": product.attributes, "provenance_attributes": product.provenance,
             "care_text": product.care, "owner_content": product.owner_content,
+            "texts": product.texts or None,
             "images": [{"file": i.file, "width": i.width, "height": i.height}
                        for i in product.images] or None,
         }

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.catalog.models import Brand, Item, Product
-from app.core.errors import DomainError, NotFound
+from app.core.errors import N_, DomainError, NotFound
 
 # GS1 General Specifications: serial (AI 21) is up to 20 characters from the "AI encodable set 82";
 # we accept its URL-safe subset so the Digital Link path needs no escaping.
@@ -125,5 +125,5 @@ def find_item(session: Session, gtin: str, serial: str, brand_id: int | None = N
         stmt = stmt.where(Product.brand_id == brand_id)
     item = session.scalar(stmt)
     if item is None:
-        raise NotFound(f"No item {gtin}/{serial} is registered.")
+        raise NotFound(N_("No item %(gtin)s/%(serial)s is registered."), gtin=gtin, serial=serial)
     return item

@@ -6,8 +6,9 @@ item's current owner may fetch. ``load_theme`` reads the file for the pages (cac
 it names changes); ``theme_problems`` and ``media_problems`` say, in words a brand can act on,
 everything wrong with it (``journeys validate`` and ``brands check-theme`` print them).
 
-Contrast is the WCAG 2.x formula (relative luminance, (L1 + 0.05) / (L2 + 0.05)): no colour
-library is installed, and the formula is a dozen lines published in the standard.
+Colours are read and compared by ColorAide (any CSS colour a designer writes: ``#1d1b19``,
+``rgb(29 27 25)``, ``navy``; contrast by the WCAG 2.1 formula), and written to the page as
+``#rrggbb``.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +29,6 @@ FILE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 THEME_FILE = "theme.yaml"
 OWNER_DIR = "owner"
 PUBLIC_MEDIA_DIR = "media"  # images and films a journey shows anyone (app.tap.content)
-COLOUR_RE = re.compile(r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
 REQUIRED_COLOURS = ("background", "text", "accent", "accent_text")
 OPTIONAL_COLOURS = ("surface", "muted")
 # Pairs read together on a page, (foreground, background): WCAG AA for body text is 4.5:1.
@@ -123,29 +124,31 @@ def public_media_path(settings: Mapping[str, Any], slug: str, name: str) -> Path
 # --- contrast (WCAG 2.x) ---------------------------------------------------------------------
 
 
-def parse_colour(value: object) -> tuple[int, int, int] | None:
-    """Return ``#rgb`` or ``#rrggbb`` as (r, g, b), or None when it is neither."""
-    if not isinstance(value, str) or not COLOUR_RE.match(value):
+def _color_class() -> Any:
+    # Imported on first use: ColorAide takes ~160 ms to import, and only a theme's first load
+    # or a check needs it, never a tap or a CLI command that shows no page.
+    from coloraide import Color
+
+    return Color
+
+
+def parse_colour(value: object) -> str | None:
+    """Return a CSS colour as ``#rrggbb`` (fitted into sRGB), or None when ``value`` is not an
+    opaque CSS colour: a see-through colour has no contrast of its own."""
+    if not isinstance(value, str) or not 0 < len(value) <= 100:
         return None
-    digits = value[1:]
-    if len(digits) == 3:
-        digits = "".join(c * 2 for c in digits)
-    return int(digits[0:2], 16), int(digits[2:4], 16), int(digits[4:6], 16)
+    try:
+        colour = _color_class()(value)
+    except ValueError:
+        return None
+    if colour.alpha() < 1:
+        return None
+    return str(colour.convert("srgb").fit().to_string(hex=True))
 
 
-def _luminance(rgb: tuple[int, int, int]) -> float:
-    def channel(c: int) -> float:
-        s = c / 255
-        return s / 12.92 if s <= 0.04045 else ((s + 0.055) / 1.055) ** 2.4
-
-    r, g, b = (channel(c) for c in rgb)
-    return 0.2126 * r + 0.7152 * g + 0.0722 * b
-
-
-def contrast(a: tuple[int, int, int], b: tuple[int, int, int]) -> float:
-    """Return the WCAG contrast ratio of two colours, 1.0 to 21.0."""
-    la, lb = sorted((_luminance(a), _luminance(b)), reverse=True)
-    return (la + 0.05) / (lb + 0.05)
+def contrast(a: str, b: str) -> float:
+    """Return the WCAG 2.1 contrast ratio of two colours (any CSS colour), 1.0 to 21.0."""
+    return float(_color_class()(a).contrast(b, method="wcag21"))
 
 
 # --- reading and checking ----------------------------------------------------------------------
@@ -200,7 +203,7 @@ def _check(folder: Path, doc: dict[str, Any]) -> tuple[list[str], dict[str, Any]
             out["logo"] = logo
 
     colours = doc.get("colours")
-    parsed: dict[str, tuple[int, int, int]] = {}
+    parsed: dict[str, str] = {}
     if not isinstance(colours, dict):
         problems.append("colours: must list " + ", ".join(REQUIRED_COLOURS))
         colours = {}
@@ -212,11 +215,11 @@ def _check(folder: Path, doc: dict[str, Any]) -> tuple[list[str], dict[str, Any]
             if key in REQUIRED_COLOURS:
                 problems.append(f"colours: {key} is missing")
             continue
-        rgb = parse_colour(colours[key])
-        if rgb is None:
+        hex_colour = parse_colour(colours[key])
+        if hex_colour is None:
             problems.append(f"colours: {key} {colours[key]!r} is not a colour like \"#1d1b19\"")
         else:
-            parsed[key] = rgb
+            parsed[key] = hex_colour
     # Optional colours default to the page's: cards on the background, muted as text.
     if "background" in parsed:
         parsed.setdefault("surface", parsed["background"])
@@ -228,7 +231,7 @@ def _check(folder: Path, doc: dict[str, Any]) -> tuple[list[str], dict[str, Any]
             if ratio < MIN_CONTRAST:
                 problems.append(f"colours: {fg} on {bg} has a contrast of {ratio:.2f}:1; text "
                                 f"needs at least {MIN_CONTRAST}:1 to be readable (WCAG AA)")
-    out["colours"] = {k: "#{:02x}{:02x}{:02x}".format(*v) for k, v in parsed.items()}
+    out["colours"] = parsed
 
     corners = doc.get("corners", "rounded")
     if corners not in CORNERS:
@@ -322,7 +325,8 @@ def media_problems(folder: Path, contents: Iterable[tuple[str, Mapping[str, Any]
     return problems
 
 
-_cache: dict[Path, tuple[tuple[float, ...], Theme | None]] = {}
+# folder -> (files' signature, theme, when the signature was last compared: time.monotonic())
+_cache: dict[Path, tuple[tuple[float, ...], Theme | None, float]] = {}
 _lock = threading.Lock()
 
 
@@ -339,17 +343,23 @@ def _signature(folder: Path, names: Iterable[str]) -> tuple[float, ...]:
 def load_theme(settings: Mapping[str, Any], slug: str) -> Theme | None:
     """Return brand ``slug``'s theme, or None when it has none.
 
-    Read again when ``theme.yaml`` or a file it names changes.
+    Read again when ``theme.yaml`` or a file it names changes, looked at no more often than
+    every ``THEME_CHECK_EVERY`` seconds (a stat of each file costs every page ~0.1 ms).
 
     Raises:
         ThemeProblem: the theme exists and is unusable (``validate`` says the same).
     """
     folder = brand_assets(settings, slug)
     cached = _cache.get(folder)
+    now = time.monotonic()
     if cached is not None:
-        names = cached[1].public_files() if cached[1] else ()
-        if cached[0] == _signature(folder, names):
-            return cached[1]
+        signature, theme, checked_at = cached
+        if now - checked_at < float(settings.get("THEME_CHECK_EVERY", 2.0)):
+            return theme
+        if signature == _signature(folder, theme.public_files() if theme else ()):
+            with _lock:
+                _cache[folder] = (signature, theme, now)
+            return theme
     if not (folder / THEME_FILE).is_file():
         theme = None
         names = set()
@@ -367,7 +377,7 @@ def load_theme(settings: Mapping[str, Any], slug: str) -> Theme | None:
         for name in names:
             theme.versions[name] = hashlib.sha256((folder / name).read_bytes()).hexdigest()[:12]
     with _lock:
-        _cache[folder] = (_signature(folder, names), theme)
+        _cache[folder] = (_signature(folder, names), theme, now)
     return theme
 
 

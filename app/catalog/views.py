@@ -8,7 +8,7 @@ in one Core statement, reading the row's columns by name.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -55,6 +55,8 @@ class ProductView:
     owner_content: str | None = None
     images: tuple[ProductImage, ...] = ()
     provenance_names: tuple[str, ...] = DEFAULT_PROVENANCE_ATTRIBUTES
+    # Care and owner-only words in other languages, attribute labels (``Product.texts``).
+    texts: Mapping[str, Any] = field(default_factory=dict)
 
     def provenance(self) -> list[tuple[str, Any]]:
         """Return ``(name, value)`` of the attributes that describe the object, in order,
@@ -94,7 +96,7 @@ ITEM_COLUMNS = (
     Item.stolen_at, Item.service_count, Item.last_service_at,
     Product.id.label("product_id"), Product.gtin, Product.name.label("product_name"),
     Product.category, Product.attributes, Product.care_text, Product.owner_content,
-    Product.images, Product.provenance_attributes,
+    Product.images, Product.provenance_attributes, Product.texts,
     Brand.slug.label("brand_slug"), Brand.name.label("brand_name"),
     Brand.timezone.label("brand_timezone"), Brand.locale.label("brand_locale"),
 )
@@ -109,7 +111,8 @@ def item_view_from_row(row: Row[Any]) -> ItemView:
                                                               m["brand_locale"] or "en"),
                           care_text=m["care_text"], owner_content=m["owner_content"],
                           images=_images(m["images"]),
-                          provenance_names=_names(m["provenance_attributes"]))
+                          provenance_names=_names(m["provenance_attributes"]),
+                          texts=m["texts"] or {})
     return ItemView(
         id=m["item_id"], serial=m["serial"], market=m["market"],
         released=None if m["released"] is None else bool(m["released"]), product=product,
@@ -131,7 +134,8 @@ def item_view(item: Item) -> ItemView:
                                       product.brand.locale or "en"),
                             care_text=product.care_text, owner_content=product.owner_content,
                             images=_images(product.images),
-                            provenance_names=_names(product.provenance_attributes)),
+                            provenance_names=_names(product.provenance_attributes),
+                            texts=product.texts or {}),
         created_at=item.created_at, warranty_started_at=item.warranty_started_at,
         warranty_ends_at=item.warranty_ends_at, stolen=item.stolen_at is not None,
         service_count=item.service_count or 0, last_service_at=item.last_service_at,

@@ -21,7 +21,7 @@ from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.routing import IntegerConverter, Map
 
-from app.core.errors import TOO_LARGE, error_response
+from app.core.errors import N_, TOO_LARGE, error_response
 
 # Route ids are primary keys: INTEGER, 32 bits on PostgreSQL (SQLite's hold 64).
 ROUTE_ID_MAX = 2**31 - 1
@@ -76,10 +76,10 @@ class BoundedIntegerConverter(IntegerConverter):
 
 
 # What a person reads: they followed a mangled link or pasted something odd into a form.
-DAMAGED_LINK = ("This link is damaged: it holds characters no link of ours contains. Open it again "
-                "from where you found it.")
-UNTYPABLE_FORM = ("The form holds characters that cannot be typed. Go back, correct it and send it "
-                  "again.")
+DAMAGED_LINK = N_("This link is damaged: it holds characters no link of ours contains. Open it "
+                  "again from where you found it.")
+UNTYPABLE_FORM = N_("The form holds characters that cannot be typed. Go back, correct it and "
+                    "send it again.")
 
 
 def _check_json(value: Any, depth: int = 0) -> None:

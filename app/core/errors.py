@@ -16,6 +16,7 @@ from sqlalchemy.exc import DataError, OperationalError
 from werkzeug.exceptions import HTTPException, TooManyRequests
 
 from app.core import limits
+from app.core.i18n import translate
 from app.core.negotiation import wants_json
 
 log = logging.getLogger(__name__)
@@ -25,8 +26,8 @@ log = logging.getLogger(__name__)
 
 
 def N_(message: str) -> str:  # the name `make translations` extracts (a default keyword)
-    """Return ``message``: marks an error message the error page shows translated (its English
-    text is its catalogue id; JSON answers keep the English)."""
+    """Return ``message``: marks an error message shown translated (its English text is its
+    catalogue id), on the error page and in JSON ``message``."""
     return message
 
 
@@ -39,9 +40,17 @@ class DomainError(Exception):
     status = 400
     code = "bad_request"
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+    def __init__(self, message: str, **params: object) -> None:
+        # ``message`` is English, marked ``N_`` where it is raised (its catalogue id), with
+        # ``%(name)s`` for ``params``; ``self.message`` is it filled in, in English (logs, CLI).
+        self.template = message
+        self.params = params
+        self.message = message % params if params else message
+        super().__init__(self.message)
+
+    def words(self) -> str:
+        """Return the message in the language words come out in now (the page's)."""
+        return translate(self.template, self.params)
 
 
 class NotFound(DomainError):
@@ -65,13 +74,14 @@ class Gone(DomainError):
 
 
 def error_response(status: int, code: str, message: str) -> Response | tuple[str, int]:
-    """Render an error as JSON or as the human error page, with ``status``."""
+    """Render an error as JSON or as the human error page, with ``status``. ``message`` is in
+    the page's language when the catalogue has it (else as given); ``code`` stays English."""
+    words = translate(message)
     if wants_json():
-        resp = jsonify(error=code, message=message)
+        resp = jsonify(error=code, message=words)
         resp.status_code = status
         return resp
-    # In the page's language when the catalogue has the message, else as raised.
-    return render_template("error.html", status=status, message=gettext(message)), status
+    return render_template("error.html", status=status, message=words), status
 
 
 def stack_only(err: BaseException) -> str:
@@ -93,7 +103,8 @@ def stack_only(err: BaseException) -> str:
 def init_app(app: Flask) -> None:
     @app.errorhandler(DomainError)
     def _domain(err: DomainError) -> ResponseReturnValue:
-        return error_response(err.status, err.code, err.message)
+        # Translated here, where the page's language is known: services raise English ids.
+        return error_response(err.status, err.code, err.words())
 
     @app.errorhandler(HTTPException)
     def _http(err: HTTPException) -> ResponseReturnValue:
@@ -112,12 +123,11 @@ def init_app(app: Flask) -> None:
     def _rate_limited(err: TooManyRequests) -> ResponseReturnValue:
         # Every limit (Flask-Limiter's and the Basic-auth lock-out) answers here: 429, Retry-After.
         wait = int(err.retry_after) if isinstance(err.retry_after, int) else limits.retry_after()
-        message = f"Too many requests. Please wait {wait} seconds and try again."
+        words = gettext("Too many requests. Please wait %(num)s seconds and try again.",
+                        num=wait)
         if wants_json():
-            response = jsonify(error="rate_limited", message=message, retry_after=wait)
+            response = jsonify(error="rate_limited", message=words, retry_after=wait)
         else:
-            words = gettext("Too many requests. Please wait %(num)s seconds and try again.",
-                            num=wait)
             response = current_app.response_class(
                 render_template("error.html", status=429, message=words), mimetype="text/html"
             )
@@ -131,19 +141,20 @@ def init_app(app: Flask) -> None:
         if isinstance(err, HTTPException):
             return _http(err)
         log.error("unhandled %s\n%s", type(err).__name__, stack_only(err))
-        return error_response(500, "internal_error", "Something went wrong on our side.")
+        return error_response(500, "internal_error", N_("Something went wrong on our side."))
 
     @app.errorhandler(DataError)
     def _bad_value(err: DataError) -> ResponseReturnValue:
         # The database refused a value (a NUL, an out-of-range number): the client's input, not a
         # bug, so no stack. Logged by type so a gap in app.core.boundary still shows.
         log.warning("database refused a value: %s", type(err.orig).__name__)
-        return error_response(400, "bad_request", "This request contains a value we cannot store.")
+        return error_response(400, "bad_request",
+                              N_("This request contains a value we cannot store."))
 
     @app.errorhandler(OperationalError)
     def _db_down(err: OperationalError) -> ResponseReturnValue:
         # The store is busy or unreachable: nothing was acknowledged, so the client may retry.
         log.error("database unavailable: %s", type(err.orig).__name__)
         return error_response(
-            503, "unavailable", "We could not check this just now. Please try again."
+            503, "unavailable", N_("We could not check this just now. Please try again.")
         )

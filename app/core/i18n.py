@@ -5,7 +5,8 @@ The language of a page is the best match between the phone's ``Accept-Language``
 languages the page may speak: the brand's ruleset ``locales:`` once a view has said which brand it
 serves (``use_brand``), else every language with a catalogue. Without a match, the brand's first
 locale, else English. The time zone is the brand's (``Brand.timezone``) once a view has said so,
-else UTC.
+else UTC. Staff pages (``for_staff``) speak the staff member's language among every language
+with a catalogue, whatever the brand they show speaks to its customers.
 
 Built-in words are wrapped ``{{ _("...") }}`` in templates and ``gettext("...")`` in views; a
 brand's own words (ruleset content) carry their locales themselves.
@@ -13,7 +14,7 @@ brand's own words (ruleset content) carry their locales themselves.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from functools import cache
 from pathlib import Path
@@ -21,7 +22,7 @@ from typing import Protocol
 
 from babel import Locale, UnknownLocaleError
 from flask import Flask, current_app, g, has_request_context, request
-from flask_babel import Babel, force_locale, get_locale, refresh
+from flask_babel import Babel, force_locale, get_locale, get_translations, gettext, refresh
 
 TRANSLATIONS = Path(__file__).resolve().parents[2] / "translations"
 DEFAULT_LOCALE = "en"
@@ -107,9 +108,20 @@ def in_brand_language(brand: BrandLike) -> AbstractContextManager[None]:
     return forced
 
 
+def for_staff(staff: bool = True) -> None:
+    """Say whether this request serves a staff page (``app.admin``): its words follow the
+    browser among every language with a catalogue, not the brand's consumer ``locales``
+    (``False``: a page shown as the phone would see it)."""
+    if not has_request_context():
+        return
+    g.aftertap_staff = staff
+    refresh()
+
+
 def select_locale() -> str:
     """Return the request's language (see the module's docstring)."""
-    offered: tuple[str, ...] = getattr(g, "aftertap_locales", ()) or available()
+    offered: tuple[str, ...] = (available() if getattr(g, "aftertap_staff", False)
+                                else getattr(g, "aftertap_locales", ()) or available())
     # By the phone's order of preference, by language: "en-GB, fr;q=0.5" is English, which
     # werkzeug's best_match would not see in "en-GB" before it took the exact "fr".
     for tag, quality in request.accept_languages if has_request_context() else ():
@@ -122,6 +134,23 @@ def current_language() -> str:
     """Return the language words come out in now (``en`` outside a request)."""
     locale = get_locale()
     return locale.language if locale is not None else DEFAULT_LOCALE
+
+
+def translate(message: str, params: Mapping[str, object] | None = None) -> str:
+    """Return ``message`` (an English catalogue id, marked ``N_`` where it is written) in the
+    language words come out in now, its ``%(name)s`` filled from ``params``; as written when
+    the catalogue lacks it. Services keep English ids and call this (or let the error mapping
+    call it) only when a person is about to read the words, so they need no Flask import."""
+    return str(gettext(message, **params)) if params else str(gettext(message))
+
+
+def translate_count(singular: str, plural: str, count: int, **params: object) -> str:
+    """Return the form of ``singular`` / ``plural`` the current language uses for ``count``,
+    translated as ``translate`` does; ``%(num)s`` is ``count`` unless ``params`` gives ``num``
+    (a number written for the page, like "1,250")."""
+    # Not flask_babel.ngettext: it passes ``count`` as ``num`` itself and refuses another.
+    words = get_translations().ungettext(singular, plural, count)
+    return str(words % {"num": count, **params})
 
 
 def select_timezone() -> str:

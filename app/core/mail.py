@@ -19,7 +19,7 @@ from email.utils import formatdate, getaddresses, make_msgid
 from pathlib import Path
 from typing import Any
 
-from app.core.errors import DomainError
+from app.core.errors import N_, DomainError
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ def normalize_email(text: str) -> str:
     """
     email = text.strip() if isinstance(text, str) else ""
     if len(email) > 254 or not _EMAIL.match(email):
-        raise DomainError("Please enter an email address like name@example.com.")
+        raise DomainError(N_("Please enter an email address like name@example.com."))
     local, domain = email.rsplit("@", 1)
     return f"{local}@{domain.lower()}"
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.core.errors import DomainError
+from app.core.errors import N_, DomainError
 
 
 def star_rating(value: object) -> int:
@@ -16,5 +16,5 @@ def star_rating(value: object) -> int:
     except (TypeError, ValueError):
         stars = 0
     if not 1 <= stars <= 5:
-        raise DomainError("Choose a rating from 1 to 5 stars.")
+        raise DomainError(N_("Choose a rating from 1 to 5 stars."))
     return stars

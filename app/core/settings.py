@@ -84,6 +84,8 @@ def defaults() -> dict[str, Any]:
         # theme.yaml, its logo and fonts, and owner/ (films, posters). The repository's folder
         # holds the demo brands'; production points it at the brands' own.
         "BRAND_ASSETS_DIR": str(PROJECT_ROOT / "brand-assets"),
+        # Seconds between looks at whether a brand's theme files changed (0: at every page).
+        "THEME_CHECK_EVERY": 2.0,
         "SQLITE_BUSY_TIMEOUT_MS": 15000,
         # Largest request body accepted (413 beyond): the biggest form or JSON body is a few KiB.
         "MAX_BODY_BYTES": 64 * 1024,

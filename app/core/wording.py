@@ -10,6 +10,7 @@ with ``ngettext`` ("Is this %(name)s yours?" / "Are these %(name)s yours?", coun
   count ``ngettext`` picks a sentence with.
 - ``a`` and ``agree``: the English-only filters the experience templates still use, until they
   move onto catalogue sentences too ("an Aurelia", "Are these sneakers yours?").
+- ``money``: an amount in a currency, in the request's language ("€5.00", "5,00 €").
 - ``brand_time``: an aware UTC moment shown in the brand's IANA time zone (``Brand.timezone``)
   with Babel, in the request's language (English outside a request), e.g.
   "30 November 2026, 14:05 (Paris time)" or "30 novembre 2026, 14:05 (heure de Paris)".
@@ -21,13 +22,14 @@ import re
 import unicodedata
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from decimal import Decimal
 from functools import lru_cache
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel import Locale
 from babel.dates import format_datetime, get_timezone_location
-from babel.numbers import format_decimal
+from babel.numbers import format_currency, format_decimal
 from flask_babel import get_locale, gettext
 
 # Vowel letters that sound as a consonant ("a unique", "a European", "a one-off") and
@@ -99,6 +101,13 @@ def number(value: int | float, signed: bool = False, tenths: bool = False) -> st
     return f"+{text}" if signed and value > 0 else text
 
 
+def money(amount: Decimal | int, currency: str) -> str:
+    """Return ``amount`` of ``currency`` (an ISO 4217 code) written in the page's language:
+    "€5.00" in English, "5,00 €" in French (English outside a request). Every page writes
+    money through this, so all say it alike."""
+    return format_currency(amount, currency, locale=_locale())
+
+
 def zone_label(name: str) -> str:
     """Return how a zone is named after a time, in the page's language: "Paris time" for
     Europe/Paris ("heure de Paris" in French), "UTC" for UTC."""
@@ -152,4 +161,6 @@ FILTERS: Mapping[str, Callable[..., str]] = {
     "brand_time": brand_time,
     # {{ points|number }} -> "1,250" ("1 250" in French)
     "number": number,
+    # {{ amount|money("EUR") }} -> "€5.00" ("5,00 €" in French)
+    "money": money,
 }

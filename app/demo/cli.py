@@ -18,14 +18,14 @@ def _demo_key_version() -> str:
     return sorted(names)[0]
 
 
-demo_group = AppGroup("demo", help="The demo brand.")
+demo_group = AppGroup("demo", help="The demo brands.")
 
 
-@demo_group.command("seed", help="Create the demo brand, catalogue and tags (idempotent).")
+@demo_group.command("seed", help="Create the demo brands, catalogues and tags (idempotent).")
 def demo_seed() -> None:
     summary = seed_demo(db.session, _demo_key_version())
     db.session.commit()
-    click.echo(f"demo brand ready: {summary.products} products, {summary.tags_created} new tag(s)")
+    click.echo(f"demo brands ready: {summary.products} products, {summary.tags_created} new tag(s)")
 
 
 @demo_group.command("links", help="Print a fresh demo tap link per product.")

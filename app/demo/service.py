@@ -1,4 +1,4 @@
-"""Seed the demo brand (idempotent) and mint demo tap links."""
+"""Seed the demo brands (idempotent) and mint demo tap links."""
 
 from __future__ import annotations
 
@@ -43,6 +43,20 @@ DEMO_CATALOGUE: tuple[CatalogueEntry, ...] = (
       "owner_content_title": "Film: the making of the AU-7 movement"},
      (("WCH-0001", "CH", True), ("WCH-0002", "FR", True))),
 )
+# The attributes' values in French (the catalogue import's ``made_in:fr`` columns, kept in
+# ``Product.texts["values"]``): the item card of a French page shows these, not the English.
+DEMO_VALUES: dict[str, dict[str, dict[str, str]]] = {
+    "03760123450003": {"made_in": {"fr": "Florence, Italie"},
+                       "material": {"fr": "veau pleine fleur tanné végétal"}},
+    "03760123450010": {"made_in": {"fr": "Grasse, France"},
+                       "formulation": {"fr": "niacinamide 10 %, squalane"}},
+    "03760123450027": {"made_in": {"fr": "Speyside, Écosse"},
+                       "cask": {"fr": "fût de xérès Oloroso de premier remplissage"}},
+    "03760123450034": {"made_in": {"fr": "Marches, Italie"},
+                       "material": {"fr": "cuir nappa, semelle en caoutchouc naturel"}},
+    "03760123450041": {"made_in": {"fr": "Le Locle, Suisse"},
+                       "movement": {"fr": "calibre automatique AU-7"}},
+}
 # Each product's care text (Markdown), in the brand's words for that product: the care page
 # shows it, and a product without one gets a neutral line, never another product's advice.
 DEMO_CARE: dict[str, str] = {
@@ -58,10 +72,32 @@ DEMO_CARE: dict[str, str] = {
                       "stopped, and keep it away from strong magnets. Have it serviced every "
                       "five years.",
 }
+# The second demo brand, with its own ruleset (rulesets/nordwand.yaml) and look
+# (brand-assets/nordwand/): every one of its pages is written in the ruleset, none in HTML.
+NORDWAND_BRAND = ("nordwand", "Nordwand")
+NORDWAND_CATALOGUE: tuple[CatalogueEntry, ...] = (
+    ("07612345600017", "Nordwand Eiger Shell Jacket", "jacket",
+     {"material": "three-layer recycled nylon, taped seams", "made_in": "Valais, Switzerland",
+      "warranty_months": 36},
+     (("NW-JKT-0001", "CH", True), ("NW-JKT-0002", "DE", True))),
+    ("07612345600024", "Nordwand Gipfel Boots", "boots",
+     {"material": "waxed suede, Vibram sole", "made_in": "Montebelluna, Italy",
+      "warranty_months": 24, "plural": True},
+     (("NW-BOT-0001", "CH", True), ("NW-BOT-0002", "FR", True))),
+)
+NORDWAND_CARE: dict[str, str] = {
+    "07612345600017": "Wash it cold with a technical cleaner, never softener, then tumble dry "
+                      "on low for **twenty minutes**: the warmth revives the water repellency.",
+    "07612345600024": "Brush off the mud after each outing, let the boots dry away from the "
+                      "stove, and wax the suede when water stops beading.",
+}
 DEMO_OWNER_CONTENT: dict[str, str] = {
     "03760123450041": "Forty minutes in the Le Locle workshop, from the first plate to the "
                       "final regulation, told by the watchmakers who assembled your movement.",
 }
+
+
+DEMO_ZONES = {"maison-aurelia": "Europe/Paris", "nordwand": "Europe/Zurich"}
 
 
 @dataclass(frozen=True)
@@ -70,18 +106,45 @@ class SeedSummary:
     tags_created: int
 
 
+# Each demo brand: (slug, name), its catalogue, and its products' care texts by GTIN.
+DEMO_BRANDS: tuple[tuple[tuple[str, str], tuple[CatalogueEntry, ...], dict[str, str]], ...] = (
+    (DEMO_BRAND, DEMO_CATALOGUE, DEMO_CARE),
+    (NORDWAND_BRAND, NORDWAND_CATALOGUE, NORDWAND_CARE),
+)
+
+
 def seed_demo(session: Session, key_version: str) -> SeedSummary:
-    """Create the demo brand, products, items and tags that are missing; return what exists now.
+    """Create the demo brands, products, items and tags that are missing; return what exists now.
 
     Tags get random NXP-style UIDs (first byte 0x04). Running it again changes nothing.
     """
-    brand = get_or_create_brand(session, *DEMO_BRAND)
     created = 0
-    for gtin, name, category, attributes, serials in DEMO_CATALOGUE:
+    products = 0
+    for brand_names, catalogue, care in DEMO_BRANDS:
+        brand = get_or_create_brand(session, *brand_names)
+        if brand.timezone == "UTC":
+            # The zone its ruleset speaks in, so pages show the brand's own clock.
+            brand.timezone = DEMO_ZONES[brand.slug]
+        products += len(catalogue)
+        created += _seed_catalogue(session, brand, catalogue, care, key_version)
+    return SeedSummary(products=products, tags_created=created)
+
+
+def _seed_catalogue(
+    session: Session, brand: Brand, catalogue: tuple[CatalogueEntry, ...],
+    care: dict[str, str], key_version: str,
+) -> int:
+    """Create ``brand``'s missing demo products, items and tags; return how many tags were made."""
+    created = 0
+    for gtin, name, category, attributes, serials in catalogue:
         product = get_or_create_product(
             session, brand, gtin, name=name, category=category, attributes=attributes,
-            care_text=DEMO_CARE.get(gtin), owner_content=DEMO_OWNER_CONTENT.get(gtin),
+            care_text=care.get(gtin), owner_content=DEMO_OWNER_CONTENT.get(gtin),
         )
+        values = DEMO_VALUES.get(gtin)
+        if values and (product.texts or {}).get("values") != values:
+            # Also on a demo seeded before the values existed: reseeding adds them.
+            product.texts = {**(product.texts or {}), "values": values}
         for serial, market, released in serials:
             item = session.scalar(
                 select(Item).where(Item.product_id == product.id, Item.serial == serial)
@@ -95,19 +158,19 @@ def seed_demo(session: Session, key_version: str) -> SeedSummary:
                 session.add(Tag(uid=uid, item=item, key_version=key_version))
                 session.flush()
                 created += 1
-    return SeedSummary(products=len(DEMO_CATALOGUE), tags_created=created)
+    return created
 
 
 def demo_tags(session: Session) -> list[Tag]:
-    """Return the demo brand's tags, one per item, in catalogue order."""
+    """Return the demo brands' tags, one per item, brand by brand in catalogue order."""
     return list(
         session.scalars(
             select(Tag)
             .join(Item)
             .join(Product)
             .join(Brand)
-            .where(Brand.slug == DEMO_BRAND[0])
-            .order_by(Product.gtin, Item.serial)
+            .where(Brand.slug.in_([names[0] for names, _catalogue, _care in DEMO_BRANDS]))
+            .order_by(Brand.slug, Product.gtin, Item.serial)
         )
     )
 

@@ -8,7 +8,8 @@ Two families of paths are open-ended:
 
 * ``product.<name>``: any catalogue attribute of the product (``product.material``...).
 * ``reward.<reward-id>.available``: whether the ruleset's reward ``<reward-id>`` can still be given
-  to this tap (stock, limits, budget, holdout), so a journey can fall through when it cannot.
+  to this tap (stock, limits, budget), so a journey can fall through when it cannot. Not the
+  holdout: a held-out owner gets the journey as anyone would, and the grant withholds the reward.
 """
 
 from __future__ import annotations
@@ -142,7 +143,8 @@ REWARD_AVAILABLE = FactField(
     type="bool",
     default=True,
     doc="True when this ruleset's reward can still be given to this tap "
-    "(stock, limits, budget and holdout allow it).",
+    "(stock, limits and budget allow it). Not the holdout: held-out owners get the journey, "
+    "without the reward.",
 )
 WILDCARDS: tuple[FactField, ...] = (PRODUCT_ATTRIBUTE, REWARD_AVAILABLE)
 """The open-ended path families, documented with FACTS."""

@@ -124,6 +124,13 @@ def _language(locale: str | None) -> str:
     the brand's own language (``Brand.locale``), not the phone's."""
     return (locale or "en").replace("_", "-").split("-")[0].lower() or "en"
 
+
+def email_language(locale: str | None) -> str:
+    """Return the language a message of a brand with ``locale`` (``Brand.locale``) is written
+    in: its language when it has a catalogue, else English (the templates' own)."""
+    language = _language(locale)
+    return language if (TRANSLATIONS_DIR / language / "LC_MESSAGES").is_dir() else "en"
+
 _DUE = (
     select(Message.id)
     .where(((Message.state.in_([SCHEDULED, DEFERRED]))

@@ -26,23 +26,29 @@ from app.messages.models import (
 
 PER_PAGE = 50
 
+
+def N_(message: str) -> str:  # the name `make translations` extracts (a default keyword)
+    """Return ``message``: marks words the staff page translates when it shows them."""
+    return message
+
+
 STATE_WORDS = {
-    SCHEDULED: "Scheduled", DEFERRED: "Waiting for the end of quiet hours",
-    SENDING: "Being sent", ACCEPTED: "Accepted by the mail server", SENT: "Sent to your CRM",
-    FAILED: "Failed", SUPPRESSED: "Not sent",
+    SCHEDULED: N_("Scheduled"), DEFERRED: N_("Waiting for the end of quiet hours"),
+    SENDING: N_("Being sent"), ACCEPTED: N_("Accepted by the mail server"),
+    SENT: N_("Sent to your CRM"), FAILED: N_("Failed"), SUPPRESSED: N_("Not sent"),
 }
 # Why a message did not go. A failure's reason is the transport's (an SMTP or HTTP status,
 # an error name): shown as it is, since it is what the mail or CRM team will look up.
 REASON_WORDS = {
-    "no_consent": "the owner has not agreed to this kind of message",
-    "cap": "the owner reached the ruleset's limit of messages",
-    "unsubscribed": "the owner unsubscribed",
-    "erased": "the owner's data was erased",
-    "no_address": "the owner has no confirmed email address",
-    "no_ruleset": "the brand has no live ruleset",
-    "no endpoint": "no CRM endpoint is set up",
-    "interrupted": "sending stopped while the mail server was taking it; it may have arrived, "
-                   "so it is not sent again",
+    "no_consent": N_("the owner has not agreed to this kind of message"),
+    "cap": N_("the owner reached the ruleset's limit of messages"),
+    "unsubscribed": N_("the owner unsubscribed"),
+    "erased": N_("the owner's data was erased"),
+    "no_address": N_("the owner has no confirmed email address"),
+    "no_ruleset": N_("the brand has no live ruleset"),
+    "no endpoint": N_("no CRM endpoint is set up"),
+    "interrupted": N_("sending stopped while the mail server was taking it; it may have "
+                      "arrived, so it is not sent again"),
 }
 
 
@@ -88,9 +94,12 @@ def brand_messages(session: Session, brand: str, page: int = 1) -> tuple[list[Me
             reason = REASON_WORDS.get(raw, raw) or None
         state = STATE_WORDS.get(message.state, _words(message.state))
         if message.state == SCHEDULED and reason:
-            state = "To be tried again after a failure"  # a retry keeps the last failure's reason
+            # A retry keeps the last failure's reason.
+            state = N_("To be tried again after a failure")
         lines.append(MessageLine(
-            _words(message.schedule_id), kind_title(message.template),
+            # The schedule's id as it is: the ruleset gives schedules no words (the page shows
+            # it as code).
+            message.schedule_id, kind_title(message.template),
             CHANNEL_LABELS.get(message.channel, _words(message.channel)), serial, state, reason,
             message.next_attempt_at, message.created_at, message.sent_at))
     return lines, pages

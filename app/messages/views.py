@@ -7,7 +7,7 @@ from flask import Blueprint, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
 from app.catalog import access
-from app.core import security
+from app.core import i18n, security
 from app.core.clock import now
 from app.core.db import db
 from app.core.web import no_store
@@ -43,14 +43,17 @@ def owner_timezone(gtin: str, serial: str) -> ResponseReturnValue:
 
 @bp.route("/unsubscribe/<token>", methods=["GET", "POST"])
 def unsubscribe_page(token: str) -> ResponseReturnValue:
-    """GET shows a button (link scanners change nothing); POST unsubscribes (RFC 8058)."""
+    """GET shows a button (link scanners change nothing); POST unsubscribes (RFC 8058). The
+    page speaks the language its email was written in, whatever the phone asks for."""
     if request.method == "GET":
         link = unsubscribe.check(db.session, token)
+        i18n.use_brand((link.language,), link.timezone)
         return no_store(render_template("messages_pages/unsubscribe.html", link=link,
                                         done=False))
     with db.writer():
         link = unsubscribe.unsubscribe(db.session, token, now())
         db.session.commit()
+    i18n.use_brand((link.language,), link.timezone)
     return no_store(render_template("messages_pages/unsubscribe.html", link=link, done=True))
 
 

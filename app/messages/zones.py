@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from app.catalog.models import Owner, Ownership
 from app.core.db import update_rows
-from app.core.errors import DomainError
+from app.core.errors import N_, DomainError
 from app.verify.models import TapEvent
 
 # The demo's markets (see app/demo/service.py) and the zone an owner tapping from there most
@@ -188,7 +188,7 @@ def set_owner_timezone(session: Session, owner_id: int, name: str) -> None:
         UnknownZone: ``name`` is neither empty nor one of ``choices``.
     """
     if name and name not in dict(choices()):
-        raise UnknownZone("We do not know this time zone. Choose one from the list and save "
-                          "again.")
+        raise UnknownZone(N_("We do not know this time zone. Choose one from the list and save "
+                          "again."))
     update_rows(session, update(Owner).where(Owner.id == owner_id)
                 .values(timezone=name or None))

@@ -18,7 +18,7 @@ from app.catalog.models import Owner
 from app.catalog.views import ItemView
 from app.core.audit import audit
 from app.core.db import update_rows
-from app.core.errors import Conflict, DomainError, Gone, NotFound
+from app.core.errors import N_, Conflict, DomainError, Gone, NotFound
 from app.core.mail import normalize_email
 from app.ownership.models import OwnerToken
 from app.ownership.owners import new_token, token_digest
@@ -69,7 +69,7 @@ def purge_expired_tokens(session: Session, before: datetime) -> int:
 def _redeem(session: Session, token: str, purposes: tuple[str, ...], at: datetime) -> OwnerToken:
     row = session.scalar(select(OwnerToken).where(OwnerToken.token_hash == token_digest(token)))
     if row is None or row.purpose not in purposes:
-        raise NotFound("This link is not valid.")
+        raise NotFound(N_("This link is not valid."))
     used = update_rows(
         session,
         update(OwnerToken)
@@ -78,8 +78,8 @@ def _redeem(session: Session, token: str, purposes: tuple[str, ...], at: datetim
     )
     if not used:
         if row.used_at is not None:
-            raise Conflict("This link has already been used.")
-        raise Gone("This link has expired. Ask for a new one.")
+            raise Conflict(N_("This link has already been used."))
+        raise Gone(N_("This link has expired. Ask for a new one."))
     return row
 
 
@@ -92,7 +92,7 @@ def confirm_email(session: Session, token: str, at: datetime) -> Owner:
     row = _redeem(session, token, (VERIFY_EMAIL, VERIFY_OPT_IN), at)
     owner = session.get(Owner, row.owner_id)
     if owner is None or owner.erased_at is not None:
-        raise NotFound("This link is not valid.")
+        raise NotFound(N_("This link is not valid."))
     owner.email = row.email
     owner.email_verified_at = at
     owner.email_opt_in = row.purpose == VERIFY_OPT_IN
@@ -146,7 +146,7 @@ def redeem_recovery(session: Session, token: str, at: datetime) -> Owner:
     row = _redeem(session, token, (RECOVER,), at)
     owner = session.get(Owner, row.owner_id)
     if owner is None or owner.erased_at is not None:
-        raise NotFound("This link is not valid.")
+        raise NotFound(N_("This link is not valid."))
     audit(session, at, "owner", "recovered", owner_id=owner.id)
     return owner
 
@@ -166,7 +166,7 @@ def request_data_link(
     """
     purpose = DATA_ACTIONS.get(action)
     if purpose is None:
-        raise DomainError("Choose whether you want a copy of your data or its erasure.")
+        raise DomainError(N_("Choose whether you want a copy of your data or its erasure."))
     try:
         owners = find_owners_by_email(session, email)
     except NotFound:
@@ -185,11 +185,11 @@ def data_link_action(session: Session, token: str, at: datetime) -> str:
     """
     row = session.scalar(select(OwnerToken).where(OwnerToken.token_hash == token_digest(token)))
     if row is None or row.purpose not in (DATA_EXPORT, DATA_ERASE):
-        raise NotFound("This link is not valid.")
+        raise NotFound(N_("This link is not valid."))
     if row.used_at is not None:
-        raise Conflict("This link has already been used.")
+        raise Conflict(N_("This link has already been used."))
     if row.expires_at <= at:
-        raise Gone("This link has expired. Ask for a new one.")
+        raise Gone(N_("This link has expired. Ask for a new one."))
     return "export" if row.purpose == DATA_EXPORT else "erase"
 
 
@@ -205,6 +205,6 @@ def redeem_data_link(session: Session, token: str, at: datetime) -> tuple[str, l
     """
     row = _redeem(session, token, (DATA_EXPORT, DATA_ERASE), at)
     if row.email is None:
-        raise NotFound("This link is not valid.")
+        raise NotFound(N_("This link is not valid."))
     owners = find_owners_by_email(session, row.email)
     return ("export" if row.purpose == DATA_EXPORT else "erase"), [o.id for o in owners]

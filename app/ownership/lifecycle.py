@@ -28,7 +28,7 @@ from app.catalog.views import ItemView
 from app.core.audit import audit
 from app.core.clock import now
 from app.core.db import UTCDateTime, update_rows
-from app.core.errors import Conflict, Forbidden
+from app.core.errors import N_, Conflict, Forbidden
 from app.journeys.facts import OWNED_SINCE_KEY, anniversary_days
 from app.ownership.owners import (
     OwnerLike,
@@ -274,13 +274,13 @@ def _claim(
     known_unowned: bool = False,
 ) -> Claimed:
     if item.released is False:
-        raise Forbidden("This item has not been sold yet, so it cannot be registered.")
+        raise Forbidden(N_("This item has not been sold yet, so it cannot be registered."))
     if item.released is None and not unknown_sale_allowed:
-        raise Forbidden("This item's sale has not been recorded, so it cannot be registered.")
+        raise Forbidden(N_("This item's sale has not been recorded, so it cannot be registered."))
     # A tap that has just read "unowned" skips the re-read: the guarded insert below still
     # decides a race, and a loser leaves nothing behind.
     if not known_unowned and current_holding(session, item.id) is not None:
-        raise Conflict("This item already has an owner.")
+        raise Conflict(N_("This item already has an owner."))
     created = owner is None
     owner = owner or create_owner(session, at)
     ordinal = next_ordinal(session, item.id)
@@ -299,7 +299,7 @@ def _claim(
         # the owner made for this one would own nothing.
         if created:
             delete_new_owner(session, owner.id)
-        raise Conflict("This item already has an owner.")
+        raise Conflict(N_("This item already has an owner."))
     if item.released is None:
         update_rows(session, update(Item).where(Item.id == item.id).values(released=True))
         audit(session, at, "ruleset", "release", item_id=item.id,
@@ -356,7 +356,7 @@ def take_over(
     if won != 1:
         if created:
             delete_new_owner(session, owner.id)
-        raise Conflict("This item already has an owner.")
+        raise Conflict(N_("This item already has an owner."))
     audit(session, at, "owner", "take_over", item_id=item.id, owner_id=owner.id,
           replaced_owner_id=provisional.owner_id,
           reason="provisional first-tap claim never confirmed by its browser")

@@ -6,7 +6,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from app.core.db import update_rows
-from app.core.errors import DomainError
+from app.core.errors import N_, DomainError
 from app.verify.models import TapEvent
 
 
@@ -17,7 +17,7 @@ def round_location(latitude: float, longitude: float) -> tuple[float, float]:
         DomainError: not a position on Earth.
     """
     if not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
-        raise DomainError("That is not a position on Earth.")
+        raise DomainError(N_("That is not a position on Earth."))
     return round(latitude, 1), round(longitude, 1)
 
 

@@ -19,7 +19,7 @@ from app.catalog.models import Item, Owner, Ownership
 from app.catalog.views import ItemView
 from app.core.audit import audit
 from app.core.db import update_rows
-from app.core.errors import Conflict, Gone, NotFound
+from app.core.errors import N_, Conflict, Gone, NotFound
 from app.ownership.models import TransferOffer
 from app.ownership.owners import (
     OwnerLike,
@@ -48,7 +48,7 @@ def create_offer(
     if holding is None or holding.owner_id != owner.id:
         raise NotOwner()
     if _is_stolen(session, item.id):
-        raise Conflict("This item is reported stolen, so it cannot change hands.")
+        raise Conflict(N_("This item is reported stolen, so it cannot change hands."))
     cancel_offers(session, holding.id, at)
     token, digest = new_token()
     hours = float(settings.get("TRANSFER_OFFER_HOURS", 72))
@@ -116,13 +116,13 @@ def find_offer(session: Session, token: str, at: datetime) -> TransferOffer:
         select(TransferOffer).where(TransferOffer.token_hash == token_digest(token))
     )
     if offer is None:
-        raise NotFound("This transfer link is not valid. Ask the seller for a new one.")
+        raise NotFound(N_("This transfer link is not valid. Ask the seller for a new one."))
     if offer.accepted_at is not None:
-        raise Conflict("This transfer link has already been used.")
+        raise Conflict(N_("This transfer link has already been used."))
     if offer.cancelled_at is not None:
-        raise Conflict("The seller withdrew this transfer link. Ask them for a new one.")
+        raise Conflict(N_("The seller withdrew this transfer link. Ask them for a new one."))
     if offer.expires_at <= at:
-        raise Gone("This transfer link has expired. Ask the seller for a new one.")
+        raise Gone(N_("This transfer link has expired. Ask the seller for a new one."))
     return offer
 
 
@@ -143,12 +143,12 @@ def accept_offer(
     """
     offer = find_offer(session, token, at)
     if offer.item_id != item.id:
-        raise Conflict("This transfer link is for a different item than the one you tapped.")
+        raise Conflict(N_("This transfer link is for a different item than the one you tapped."))
     if _is_stolen(session, item.id):
-        raise Conflict("This item is reported stolen, so it cannot change hands.")
+        raise Conflict(N_("This item is reported stolen, so it cannot change hands."))
     holding = current_holding(session, item.id)
     if buyer is not None and holding is not None and holding.owner_id == buyer.id:
-        raise Conflict("You already own this item.")
+        raise Conflict(N_("You already own this item."))
     taken = update_rows(
         session,
         update(TransferOffer)
@@ -157,7 +157,7 @@ def accept_offer(
         .values(accepted_at=at),
     )
     if not taken:
-        raise Conflict("This transfer link has already been used.")
+        raise Conflict(N_("This transfer link has already been used."))
     ended = update_rows(
         session,
         update(Ownership)
@@ -165,12 +165,12 @@ def accept_offer(
         .values(ended_at=at, ended_by=TRANSFER),
     )
     if not ended:
-        raise Conflict("This item changed hands since the link was made.")
+        raise Conflict(N_("This item changed hands since the link was made."))
     new_owner = buyer or create_owner(session, at)
     ordinal = next_ordinal(session, item.id)
     if insert_ownership(session, item_id=item.id, owner_id=new_owner.id, ordinal=ordinal,
                         began_by=TRANSFER, started_at=at) is None:
-        raise Conflict("This item changed hands since the link was made.")
+        raise Conflict(N_("This item changed hands since the link was made."))
     update_rows(
         session,
         update(TransferOffer).where(TransferOffer.id == offer.id)

@@ -31,7 +31,7 @@ from app.core import i18n, outbox
 from app.core import privacy as registry
 from app.core.clock import now
 from app.core.db import db
-from app.core.errors import Conflict, DomainError
+from app.core.errors import N_, Conflict, DomainError
 from app.core.limits import limiter, per_cookie, per_email, per_item, sent, setting
 from app.core.mail import normalize_email
 from app.core.web import no_store
@@ -315,7 +315,7 @@ def export(gtin: str, serial: str) -> ResponseReturnValue:
 def erase(gtin: str, serial: str) -> ResponseReturnValue:
     ctx, owner, _holding = _owner_tap(gtin, serial)
     if request.form.get("confirm") != "yes":
-        raise DomainError("Tick the box to confirm that you want your data erased.")
+        raise DomainError(N_("Tick the box to confirm that you want your data erased."))
     with db.writer():
         privacy.erase_owner(db.session, owner.id, now(), actor="owner")
         db.session.commit()
@@ -333,9 +333,9 @@ def location(gtin: str, serial: str) -> ResponseReturnValue:
         latitude = float(request.form.get("latitude", ""))
         longitude = float(request.form.get("longitude", ""))
     except ValueError as exc:
-        raise DomainError("The position could not be read; nothing was stored.") from exc
+        raise DomainError(N_("The position could not be read; nothing was stored.")) from exc
     if ctx.tap_event_id is None:
-        raise Conflict("This tap was not recorded, so there is nothing to add a place to.")
+        raise Conflict(N_("This tap was not recorded, so there is nothing to add a place to."))
     with db.writer():
         locations.record_location(db.session, ctx.tap_event_id, ctx.item.id, latitude,
                                   longitude)

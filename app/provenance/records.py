@@ -24,7 +24,7 @@ from app.core import clock
 from app.core.audit import audit
 from app.core.clock import utc
 from app.core.db import update_rows
-from app.core.errors import Conflict, NotFound
+from app.core.errors import N_, Conflict, NotFound
 from app.core.signals import provenance_issued
 from app.provenance.document import build_document, canonical_json, format_time, sign
 from app.provenance.keys import SigningKey
@@ -71,7 +71,7 @@ def issue_record(
             raise NotOwner()
         owner_id = holding.owner_id
     if view.stolen:
-        raise Conflict("This item is reported stolen, so no provenance record can be issued.")
+        raise Conflict(N_("This item is reported stolen, so no provenance record can be issued."))
     # Whole seconds: the stored times and the signed text must say the same thing.
     issued_at = utc(at).replace(microsecond=0)
     days = int(settings.get("PROVENANCE_VALID_DAYS", 90))
@@ -106,7 +106,7 @@ def get_record(session: Session, record_id: str) -> ProvenanceRecord:
     """
     record = session.get(ProvenanceRecord, record_id) if 0 < len(record_id) <= 32 else None
     if record is None:
-        raise NotFound("There is no provenance record at this address.")
+        raise NotFound(N_("There is no provenance record at this address."))
     return record
 
 
@@ -192,13 +192,13 @@ def revoke_record(
             select(Product.brand_id).join(Item, Item.product_id == Product.id)
             .where(Item.id == record.item_id)) != brand_id:
         # Another brand's record is "not found": its existence is not this brand's business.
-        raise NotFound("There is no provenance record at this address.")
+        raise NotFound(N_("There is no provenance record at this address."))
     if not admin:
         holding = current_holding(session, record.item_id)
         if (owner_id is None or record.ownership_id is None or holding is None
                 or holding.id != record.ownership_id or holding.owner_id != owner_id):
-            raise NotOwner("Only the owner who created this record, while they own the item, "
-                           "can withdraw it.")
+            raise NotOwner(N_("Only the owner who created this record, while they own the item, "
+                           "can withdraw it."))
         actor = "owner"
     # Conditional on not being revoked yet, so two racing revocations record one moment.
     done = update_rows(
@@ -208,7 +208,7 @@ def revoke_record(
         .values(revoked_at=at),
     )
     if not done:
-        raise Conflict("This provenance record was already withdrawn.")
+        raise Conflict(N_("This provenance record was already withdrawn."))
     session.refresh(record)
     detail: dict[str, Any] = {"record_id": record.id}
     if reason:

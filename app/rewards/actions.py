@@ -12,22 +12,25 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from babel.lists import format_list
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from app.catalog.models import Item, Owner
 from app.core.clock import utc
 from app.core.db import insert_ignore
-from app.core.errors import Conflict
+from app.core.errors import N_, Conflict
+from app.core.i18n import current_language, translate
 from app.rewards.models import ProductReview, RewardAction
 
 REVIEW, EMAIL_CONFIRMED, SERVICE_FEEDBACK = "review", "email_confirmed", "service_feedback"
 
-# What the owner is asked to do, as the middle of "<steps> to reveal your reward".
+# What the owner is asked to do, as the start of "<steps> to reveal your reward." (English
+# catalogue ids: ``instruction`` says them in the page's language).
 STEPS = {
-    REVIEW: "write your review",
-    EMAIL_CONFIRMED: "confirm your email address from your owner page",
-    SERVICE_FEEDBACK: "tell us how your last service went",
+    REVIEW: N_("write your review"),
+    EMAIL_CONFIRMED: N_("confirm your email address from your owner page"),
+    SERVICE_FEEDBACK: N_("tell us how your last service went"),
 }
 
 
@@ -40,6 +43,10 @@ class ActionRequired(Conflict):
         super().__init__(instruction(missing))
         self.missing = missing
 
+    def words(self) -> str:
+        """Return the instruction in the page's language (chosen when the error is shown)."""
+        return instruction(self.missing)
+
 
 def parse(stored: str | None) -> tuple[str, ...]:
     """Return the requirements a pool stores space-separated (empty: none)."""
@@ -47,12 +54,15 @@ def parse(stored: str | None) -> tuple[str, ...]:
 
 
 def instruction(missing: tuple[str, ...]) -> str:
-    """Return the sentence saying what to do, e.g. "Write your review to reveal your reward."."""
-    steps = [STEPS[m] for m in missing]
+    """Return the sentence saying what to do in the language words come out in now, e.g.
+    "Write your review to reveal your reward." ("Rédigez votre avis pour révéler votre
+    récompense."); several steps are listed as the language lists ("a, b and c", "a, b et c")."""
+    steps = [translate(STEPS[m]) for m in missing]
     if not steps:
-        return "Your reward is ready to reveal."
-    said = steps[0] if len(steps) == 1 else ", ".join(steps[:-1]) + " and " + steps[-1]
-    return f"{said[0].upper()}{said[1:]} to reveal your reward."
+        return translate(N_("Your reward is ready to reveal."))
+    said = translate(N_("%(steps)s to reveal your reward."),
+                     {"steps": format_list(steps, locale=current_language())})
+    return f"{said[0].upper()}{said[1:]}"
 
 
 def record_action(

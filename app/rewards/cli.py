@@ -89,10 +89,12 @@ def balance(email: str) -> None:
         raise _fail(exc) from exc
     # Several phones can confirm one address; each owner keeps their own ledger.
     for owner in owners:
-        click.echo(f"owner {owner.id} balance: {ledger.balance(db.session, owner.id)} points")
-        for e in ledger.ledger(db.session, owner.id):
-            click.echo(f"{e.at:%Y-%m-%d %H:%M} {e.kind:7} {e.points:+6d} = "
-                       f"{e.balance_after:6d}  {e.cause_type}:{e.cause_id}")
+        # Points are kept per brand: one balance and one ledger per brand.
+        for brand, points in ledger.balances(db.session, owner.id).items():
+            click.echo(f"owner {owner.id} balance: {points} points ({brand})")
+            for e in ledger.ledger(db.session, owner.id, brand):
+                click.echo(f"{e.at:%Y-%m-%d %H:%M} {e.kind:7} {e.points:+6d} = "
+                           f"{e.balance_after:6d}  {e.cause_type}:{e.cause_id}")
 
 
 @rewards_group.command("seeds", help="publish: commit to today's and tomorrow's seeds; "

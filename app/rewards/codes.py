@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from app.core.audit import audit
 from app.core.clock import now, utc
 from app.core.db import insert_ignore
-from app.core.errors import Conflict, DomainError, Gone, NotFound
+from app.core.errors import N_, Conflict, DomainError, Gone, NotFound
 from app.rewards.models import RewardCode, RewardGrant, RewardPool
 
 # What a prize's ``code`` says: a code made when it is won, or one taken from an imported list.
@@ -164,7 +164,7 @@ def check_code(
     """
     view = _redemption(session, code.strip(), utc(at), brand)
     if view is None:
-        raise NotFound("This code is not known.")
+        raise NotFound(N_("This code is not known."))
     return view
 
 
@@ -198,11 +198,12 @@ def redeem(
     ).first()
     view = _redemption(session, code, at, brand)
     if view is None:
-        raise NotFound("This code is not known.")
+        raise NotFound(N_("This code is not known."))
     if done is None:
         if view.status == REDEEMED:
-            raise Conflict(f"This code was already redeemed on {view.redeemed_at:%Y-%m-%d}.")
-        raise Gone("This code has expired.")
+            raise Conflict(N_("This code was already redeemed on %(date)s."),
+                           date=f"{view.redeemed_at:%Y-%m-%d}")
+        raise Gone(N_("This code has expired."))
     audit(session, at, actor, "reward_redeem", item_id=done.item_id, owner_id=done.owner_id,
           grant_id=done.id, shop=shop[:64])
     return view

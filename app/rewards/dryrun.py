@@ -164,11 +164,13 @@ def preview_grant(
     )
 
 
-def balance_at(session: Session, owner_id: int, at: datetime) -> int:
-    """Return the owner's points balance as it stood at ``at`` (0 before any ledger line)."""
+def balance_at(session: Session, owner_id: int, brand: str, at: datetime) -> int:
+    """Return the owner's points balance with ``brand`` as it stood at ``at`` (0 before any
+    ledger line)."""
     value = session.connection().execute(
         select(LoyaltyEntry.balance_after)
-        .where(LoyaltyEntry.owner_id == owner_id, LoyaltyEntry.at <= utc(at))
+        .where(LoyaltyEntry.owner_id == owner_id, LoyaltyEntry.brand == brand,
+               LoyaltyEntry.at <= utc(at))
         .order_by(LoyaltyEntry.at.desc(), LoyaltyEntry.id.desc()).limit(1)
     ).scalar()
     return int(value or 0)

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from app.core.clock import utc
 from app.core.db import insert_ignore
-from app.core.errors import Forbidden, NotFound
+from app.core.errors import N_, Forbidden, NotFound
 from app.journeys.language import RulesetDoc
 from app.rewards import actions, draws
 from app.rewards.codes import GENERATED, LIST, free_codes, new_code, take_code
@@ -68,6 +68,7 @@ class GrantView:
     redeemed_at: datetime | None
     created: bool = field(default=False, compare=False)  # made by this call (not a retry)
     message_key: str | None = None  # the scheduled message that carried it (no tap behind it)
+    ledger_entry_id: int | None = None  # the points that bought it (a catalogue item; no tap)
     requires: tuple[str, ...] = ()  # what the owner must do before the reveal (the ruleset's)
     # Of those, what was still not done when the view was made (filled by ``with_missing``).
     missing: tuple[str, ...] = ()
@@ -92,7 +93,7 @@ _GRANT_COLUMNS = (
     RewardGrant.journey, RewardGrant.token, RewardGrant.owner_id, RewardGrant.item_id,
     RewardGrant.created_at, RewardGrant.outcome, RewardGrant.prize_id, RewardGrant.points,
     RewardGrant.code, RewardGrant.expires_at, RewardGrant.revealed_at, RewardGrant.redeemed_at,
-    RewardGrant.message_key, RewardPool.requires,
+    RewardGrant.message_key, RewardGrant.ledger_entry_id, RewardPool.requires,
 )
 
 
@@ -110,7 +111,8 @@ def _view(
         created_at=row.created_at, outcome=row.outcome, prize_id=row.prize_id,
         points=row.points, code=row.code, expires_at=row.expires_at,
         revealed_at=row.revealed_at, redeemed_at=row.redeemed_at, created=created,
-        message_key=row.message_key, requires=actions.parse(row.requires),
+        message_key=row.message_key, ledger_entry_id=row.ledger_entry_id,
+        requires=actions.parse(row.requires),
     )
 
 
@@ -151,7 +153,7 @@ def get_grant(session: Session, token: str) -> GrantView:
     """
     view = _view(session, RewardGrant.token == token)
     if view is None:
-        raise NotFound("This reward link is not valid.")
+        raise NotFound(N_("This reward link is not valid."))
     return view
 
 
@@ -253,9 +255,9 @@ def reveal(
              else RewardGrant.token == str(token_or_grant_id))
     view = _view(session, where)
     if view is None:
-        raise NotFound("There is no such reward.")
+        raise NotFound(N_("There is no such reward."))
     if view.owner_id is not None and view.owner_id != owner_id:
-        raise Forbidden("This reward belongs to someone else.")
+        raise Forbidden(N_("This reward belongs to someone else."))
     if view.outcome != PENDING:
         return view
     # Checked in this transaction, before the row is marked or anything drawn: a refused reveal

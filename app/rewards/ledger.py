@@ -1,9 +1,13 @@
-"""The loyalty ledger: an append-only list of point changes per owner, balance never negative.
+"""The loyalty ledger: an append-only list of point changes per owner and brand, balance never
+negative.
 
-Points follow the owner, not the item. Each change is one conditional UPDATE of the owner's account
-(``balance + delta >= 0``, also a CHECK) followed by an entry that records the balance after it, so
-two concurrent spends cannot both pass and the ledger always adds up. Entries are never edited:
-a mistake is undone by a ``reverse`` entry, which can exist once per entry (a unique key).
+Points follow the owner, not the item, and stay with the brand they were earned with: an owner has
+one account per brand (``loyalty_accounts``, keyed on owner and brand), and brand B's till or
+catalogue can take only the points earned with brand B. Each change is one conditional UPDATE of
+that account (``balance + delta >= 0``, also a CHECK) followed by an entry that records the
+account's balance after it, so two concurrent spends cannot both pass and each account's ledger
+adds up. Entries are never edited: a mistake is undone by a ``reverse`` entry (on the same
+account), which can exist once per entry (a unique key).
 """
 
 from __future__ import annotations
@@ -11,13 +15,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import RowMapping, insert, select, update
+from sqlalchemy import RowMapping, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.core.clock import utc
 from app.core.db import insert_ignore
-from app.core.errors import Conflict, DomainError, NotFound
+from app.core.errors import N_, Conflict, DomainError, NotFound
 from app.rewards.models import LoyaltyAccount, LoyaltyEntry
 
 EARN, SPEND, EXPIRE, REVERSE = "earn", "spend", "expire", "reverse"
@@ -30,7 +34,7 @@ class InsufficientPoints(Conflict):
     code = "insufficient_points"
 
     def __init__(self, message: str | None = None) -> None:
-        super().__init__(message or "There are not enough points for this.")
+        super().__init__(message or N_("There are not enough points for this."))
 
 
 @dataclass(frozen=True)
@@ -46,21 +50,36 @@ class Entry:
     cause_type: str
     cause_id: str
     reverses_id: int | None
+    brand: str
 
 
-def balance(session: Session, owner_id: int) -> int:
-    """Return the owner's points balance (0 without any entry)."""
+# Built once: every owner's tap page reads a balance. The primary key (owner_id, brand) answers
+# it with one index lookup.
+_BALANCE = select(LoyaltyAccount.balance).where(
+    LoyaltyAccount.owner_id == bindparam("owner_id"), LoyaltyAccount.brand == bindparam("brand"))
+
+
+def balance(session: Session, owner_id: int, brand: str) -> int:
+    """Return the owner's points balance with ``brand`` (0 without any entry)."""
     value = session.connection().execute(
-        select(LoyaltyAccount.balance).where(LoyaltyAccount.owner_id == owner_id)
-    ).scalar()
+        _BALANCE, {"owner_id": owner_id, "brand": brand}).scalar()
     return int(value or 0)
 
 
-def ledger(session: Session, owner_id: int) -> list[Entry]:
-    """Return the owner's entries, oldest first."""
+def balances(session: Session, owner_id: int) -> dict[str, int]:
+    """Return the owner's balance with each brand they have an account with, by brand."""
     rows = session.connection().execute(
-        select(LoyaltyEntry).where(LoyaltyEntry.owner_id == owner_id).order_by(LoyaltyEntry.id)
-    ).mappings()
+        select(LoyaltyAccount.brand, LoyaltyAccount.balance)
+        .where(LoyaltyAccount.owner_id == owner_id).order_by(LoyaltyAccount.brand))
+    return {row.brand: int(row.balance) for row in rows}
+
+
+def ledger(session: Session, owner_id: int, brand: str | None = None) -> list[Entry]:
+    """Return the owner's entries with ``brand`` (None: with every brand), oldest first."""
+    query = select(LoyaltyEntry).where(LoyaltyEntry.owner_id == owner_id)
+    if brand is not None:
+        query = query.where(LoyaltyEntry.brand == brand)
+    rows = session.connection().execute(query.order_by(LoyaltyEntry.id)).mappings()
     return [_entry(row) for row in rows]
 
 
@@ -68,7 +87,24 @@ def _entry(row: RowMapping) -> Entry:
     return Entry(id=row["id"], owner_id=row["owner_id"], at=row["at"], kind=row["kind"],
                  points=row["points"], balance_after=row["balance_after"],
                  cause_type=row["cause_type"], cause_id=row["cause_id"],
-                 reverses_id=row["reverses_id"])
+                 reverses_id=row["reverses_id"], brand=row["brand"])
+
+
+def _check_brand(brand: object) -> str:
+    if not isinstance(brand, str) or not brand or len(brand) > 64:
+        raise DomainError("a ledger entry needs the brand whose points it changes")
+    return brand
+
+
+def lock_account(session: Session, owner_id: int, brand: str, at: datetime) -> None:
+    """Create the owner's account with ``brand`` if missing and lock it until the transaction
+    ends (a no-op lock on SQLite, whose writer holds the whole database)."""
+    insert_ignore(session, LoyaltyAccount.__table__,
+                  {"owner_id": owner_id, "brand": brand, "balance": 0, "updated_at": at})
+    session.connection().execute(
+        select(LoyaltyAccount.owner_id)
+        .where(LoyaltyAccount.owner_id == owner_id, LoyaltyAccount.brand == brand)
+        .with_for_update())
 
 
 def _check_cause(cause_type: str, cause_id: int | str) -> str:
@@ -89,45 +125,49 @@ def post_entry(
     cause_id: int | str,
     at: datetime,
     *,
-    brand: str | None = None,
+    brand: str,
 ) -> Entry:
-    """Append ``kind`` (earn, spend or expire) of ``points`` (> 0) to the owner's ledger.
+    """Append ``kind`` (earn, spend or expire) of ``points`` (> 0) to the owner's account with
+    ``brand``.
 
     Returns:
-        The entry, with the balance after it.
+        The entry, with that account's balance after it.
     Raises:
-        DomainError: unknown kind or cause, points not a whole number above 0 (reversals go
-            through ``reverse_entry``).
-        InsufficientPoints: a spend or expiry larger than the balance (nothing is written).
+        DomainError: unknown kind or cause, no brand, points not a whole number above 0
+            (reversals go through ``reverse_entry``).
+        InsufficientPoints: a spend or expiry larger than the balance with ``brand``, whatever
+            the owner holds with other brands (nothing is written).
     """
     if kind not in (EARN, SPEND, EXPIRE):
         raise DomainError("kind must be earn, spend or expire (use reverse_entry to reverse)")
     if isinstance(points, bool) or not isinstance(points, int) or points <= 0:
         raise DomainError("points must be a whole number above 0")
     cause = _check_cause(cause_type, cause_id)
-    return _post(session, owner_id, kind, points if kind == EARN else -points, cause_type, cause,
-                 utc(at), None, brand)
+    return _post(session, owner_id, _check_brand(brand), kind,
+                 points if kind == EARN else -points, cause_type, cause, utc(at), None)
 
 
 def _post(
     session: Session,
     owner_id: int,
+    brand: str,
     kind: str,
     delta: int,
     cause_type: str,
     cause_id: str,
     at: datetime,
     reverses_id: int | None,
-    brand: str | None = None,
 ) -> Entry:
     conn = session.connection()
     insert_ignore(session, LoyaltyAccount.__table__,
-                  {"owner_id": owner_id, "balance": 0, "updated_at": at})
-    # The row lock this takes orders concurrent changes of one owner; the WHERE re-checks the
-    # balance the winner left, so no interleaving can take it below zero.
+                  {"owner_id": owner_id, "brand": brand, "balance": 0, "updated_at": at})
+    # The row lock this takes orders concurrent changes of one account; the WHERE re-checks the
+    # balance the winner left, so no interleaving can take it below zero. Only this brand's
+    # account is looked at: points held with another brand never pay here.
     after = conn.execute(
         update(LoyaltyAccount)
-        .where(LoyaltyAccount.owner_id == owner_id, LoyaltyAccount.balance + delta >= 0)
+        .where(LoyaltyAccount.owner_id == owner_id, LoyaltyAccount.brand == brand,
+               LoyaltyAccount.balance + delta >= 0)
         .values(balance=LoyaltyAccount.balance + delta, updated_at=at)
         .returning(LoyaltyAccount.balance)
     ).scalar_one_or_none()
@@ -141,14 +181,15 @@ def _post(
     ).scalar_one()
     return Entry(id=entry_id, owner_id=owner_id, at=at, kind=kind, points=delta,
                  balance_after=after, cause_type=cause_type, cause_id=cause_id,
-                 reverses_id=reverses_id)
+                 reverses_id=reverses_id, brand=brand)
 
 
 def reverse_entry(
     session: Session, entry_id: int, at: datetime, *, cause_type: str = "admin",
     cause_id: int | str = "reversal",
 ) -> Entry:
-    """Undo entry ``entry_id`` with a ``reverse`` entry of the opposite sign.
+    """Undo entry ``entry_id`` with a ``reverse`` entry of the opposite sign, on the same
+    owner's account with the same brand.
 
     Returns:
         The reversal entry.
@@ -173,33 +214,36 @@ def reverse_entry(
         # The unique reverses_id decides between two concurrent reversals; the savepoint keeps
         # the loser's transaction usable and its balance change undone.
         with session.begin_nested():
-            return _post(session, row["owner_id"], REVERSE, -row["points"], cause_type, cause,
-                         utc(at), entry_id)
+            return _post(session, row["owner_id"], row["brand"], REVERSE, -row["points"],
+                         cause_type, cause, utc(at), entry_id)
     except IntegrityError as exc:
         raise Conflict("This entry was already reversed.") from exc
 
 
 def expire_points(
-    session: Session, owner_id: int, points: int, at: datetime, *, cause_type: str = "admin",
-    cause_id: int | str = "expiry",
+    session: Session, owner_id: int, points: int, at: datetime, *, brand: str,
+    cause_type: str = "admin", cause_id: int | str = "expiry",
 ) -> Entry | None:
-    """Expire up to ``points`` of the owner's points (never more than the balance).
+    """Expire up to ``points`` of the owner's points with ``brand`` (never more than that
+    balance).
 
     Returns:
         The ``expire`` entry, or None when the balance was already 0.
     Raises:
-        DomainError: points not a whole number above 0, or an unknown cause.
+        DomainError: points not a whole number above 0, no brand, or an unknown cause.
     """
     if isinstance(points, bool) or not isinstance(points, int) or points <= 0:
         raise DomainError("points must be a whole number above 0")
     cause = _check_cause(cause_type, cause_id)
+    brand = _check_brand(brand)
     for _ in range(5):  # a concurrent spend can shrink the balance between read and write
-        amount = min(points, balance(session, owner_id))
+        amount = min(points, balance(session, owner_id, brand))
         if amount == 0:
             return None
         try:
             with session.begin_nested():
-                return _post(session, owner_id, EXPIRE, -amount, cause_type, cause, utc(at), None)
+                return _post(session, owner_id, brand, EXPIRE, -amount, cause_type, cause,
+                             utc(at), None)
         except InsufficientPoints:
             continue
     raise Conflict("The balance kept changing; try again.")

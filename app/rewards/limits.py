@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from app.core.clock import utc
 from app.core.db import insert_ignore
-from app.core.errors import Conflict
+from app.core.errors import N_, Conflict
 from app.journeys.language import RewardDoc, RulesetDoc
 from app.rewards import draws
 from app.rewards.codes import LIST, free_codes
@@ -45,7 +45,8 @@ class RewardUnavailable(Conflict):
     code = "reward_unavailable"
 
     def __init__(self, reason: str, message: str | None = None) -> None:
-        super().__init__(message or f"This reward cannot be given now ({reason}).")
+        # The reason is an identifier (``holdout``): kept on the error, never in its words.
+        super().__init__(message or N_("This reward cannot be given now."))
         self.reason = reason
 
 
@@ -135,10 +136,16 @@ def availability(
 ) -> dict[str, bool]:
     """Return, for each reward of the ruleset, whether it can be granted now to this owner/item.
 
-    Checks holdout, per_owner, per_item (within ``per``), per_day, budget, the ruleset's
+    Checks per_owner, per_item (within ``per``), per_day, budget, the ruleset's
     ``rewards_per_owner``, and that something is left to give (a prize in stock, a consolation, or
     points). Rewards that give points or have ``per_owner`` need a known owner. A read: a grant
     re-checks every limit atomically.
+
+    Not the holdout: a held-out owner is chosen for the journey exactly as an exposed one, and
+    ``grants.grant`` records the exposure (cohort ``holdout``) and gives nothing, so the page
+    shows the journey without the reward. Were the holdout checked here, a journey testing
+    ``reward.<id>.available`` would fall through for held-out owners only, with no exposure:
+    the two groups would differ by more than the reward, and lift could not be measured.
     """
     rewards = ruleset_doc.rewards
     if not rewards:
@@ -182,8 +189,6 @@ def availability(
         limit = reward.limit
         ok = guard_ok or owner_id is None
         if owner_id is None and needs_owner(reward):
-            ok = False
-        if in_holdout(reward, brand, owner_id, item_id):
             ok = False
         if ok and limit.per_owner is not None and owner_id is not None:
             ok = _fresh(used.get(sc["owner"], []), limit.per, at) < limit.per_owner

@@ -18,7 +18,7 @@ from app.core import signals
 from app.journeys.language import RulesetDoc
 from app.rewards.actions import SERVICE_FEEDBACK, record_action
 from app.rewards.ledger import Entry
-from app.rewards.loyalty import earn_for, earn_for_item_owner
+from app.rewards.loyalty import earn_for, earn_for_item_owner, item_brand, ownership_brand
 from app.rewards.messageflow import grant_for_message, reveal_path, withdraw_for_message
 
 
@@ -51,7 +51,8 @@ def on_provenance_issued(
 
     Returns the ledger entry, or None when nothing was due.
     """
-    return earn_for(session, settings, owner_id, "provenance", ownership_id, at)
+    return earn_for(session, settings, owner_id, "provenance", ownership_id, at,
+                    brand=ownership_brand(session, ownership_id))
 
 
 def on_item_taken_back(
@@ -62,7 +63,8 @@ def on_item_taken_back(
 
     Returns the ledger entry, which the sender reports (its points), or None when nothing was due.
     """
-    return earn_for(session, settings, owner_id, "take_back", item_id, at)
+    return earn_for(session, settings, owner_id, "take_back", item_id, at,
+                    brand=item_brand(session, item_id))
 
 
 def on_message_undelivered(session: Session, *, brand: str, message_key: str,

@@ -1,9 +1,10 @@
 """Points for what owners really do: a review, a service, a provenance record before a resale,
 bringing an item back (take-back). Amounts come from ``AFTERTAP_LOYALTY_POINTS``.
 
+Points go to the owner's account with the item's brand (they are spent only with that brand).
 Each behaviour earns once per cause (the review, the service event, the ownership that issued a
-record, the item taken back), checked under the owner's account row lock so two requests cannot
-both earn.
+record, the item taken back), checked under that account's row lock so two requests cannot both
+earn.
 """
 
 from __future__ import annotations
@@ -17,12 +18,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.catalog.holdings import current_holding
+from app.catalog.models import Brand, Item, Ownership, Product
 from app.catalog.views import ItemView
-from app.core.db import insert_ignore
-from app.core.errors import Conflict, DomainError
+from app.core.errors import N_, Conflict, DomainError
 from app.core.ratings import star_rating
-from app.rewards.ledger import EARN, Entry, post_entry
-from app.rewards.models import LoyaltyAccount, LoyaltyEntry, ProductReview
+from app.rewards.ledger import EARN, Entry, lock_account, post_entry
+from app.rewards.models import LoyaltyEntry, ProductReview
 
 BEHAVIOURS = ("review", "service", "provenance", "take_back")
 
@@ -36,6 +37,20 @@ def points_for(settings: Mapping[str, Any], behaviour: str) -> int:
         return 0
 
 
+def item_brand(session: Session, item_id: int) -> str | None:
+    """Return the slug of the brand that made item ``item_id`` (None: no such item)."""
+    return session.connection().execute(
+        select(Brand.slug).join(Product, Product.brand_id == Brand.id)
+        .join(Item, Item.product_id == Product.id).where(Item.id == item_id)).scalar()
+
+
+def ownership_brand(session: Session, ownership_id: int) -> str | None:
+    """Return the slug of the brand of the item ownership ``ownership_id`` is of."""
+    item_id = session.connection().execute(
+        select(Ownership.item_id).where(Ownership.id == ownership_id)).scalar()
+    return None if item_id is None else item_brand(session, item_id)
+
+
 def earn_for(
     session: Session,
     settings: Mapping[str, Any],
@@ -43,30 +58,28 @@ def earn_for(
     behaviour: str,
     cause_id: int | str,
     at: datetime,
+    *,
+    brand: str | None,
 ) -> Entry | None:
-    """Credit ``owner_id`` for ``behaviour`` caused by ``cause_id``; None if nothing is due.
+    """Credit ``owner_id``'s account with ``brand`` for ``behaviour`` caused by ``cause_id``;
+    None if nothing is due.
 
-    Nothing is due without an owner, when the behaviour earns 0 points, or when this cause
-    already earned (a retry, a second provenance record of the same ownership).
+    Nothing is due without an owner or a brand, when the behaviour earns 0 points, or when this
+    cause already earned (a retry, a second provenance record of the same ownership).
     """
     points = points_for(settings, behaviour)
-    if owner_id is None or points == 0:
+    if owner_id is None or brand is None or points == 0:
         return None
-    conn = session.connection()
-    insert_ignore(session, LoyaltyAccount.__table__,
-                  {"owner_id": owner_id, "balance": 0, "updated_at": at})
     # Lock the account first: a concurrent earn for the same cause waits, then sees this one.
-    conn.execute(
-        select(LoyaltyAccount.owner_id).where(LoyaltyAccount.owner_id == owner_id)
-        .with_for_update()
-    )
-    already = conn.execute(select(exists().where(
-        LoyaltyEntry.owner_id == owner_id, LoyaltyEntry.kind == EARN,
-        LoyaltyEntry.cause_type == behaviour, LoyaltyEntry.cause_id == str(cause_id),
+    lock_account(session, owner_id, brand, at)
+    already = session.connection().execute(select(exists().where(
+        LoyaltyEntry.owner_id == owner_id, LoyaltyEntry.brand == brand,
+        LoyaltyEntry.kind == EARN, LoyaltyEntry.cause_type == behaviour,
+        LoyaltyEntry.cause_id == str(cause_id),
     ))).scalar()
     if already:
         return None
-    return post_entry(session, owner_id, EARN, points, behaviour, cause_id, at)
+    return post_entry(session, owner_id, EARN, points, behaviour, cause_id, at, brand=brand)
 
 
 def has_reviewed(session: Session, owner_id: int, product_id: int) -> bool:
@@ -95,7 +108,7 @@ def submit_review(
     stars = star_rating(rating)
     body = (text or "").strip()
     if not body or len(body) > 2000:
-        raise DomainError("Write a few words about it (at most 2000 characters).")
+        raise DomainError(N_("Write a few words about it (at most 2000 characters)."))
     try:
         with session.begin_nested():
             review = ProductReview(owner_id=owner_id, product_id=item.product.id,
@@ -103,8 +116,9 @@ def submit_review(
             session.add(review)
             session.flush()
     except IntegrityError as exc:
-        raise Conflict("You have already reviewed this product. Thank you!") from exc
-    return earn_for(session, settings, owner_id, "review", review.id, at)
+        raise Conflict(N_("You have already reviewed this product. Thank you!")) from exc
+    return earn_for(session, settings, owner_id, "review", review.id, at,
+                    brand=item.product.brand.slug)
 
 
 def earn_for_item_owner(
@@ -115,7 +129,10 @@ def earn_for_item_owner(
     cause_id: int | str,
     at: datetime,
 ) -> Entry | None:
-    """Credit the item's current owner (if any) for ``behaviour``; see ``earn_for``."""
+    """Credit the item's current owner (if any), with the item's brand, for ``behaviour``; see
+    ``earn_for``."""
     holding = current_holding(session, item_id)
-    return earn_for(session, settings, holding.owner_id if holding else None, behaviour,
-                    cause_id, at)
+    if holding is None:
+        return None
+    return earn_for(session, settings, holding.owner_id, behaviour, cause_id, at,
+                    brand=item_brand(session, item_id))

@@ -38,38 +38,48 @@ _TAP_ID = BigInteger().with_variant(Integer, "sqlite")
 
 
 class LoyaltyAccount(Base):
-    """An owner's points balance; the CHECK makes a negative balance impossible to commit."""
+    """An owner's points balance with one brand; the CHECK makes a negative balance impossible
+    to commit. Points earned with one brand are spent only with that brand."""
 
     __tablename__ = "loyalty_accounts"
     __table__: ClassVar[Table]
     __table_args__ = (CheckConstraint("balance >= 0", name="balance_not_negative"),)
 
+    # The primary key (owner_id, brand) is the index the tap page's balance lookup uses.
     owner_id: Mapped[int] = mapped_column(ForeignKey("owners.id"), primary_key=True)
+    brand: Mapped[str] = mapped_column(String(64), primary_key=True)
     balance: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class LoyaltyEntry(Base):
-    """One append-only ledger line: a signed change of an owner's points and what caused it."""
+    """One append-only ledger line: a signed change of an owner's points with one brand and what
+    caused it."""
 
     __tablename__ = "loyalty_entries"
     __table__: ClassVar[Table]
-    __table_args__ = (CheckConstraint("balance_after >= 0", name="balance_after_not_negative"),)
+    __table_args__ = (
+        CheckConstraint("balance_after >= 0", name="balance_after_not_negative"),
+        # One account's lines in order: the wallet's last lines and the expiry's replay.
+        Index("ix_loyalty_entries_owner_id_brand", "owner_id", "brand", "id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    owner_id: Mapped[int] = mapped_column(ForeignKey("owners.id"), index=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("owners.id"))
     at: Mapped[datetime] = mapped_column(UTCDateTime())
     kind: Mapped[str] = mapped_column(String(8))  # earn | spend | expire | reverse
     points: Mapped[int] = mapped_column(Integer)  # signed: + earn, - spend / expire
+    # The balance of this owner's account with ``brand`` after this line.
     balance_after: Mapped[int] = mapped_column(Integer)
-    # tap | journey | reward | service | admin | review | provenance | take_back
+    # tap | journey | reward | service | admin | review | provenance | take_back | catalogue | till
     cause_type: Mapped[str] = mapped_column(String(16))
     cause_id: Mapped[str] = mapped_column(String(64))
     # The entry a reversal undoes; unique, so an entry can be reversed once only.
     reverses_id: Mapped[int | None] = mapped_column(ForeignKey("loyalty_entries.id"), unique=True)
-    # The brand whose ruleset granted an earn: its points expire by that brand's policy
-    # (app/rewards/expiry.py). None: points from no ruleset (behaviour points), never expiring.
-    brand: Mapped[str | None] = mapped_column(String(64))
+    # The brand whose account this line changes: the ruleset's brand for a reward, the item's
+    # brand for behaviour points, the till's or catalogue's brand for a spend. Earns of rewards
+    # (cause ``reward``) expire by that brand's policy (app/rewards/expiry.py).
+    brand: Mapped[str] = mapped_column(String(64))
 
 
 class RewardPool(Base):
@@ -141,8 +151,9 @@ class RewardSeed(Base):
 
 
 class RewardGrant(Base):
-    """A reward given for one tap, or carried by one scheduled message (``message_key``):
-    pending until revealed (reveal mechanics), then its outcome."""
+    """A reward given for one tap, carried by one scheduled message (``message_key``) or bought
+    with points (``ledger_entry_id``): pending until revealed (reveal mechanics), then its
+    outcome."""
 
     __tablename__ = "reward_grants"
     __table__: ClassVar[Table]
@@ -150,14 +161,18 @@ class RewardGrant(Base):
         UniqueConstraint("tap_event_id", "pool_id"),
         # Once per message: a copy re-sent after a crash finds the grant its first send made.
         UniqueConstraint("message_key", "pool_id"),
-        CheckConstraint("tap_event_id IS NOT NULL OR message_key IS NOT NULL",
-                        name="tap_or_message"),
+        CheckConstraint("tap_event_id IS NOT NULL OR message_key IS NOT NULL "
+                        "OR ledger_entry_id IS NOT NULL", name="tap_message_or_points"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     pool_id: Mapped[int] = mapped_column(ForeignKey("reward_pools.id"), index=True)
     tap_event_id: Mapped[int | None] = mapped_column(_TAP_ID, ForeignKey("tap_events.id"))
     message_key: Mapped[str | None] = mapped_column(String(80))
+    # A catalogue item bought with points: the ledger line that paid for it. Unique, so one
+    # payment buys one grant.
+    ledger_entry_id: Mapped[int | None] = mapped_column(ForeignKey("loyalty_entries.id"),
+                                                        unique=True)
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("owners.id"), index=True)
     item_id: Mapped[int] = mapped_column(ForeignKey("items.id"), index=True)
     journey: Mapped[str] = mapped_column(String(80))

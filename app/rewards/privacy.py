@@ -1,8 +1,9 @@
 """What rewards holds about an owner, for the owner's export and erasure (``app.core.privacy``).
 
-Exported: the points balance, the ledger, the rewards they were given (and codes they won), the
-times a journey offered them a reward (exposures), their product reviews and the actions a
-reward waited for (``reward_actions``: what they did, and when).
+Exported: the points balance with each brand, the ledger (each line with its brand), the
+rewards they were given (and codes they won), the times a journey offered them a reward
+(exposures), their product reviews and the actions a reward waited for (``reward_actions``: what
+they did, and when).
 
 Erased: the reviews' texts, the owner's own words. Everything else is kept: points, ledger
 lines, grants and exposures are amounts, outcomes and moments tied to an owner id that erasure
@@ -22,7 +23,7 @@ from app.catalog.models import Product
 from app.core import privacy
 from app.core.clock import iso
 from app.core.db import update_rows
-from app.rewards.ledger import balance, ledger
+from app.rewards.ledger import balances, ledger
 from app.rewards.models import (
     LoyaltyAccount,
     LoyaltyEntry,
@@ -49,8 +50,8 @@ ERASED_TEXT = "(erased)"
 
 
 def export(session: Session, owner_id: int) -> dict[str, Any]:
-    """Return the owner's rewards data as JSON-ready sections: ``points``, ``ledger``,
-    ``rewards``, ``exposures``, ``reviews`` and ``actions``."""
+    """Return the owner's rewards data as JSON-ready sections: ``points`` (brand -> balance),
+    ``ledger``, ``rewards``, ``exposures``, ``reviews`` and ``actions``."""
     conn = session.connection()
     grants = conn.execute(
         select(RewardPool.brand, RewardPool.reward_id, RewardGrant.journey,
@@ -79,9 +80,9 @@ def export(session: Session, owner_id: int) -> dict[str, Any]:
         .where(RewardAction.owner_id == owner_id).order_by(RewardAction.id)
     )
     return {
-        "points": balance(session, owner_id),
+        "points": balances(session, owner_id),
         "ledger": [
-            {"at": iso(e.at), "kind": e.kind, "points": e.points,
+            {"at": iso(e.at), "brand": e.brand, "kind": e.kind, "points": e.points,
              "balance_after": e.balance_after, "cause": e.cause_type, "cause_id": e.cause_id}
             for e in ledger(session, owner_id)
         ],

@@ -45,11 +45,11 @@ def ensure_synced(session: Session, ruleset: Ruleset) -> None:
 def reward_facts(
     session: Session, ruleset: Ruleset, owner_id: int | None, item: ItemView, at: datetime
 ) -> dict[str, object]:
-    """Return ``reward.<id>.available`` for every reward of the ruleset, ``owner.points`` and
-    ``owner.has_reviewed`` (for the person tapping, when known)."""
+    """Return ``reward.<id>.available`` for every reward of the ruleset, ``owner.points`` (with
+    the ruleset's brand) and ``owner.has_reviewed`` (for the person tapping, when known)."""
     facts: dict[str, object] = {}
     if owner_id is not None:
-        facts["owner.points"] = balance(session, owner_id)
+        facts["owner.points"] = balance(session, owner_id, ruleset.brand)
         facts["owner.has_reviewed"] = has_reviewed(session, owner_id, item.product.id)
     tested = tested_rewards(ruleset)
     if not tested:

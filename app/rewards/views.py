@@ -30,6 +30,7 @@ from app.catalog.service import brand_slug, find_item
 from app.core.clock import iso, now
 from app.core.db import db
 from app.core.errors import N_, DomainError, Forbidden, NotFound
+from app.core.i18n import translate
 from app.core.limits import limiter, per_account, setting
 from app.core.staff import TILL
 from app.core.web import api_blueprint, current_principal, json_body, roles, wants_json
@@ -46,14 +47,14 @@ bp = Blueprint("rewards", __name__)
 api = api_blueprint("rewards_api", __name__)
 
 LABELS = {
-    grants.PENDING: "Your reward is waiting",
-    grants.CONSOLATION: "Thank you",
+    grants.PENDING: N_("Your reward is waiting"),
+    grants.CONSOLATION: N_("Thank you"),
 }
 
 
 # What a browser without the owner's cookie is told when it opens an emailed card's link: the
 # owner reading mail on another device, or someone the link was forwarded to.
-MESSAGE_CARD_HOWTO = (
+MESSAGE_CARD_HOWTO = N_(
     "This card belongs to the owner of the product and opens only in the owner's browser. If it "
     "is yours, open this link on the phone you tap your product with, or tap the product with "
     "this phone first (it restores your owner session), then open the link again."
@@ -63,11 +64,10 @@ MESSAGE_CARD_HOWTO = (
 def label(grant: GrantView) -> str:
     """Return the words a person sees for a settled grant: the prize's label from the brand's
     ruleset, never its identifier."""
-    if grant.prize_id:
+    if grant.prize_id or grant.points:
+        # Its label, else "N points" in the page's language.
         return prize_label(grant.brand, grant.reward_id, grant.prize_id, grant.points)
-    if grant.points:
-        return f"{grant.points} points"
-    return LABELS.get(grant.outcome, "Thank you")
+    return translate(LABELS.get(grant.outcome, N_("Thank you")))
 
 
 def reward_json(grant: GrantView | None) -> dict[str, Any] | None:
@@ -99,11 +99,12 @@ def _grant_for_browser(token: str) -> GrantView:
     """
     grant = get_grant(db.session, token)
     viewer = access.viewer()
-    if grant.message_key is not None:
-        # A card carried by an email: the mailbox is often not the phone that taps, and no tap
-        # made it, so the owner's cookie is what it asks for, not a live tap session.
+    if grant.message_key is not None or grant.ledger_entry_id is not None:
+        # A card carried by an email (the mailbox is often not the phone that taps) or a code
+        # bought with points: no tap made it, so the owner's cookie is what it asks for, not a
+        # live tap session.
         if viewer is None:
-            raise access.NeedsTap(MESSAGE_CARD_HOWTO)
+            raise access.NeedsTap(MESSAGE_CARD_HOWTO if grant.message_key is not None else None)
         if viewer.id != grant.owner_id:
             raise Forbidden(N_("This reward belongs to the item's owner."))
         return grant
@@ -196,7 +197,7 @@ def spend(gtin: str, serial: str, catalogue_id: str) -> ResponseReturnValue:
         brand = ctx.view.product.brand.slug
         ruleset = current_app.extensions["aftertap.rules"].registry.rulesets().get(brand)
         if ruleset is None:
-            raise NotFound("There is no such item in the points catalogue.")
+            raise NotFound(N_("There is no such item in the points catalogue."))
         view = wallet.spend(db.session, ruleset.doc, brand, ctx.viewer.id, ctx.view.id,
                             catalogue_id, now())
         db.session.commit()

@@ -9,8 +9,12 @@ savepoint: nothing is taken and the caller's transaction stays usable.
 
 A catalogue item is a pool (``reward_id`` ``catalogue:<id>``, a name no ruleset reward can have)
 with one prize, so stock, budget, code lists, the till's redemption and audits work as for any
-reward. Its grant has no tap: it is keyed ``catalogue:<ledger entry id>`` in ``message_key``,
-the column for grants made without a tap, and is settled (revealed) when made.
+reward. Its grant has no tap: it is tied to the ledger line that paid for it
+(``ledger_entry_id``, unique: one payment, one grant), and is settled (revealed) when made.
+
+Points are spent with the brand they were earned with: the catalogue and the till of brand B take
+only the owner's points with brand B (``ledger.post_entry``'s conditional UPDATE is on that
+account), whatever the owner holds with other brands.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from sqlalchemy import insert, or_, select, update
 from sqlalchemy.orm import Session
@@ -25,8 +30,11 @@ from sqlalchemy.orm import Session
 from app.core.audit import audit
 from app.core.clock import utc
 from app.core.db import insert_ignore
-from app.core.errors import Conflict, DomainError, NotFound
+from app.core.errors import N_, Conflict, DomainError, NotFound
+from app.core.i18n import current_language, translate, translate_count
+from app.core.wording import money, number
 from app.journeys.language import CatalogueItemDoc, PointsWorth, RulesetDoc
+from app.journeys.language.syntax import pick_text
 from app.rewards.codes import GENERATED, LIST, new_code, take_code
 from app.rewards.grants import PENDING, PRIZE, GrantView, _view
 from app.rewards.ledger import SPEND, Entry, balance, post_entry
@@ -40,7 +48,7 @@ class SoldOut(Conflict):
     code = "sold_out"
 
     def __init__(self) -> None:
-        super().__init__("This item is no longer available.")
+        super().__init__(N_("This item is no longer available."))
 
 
 @dataclass(frozen=True)
@@ -51,7 +59,8 @@ class CatalogueLine:
     label: str
     cost: int
     available: bool
-    reason: str | None  # why the button is disabled (None: it is not)
+    reason: str | None  # why the button is disabled (None: it is not), in the page's language
+    description: str = ""  # what it is (Markdown), in the page's language
 
 
 @dataclass(frozen=True)
@@ -61,7 +70,7 @@ class Wallet:
     won: list[GrantView]  # prizes and codes won; usable first, then expired or redeemed
     waiting: list[tuple[GrantView, datetime]]  # not revealed yet, with when each leaves
     points: int
-    worth: str | None  # what the balance is worth, like "5.00 EUR"; None: the ruleset says not
+    worth: str | None  # what the balance is worth, like "€5.00"; None: the ruleset says not
     catalogue: list[CatalogueLine]
     labels: dict[str, str]  # catalogue item id -> its label, for codes bought with points
 
@@ -75,7 +84,7 @@ def find_item(ruleset_doc: RulesetDoc, item_id: str) -> CatalogueItemDoc:
     for item in ruleset_doc.points.catalogue:
         if item.id == item_id:
             return item
-    raise NotFound("There is no such item in the points catalogue.")
+    raise NotFound(N_("There is no such item in the points catalogue."))
 
 
 def _pool_for(session: Session, brand: str, item: CatalogueItemDoc) -> int:
@@ -116,7 +125,7 @@ def spend(
         The grant holding the code (settled, expiring after the item's ``expires``).
     Raises:
         NotFound: no such catalogue item.
-        InsufficientPoints: the balance is below the cost.
+        InsufficientPoints: the balance with ``brand`` is below the cost.
         SoldOut: the budget or stock is spent, or the code list is empty.
         Nothing is taken when it raises.
     """
@@ -139,7 +148,8 @@ def spend(
                 .values(given=RewardPrize.given + 1)).rowcount != 1:
             raise SoldOut()
         grant_id = conn.execute(insert(RewardGrant.__table__).returning(RewardGrant.id), {
-            "pool_id": pool_id, "tap_event_id": None, "message_key": _PREFIX + str(entry.id),
+            "pool_id": pool_id, "tap_event_id": None, "message_key": None,
+            "ledger_entry_id": entry.id,
             "owner_id": owner_id, "item_id": item_id, "journey": CATALOGUE,
             "token": secrets.token_urlsafe(32), "created_at": at, "revealed_at": at,
             "outcome": PRIZE, "prize_id": item.id, "points": 0, "code": None,
@@ -165,13 +175,14 @@ def till_debit(
     session: Session, owner_id: int, item_id: int, points: object, reference: object,
     brand: str, at: datetime, *, actor: str = "shop",
 ) -> Entry:
-    """Take ``points`` off the owner's balance as payment at brand ``brand``'s till.
+    """Take ``points`` off the owner's balance with ``brand`` as payment at that brand's till
+    (points held with other brands are not touched).
 
     Returns:
         The ledger line (cause ``till``, id ``reference``).
     Raises:
         DomainError: points not a whole number above 0, or no reference of 1 to 64 characters.
-        InsufficientPoints: the balance is below ``points`` (nothing is taken).
+        InsufficientPoints: the balance with ``brand`` is below ``points`` (nothing is taken).
     """
     if isinstance(points, bool) or not isinstance(points, int) or points <= 0:
         raise DomainError("Say how many points to take: a whole number above 0.")
@@ -187,8 +198,11 @@ def till_debit(
 
 
 def worth_of(worth: PointsWorth | None, points: int) -> str | None:
-    """Return what ``points`` are worth under the ruleset's ``worth``, or None without one."""
-    return worth.value_of(points) if worth is not None else None
+    """Return what ``points`` are worth under the ruleset's ``worth``, in the page's language
+    ("€5.00", "5,00 €"), or None without one."""
+    if worth is None:
+        return None
+    return money(Decimal(worth.cents_of(points)).scaleb(-2), worth.currency)
 
 
 def wallet(
@@ -215,18 +229,28 @@ def wallet(
     # Usable codes first (soonest to expire first), then redeemed or expired ones.
     won.sort(key=lambda v: (expired(v) or v.redeemed_at is not None,
                             v.expires_at or datetime.max.replace(tzinfo=at.tzinfo)))
-    points = balance(session, owner_id)
+    points = balance(session, owner_id, brand)  # this brand's points only
     doc_points = ruleset_doc.points if ruleset_doc is not None else None
     lines = []
+    locales = ruleset_doc.locales if ruleset_doc is not None else ()
+
+    def words(text: tuple[tuple[str, str], ...]) -> str:
+        # The brand's words in the page's language, else its first locale's.
+        return pick_text(text, current_language(), locales) or ""
+
     for item in doc_points.catalogue if doc_points else ():
         left = _left(session, brand, item)
-        reason = ("Sold out" if not left else
-                  f"You need {item.cost - points} more points" if points < item.cost else None)
-        lines.append(CatalogueLine(item.id, item.label, item.cost, reason is None, reason))
+        short = item.cost - points
+        reason = (translate(N_("Sold out")) if not left else
+                  translate_count("You need %(num)s more point", "You need %(num)s more points",
+                                  short, num=number(short)) if short > 0 else None)
+        lines.append(CatalogueLine(item.id, words(item.label), item.cost, reason is None, reason,
+                                   words(item.description)))
     return Wallet(won=won, waiting=waiting, points=points,
                   worth=worth_of(doc_points.worth if doc_points else None, points),
                   catalogue=lines,
-                  labels={i.id: i.label for i in (doc_points.catalogue if doc_points else ())})
+                  labels={i.id: words(i.label)
+                          for i in (doc_points.catalogue if doc_points else ())})
 
 
 # How long an unrevealed gift stays in the wallet when its reward sets no ``expires``.

@@ -2,7 +2,7 @@
 its ruleset, in the page's language (the ruleset's first locale when it has no such text).
 
 Never an identifier: a prize the ruleset gives no label is called "Your reward" (``journeys
-validate`` refuses such a ruleset, see ``app.rules.content``), points are "N points".
+validate`` refuses such a ruleset, see ``app.rules.content``), points are "N points" (or "1 point").
 """
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ from __future__ import annotations
 from flask import current_app, has_request_context
 from flask_babel import get_locale, gettext
 
+from app.core.i18n import translate_count
+from app.core.wording import number
 from app.journeys.language import PrizeDoc, RewardDoc, RulesetDoc
 from app.journeys.language.syntax import Text, pick_text
 
@@ -55,7 +57,7 @@ def prize_label(brand: str, reward_id: str, prize_id: str | None, points: int = 
     if label:
         return label
     if points:
-        return str(gettext("%(points)s points", points=points))
+        return translate_count("%(num)s point", "%(num)s points", points, num=number(points))
     return str(gettext("Your reward"))
 
 

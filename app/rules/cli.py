@@ -36,6 +36,8 @@ from app.rules.tools import (
     format_explanation,
     item_fact,
     parse_fact_assignments,
+    product_contents,
+    product_media_line,
     run_ruleset_tests,
     validate_files,
 )
@@ -99,11 +101,12 @@ def validate(paths: tuple[Path, ...]) -> None:
             continue
         if report.ruleset is not None and (look := look_problems(
                 current_app.config, report.ruleset.brand,
-                ((j.id, j.content) for j in report.ruleset.journeys))):
+                [*((j.id, j.content) for j in report.ruleset.journeys),
+                 *product_contents(report.ruleset.doc)])):
             # The brand's theme and the films its journeys name (app.catalog.themes).
             failed += 1
             for line in look:
-                click.echo(line)
+                click.echo(product_media_line(line))
             continue
         if report.ruleset is None:
             failed += 1

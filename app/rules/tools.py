@@ -8,6 +8,7 @@ these; the admin preview uses them too. None needs a secret, a key or a database
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
@@ -23,7 +24,7 @@ from app.catalog.holdings import current_holding
 from app.catalog.models import Brand, Product
 from app.catalog.views import item_view
 from app.journeys.facts import AT_KEY, OWNED_SINCE_KEY, tap_fact
-from app.journeys.language import Condition, Group
+from app.journeys.language import Condition, Group, RulesetDoc
 from app.journeys.vocabulary import complete_fact, field_for, parse_duration, suggest
 from app.rules.explain import JourneyResult
 from app.rules.service import (
@@ -276,8 +277,9 @@ def brand_catalogue(session: Session, brand: str) -> Catalogue | None:
 
 def catalogue_problems(ruleset: Ruleset, catalogue: Catalogue) -> list[str]:
     """Return a FILE:LINE:COL line for each condition (journeys and schedules) that tests a
-    category or GTIN none of the brand's products has, with the closest real one ("did you
-    mean"); such a condition would silently never hold."""
+    category or GTIN none of the brand's products has, and each ``products:`` entry for one,
+    with the closest real one ("did you mean"); such a condition would silently never hold,
+    and such words never be shown."""
     problems: list[tuple[int, int, str]] = []
     whens = [j.when for j in ruleset.doc.journeys] + [s.when for s in ruleset.doc.schedules]
     for cond in (c for when in whens for c in _leaves(when)):
@@ -292,8 +294,38 @@ def catalogue_problems(ruleset: Ruleset, catalogue: Catalogue) -> list[str]:
             problems.append((cond.line, cond.column, (
                 f"{cond.path} {value!r}: no product of {catalogue.brand} has this {what}; "
                 + _closest(str(value), known, what))))
+    for entry in ruleset.doc.products:
+        # ``products:`` keys: words for a category or GTIN no product has are never shown.
+        path = "product.category" if entry.kind == "category" else "product.gtin"
+        known = catalogue.values[path]
+        if entry.key not in known:
+            what = CATALOGUE_PATHS[path]
+            problems.append((entry.line, entry.column, (
+                f"products: {what} {entry.key!r}: no product of {catalogue.brand} has this "
+                f"{what}; " + _closest(entry.key, known, what))))
     return [f"{ruleset.source}:{line}:{col}: {text}"
             for line, col, text in sorted(problems, key=lambda p: p[:2])]
+
+
+_PRODUCT_MEDIA = re.compile(r"journey products/(category|gtin)/([^/]+)/(care|owner_content): "
+                            r"content\.media")
+
+
+def product_contents(doc: RulesetDoc) -> list[tuple[str, dict[str, Any]]]:
+    """Return (name, content) pairs of the media ``products:`` names, for the brand's assets
+    check (``app.catalog.themes.look_problems``); ``product_media_line`` words its lines."""
+    return [(f"products/{entry.kind}/{entry.key}/{part}", {"media": content["media"]})
+            for entry in doc.products
+            for part, content in (("care", entry.care), ("owner_content", entry.owner_content))
+            if content.get("media")]
+
+
+def product_media_line(line: str) -> str:
+    """Return an assets problem about ``products:`` media (``product_contents``) in the words
+    of the ruleset (``products: category 'watch': care.media.image ...``); others unchanged."""
+    return _PRODUCT_MEDIA.sub(
+        lambda m: f"products: {'GTIN' if m[1] == 'gtin' else 'category'} '{m[2]}': "
+                  f"{m[3]}.media", line)
 
 
 def _leaves(node: Condition | Group) -> list[Condition]:

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import base64
 import logging
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,8 @@ from app.catalog.themes import (
 log = logging.getLogger(__name__)
 
 bp = Blueprint("brand_files", __name__)
+# A logo at most this big may be written into the page itself (``brand_logo(inline=True)``).
+INLINE_LOGO_BYTES = 8 * 1024
 
 _YEAR = 365 * 86400
 # Owner-only media: kept by the owner's browser for a while, never by a shared cache.
@@ -72,8 +75,9 @@ def file_url(theme: Theme, name: str) -> str:
                    v=theme.versions.get(name, "0"))
 
 
-def theme_css(theme: Theme) -> str:
-    """Return the ``<style>`` that gives a page the brand's look (every value was checked)."""
+def theme_css(theme: Theme, fonts: bool = True) -> str:
+    """Return the ``<style>`` that gives a page the brand's look (every value was checked);
+    ``fonts=False`` leaves out the font files and uses the theme's fallback fonts."""
     c = theme.colours
     card, button = theme.radius
     faces = "".join(
@@ -81,8 +85,8 @@ def theme_css(theme: Theme) -> str:
         f'format("woff2");font-weight:{face.weight};font-style:{face.style};'
         "font-display:swap}"
         for face in theme.faces
-    )
-    family = ", ".join(x for x in (f'"{theme.family}"' if theme.family else None,
+    ) if fonts else ""
+    family = ", ".join(x for x in (f'"{theme.family}"' if theme.family and fonts else None,
                                    theme.fallback) if x)
     body = f"body{{font-family:{family}}}" if family else ""
     return (
@@ -90,24 +94,41 @@ def theme_css(theme: Theme) -> str:
         f"--card:{c['surface']};--muted:{c['muted']};--accent:{c['accent']};"
         f"--accent-text:{c['accent_text']};--radius:{card};--radius-button:{button};"
         "--line:color-mix(in srgb,var(--ink) 20%,var(--paper))}"
+        # Links in the brand's text colour (checked for contrast), never the browser's blue,
+        # which a dark theme makes unreadable.
+        "a:not(.button){color:var(--ink)}"
         f"{body}</style>"
     )
 
 
-def brand_look(item: Any = None) -> Markup:
-    """Return the brand's ``<style>`` for ``item``'s pages, or nothing (the default look)."""
+def brand_look(item: Any = None, fonts: bool = True) -> Markup:
+    """Return the brand's ``<style>`` for ``item``'s pages, or nothing (the default look).
+
+    ``fonts=False``: without the font files (the theme's fallback fonts), for a page that must
+    answer in one round trip.
+    """
     theme = theme_for(_slug(item))
     # theme_css only interpolates checked values (hex colours, safe names, digests).
-    return Markup(theme_css(theme)) if theme else Markup("")  # noqa: S704
+    return Markup(theme_css(theme, fonts)) if theme else Markup("")  # noqa: S704
 
 
-def brand_logo(item: Any = None) -> Markup | None:
-    """Return the brand's logo as an ``<img>`` named after the brand, or None without one."""
+def brand_logo(item: Any = None, inline: bool = False) -> Markup | None:
+    """Return the brand's logo as an ``<img>`` named after the brand, or None without one.
+
+    ``inline``: a small file (``INLINE_LOGO_BYTES``) itself as a ``data:`` URL, for pages that
+    must answer in one round trip (not verified); an ``<img>`` never runs an SVG's script, and
+    ``validate`` refuses a logo that has one. Otherwise the cached file's URL.
+    """
     theme = theme_for(_slug(item))
     if theme is None or theme.logo is None:
         return None
+    src = file_url(theme, theme.logo)
+    path = brand_assets(current_app.config, theme.slug) / theme.logo
+    if inline and path.is_file() and path.stat().st_size <= INLINE_LOGO_BYTES:
+        kind = MEDIA_TYPES.get(path.suffix.lower(), "image/svg+xml")
+        src = f"data:{kind};base64,{base64.b64encode(path.read_bytes()).decode()}"
     return Markup('<img src="{}" alt="{}" height="32" class="logo">').format(
-        file_url(theme, theme.logo), escape(item.product.brand.name))
+        src, escape(item.product.brand.name))
 
 
 @bp.get("/brand/<slug>/<name>")

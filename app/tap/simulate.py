@@ -117,7 +117,7 @@ def simulate_tap(
     if services:
         fact["service.days_since_last"] = max(0, (at - utc(services[0].at)).days)
     if owner_id:
-        fact["owner.points"] = balance_at(session, owner_id, at)
+        fact["owner.points"] = balance_at(session, owner_id, item.product.brand.slug, at)
         fact["owner.has_reviewed"] = reviewed_by(session, owner_id, item.product.id, at)
     refusals: dict[str, Refusal] = {}
     for rid in ruleset.doc.rewards if ruleset is not None else ():

@@ -43,6 +43,11 @@ PHONE: dict[str, Any] = {
     ),
     "locale": "en-GB",
 }
+# A laptop: 1280x800 CSS px, a mouse, the desktop Chromium user agent Playwright sends.
+DESKTOP: dict[str, Any] = {"viewport": {"width": 1280, "height": 800}, "locale": "en-GB"}
+NO_HORIZONTAL_SCROLL = "document.documentElement.scrollWidth <= window.innerWidth"
+# The page's background colour, as the browser computed it from the brand's theme.
+BACKGROUND = "getComputedStyle(document.body).backgroundColor"
 
 
 def backend_of(app: Any) -> str:
@@ -127,3 +132,74 @@ def artifacts() -> Path:
     """The directory screenshots go to (``test-artifacts/`` at the repo root, git-ignored)."""
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+@pytest.fixture
+def demo_server(app: Any, live_server: str) -> str:
+    """The live server with the demo page on and the demo brands seeded."""
+    from app.demo.service import seed_demo
+
+    app.config["DEMO"] = True
+    session = app.extensions["aftertap.db"].sessionmaker()
+    try:
+        seed_demo(session, "test-2026")
+        session.commit()
+    finally:
+        session.close()
+    return live_server
+
+
+def tap_demo_button(page: Any, base_url: str, serial: str) -> Any:
+    """Open /demo, tap ``serial``'s button as a finger would; return the tap page's response."""
+    from playwright.sync_api import expect
+
+    page.goto(f"{base_url}/demo")
+    expect(page.get_by_role("heading", name="Tap a product")).to_be_visible()
+    with page.expect_response(lambda r: "/01/" in r.url and "cmac=" in r.url) as tap:
+        button = page.get_by_role("button", name=f"Tap {serial}")
+        # A finger on a touch screen, a mouse click elsewhere.
+        if _has_touch(page):
+            button.tap()
+        else:
+            button.click()
+    # The response arrives before the browser commits the navigation to it; wait for the tap
+    # page itself, or the next goto races this navigation (a flake seen in CI).
+    page.wait_for_url(lambda url: "/01/" in url and "cmac=" in url)
+    page.wait_for_load_state("load")
+    return tap.value
+
+
+def _has_touch(page: Any) -> bool:
+    return bool(page.evaluate("navigator.maxTouchPoints > 0"))
+
+
+def assert_fits_phone(page: Any) -> None:
+    assert page.evaluate(NO_HORIZONTAL_SCROLL), (
+        f"the page scrolls sideways on a {page.viewport_size['width']} px screen: "
+        f"{page.evaluate('document.documentElement.scrollWidth')} px wide"
+    )
+
+
+def forge(url: str) -> str:
+    """Return ``url`` with one hex character of its cmac changed."""
+    head, cmac = url.rsplit("cmac=", 1)
+    last = cmac[-1]
+    return f"{head}cmac={cmac[:-1]}{'1' if last == '0' else '0'}"
+
+
+def age_ownership(app: Any, serial: str, days: int) -> None:
+    """Move the start of ``serial``'s ownership ``days`` before now (committed)."""
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import update
+
+    from app.catalog.models import Item, Ownership
+
+    session = app.extensions["aftertap.db"].sessionmaker()
+    try:
+        item_id = session.query(Item.id).filter(Item.serial == serial).scalar()
+        session.execute(update(Ownership).where(Ownership.item_id == item_id)
+                        .values(started_at=datetime.now(UTC) - timedelta(days=days)))
+        session.commit()
+    finally:
+        session.close()

@@ -11,13 +11,10 @@ from typing import Any
 import pytest
 
 from app.verify.service import mint_tap_url
-from tests.browser.conftest import PHONE, Phone, backend_of
+from tests.browser.conftest import BACKGROUND, PHONE, Phone, backend_of
 from tests.factories import tagged_item
 
 pytestmark = pytest.mark.browser
-
-BACKGROUND = "getComputedStyle(document.body).backgroundColor"
-
 
 def _tag(app: Any, **kw: Any) -> int:
     session = app.extensions["aftertap.db"].sessionmaker()

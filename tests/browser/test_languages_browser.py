@@ -44,6 +44,13 @@ def test_a_french_phone_reads_the_tap_and_owner_pages_in_french(
         expect(page.get_by_text("Vous en êtes le propriétaire n°\u00a01 depuis le")).to_be_visible()
         expect(page.get_by_role("heading", name="Garantie")).to_be_visible()
         expect(page.get_by_role("button", name="Créer un lien de transfert")).to_be_visible()
+        # The wallet: money, plurals and the catalogue's labels in French too.
+        wallet = page.locator("#wallet")
+        expect(wallet).to_contain_text("d’une valeur de 5,00\u00a0€")
+        expect(wallet).to_contain_text("Trois échantillons format voyage")
+        expect(wallet).to_contain_text("Il vous manque 50 points")
+        expect(wallet).not_to_contain_text("EUR")
+        expect(wallet).not_to_contain_text("You need")
         assert_fits_phone(page)
         page.screenshot(path=artifacts / f"fr-owner-{backend_of(app)}.png", full_page=True)
     finally:

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.sync_api import expect
-from sqlalchemy import update
 
-from app.catalog.models import Ownership
 from tests.browser.conftest import PHONE, backend_of
+from tests.browser.conftest import age_ownership as _age_ownership
 from tests.browser.test_tap_browser import (  # noqa: F401 - demo_server is a fixture
     assert_fits_phone,
     demo_server,
@@ -20,19 +18,6 @@ from tests.browser.test_tap_browser import (  # noqa: F401 - demo_server is a fi
 )
 
 pytestmark = pytest.mark.browser
-
-
-def _age_ownership(app: Any, serial: str, days: int) -> None:
-    from app.catalog.models import Item
-
-    session = app.extensions["aftertap.db"].sessionmaker()
-    try:
-        item_id = session.query(Item.id).filter(Item.serial == serial).scalar()
-        session.execute(update(Ownership).where(Ownership.item_id == item_id)
-                        .values(started_at=datetime.now(UTC) - timedelta(days=days)))
-        session.commit()
-    finally:
-        session.close()
 
 
 def _phone(browser: Any) -> Any:

@@ -13,29 +13,22 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import expect
 
-from app.demo.service import seed_demo
 from app.verify.service import mint_tap_url
-from tests.browser.conftest import PHONE, Phone, backend_of
+from tests.browser.conftest import (  # noqa: F401 - demo_server is a fixture, kept importable here
+    PHONE,
+    Phone,
+    assert_fits_phone,
+    backend_of,
+    demo_server,
+    forge,
+    tap_demo_button,
+)
 from tests.factories import tagged_item
 
 pytestmark = pytest.mark.browser
 
 # The first demo product and item, as seed_demo creates them.
 DEMO_PRODUCT, DEMO_SERIAL = "Aurelia Weekender Bag", "BAG-0001"
-NO_HORIZONTAL_SCROLL = "document.documentElement.scrollWidth <= window.innerWidth"
-
-
-@pytest.fixture
-def demo_server(app: Any, live_server: str) -> str:
-    """The live server with the demo page on and the demo brand seeded."""
-    app.config["DEMO"] = True
-    session = app.extensions["aftertap.db"].sessionmaker()
-    try:
-        seed_demo(session, "test-2026")
-        session.commit()
-    finally:
-        session.close()
-    return live_server
 
 
 def mint(app: Any, base_url: str) -> tuple[str, str, str]:
@@ -52,40 +45,13 @@ def mint(app: Any, base_url: str) -> tuple[str, str, str]:
     return url, name, serial
 
 
-def forge(url: str) -> str:
-    """Return ``url`` with one hex character of its cmac changed."""
-    head, cmac = url.rsplit("cmac=", 1)
-    last = cmac[-1]
-    return f"{head}cmac={cmac[:-1]}{'1' if last == '0' else '0'}"
-
-
-def tap_demo_button(page: Any, base_url: str, serial: str) -> Any:
-    """Open /demo, tap ``serial``'s button as a finger would; return the tap page's response."""
-    page.goto(f"{base_url}/demo")
-    expect(page.get_by_role("heading", name="Tap a product")).to_be_visible()
-    with page.expect_response(lambda r: "/01/" in r.url and "cmac=" in r.url) as tap:
-        page.get_by_role("button", name=f"Tap {serial}").tap()
-    # The response arrives before the browser commits the navigation to it; wait for the tap
-    # page itself, or the next goto races this navigation (a flake seen in CI).
-    page.wait_for_url(lambda url: "/01/" in url and "cmac=" in url)
-    page.wait_for_load_state("load")
-    return tap.value
-
-
 def status_of(response: Any) -> int:
     assert response is not None, "the navigation had no response"
     return int(response.status)
 
 
-def assert_fits_phone(page: Any) -> None:
-    assert page.evaluate(NO_HORIZONTAL_SCROLL), (
-        "the page scrolls sideways on a 390 px phone: "
-        f"{page.evaluate('document.documentElement.scrollWidth')} px wide"
-    )
-
-
 def test_demo_tap_unboxes_then_welcomes_back(
-    app: Any, demo_server: str, phone: Phone, browser: Any, artifacts: Path
+    app: Any, demo_server: str, phone: Phone, browser: Any, artifacts: Path  # noqa: F811
 ) -> None:
     page = phone.page
     first = tap_demo_button(page, demo_server, DEMO_SERIAL)
@@ -148,7 +114,7 @@ def test_forged_link_is_not_verified(
 
 
 def test_pages_load_nothing_from_elsewhere_and_log_no_errors(
-    app: Any, demo_server: str, phone: Phone, artifacts: Path
+    app: Any, demo_server: str, phone: Phone, artifacts: Path  # noqa: F811
 ) -> None:
     page = phone.page
     page.goto(f"{demo_server}/demo")

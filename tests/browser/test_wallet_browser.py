@@ -29,7 +29,8 @@ def _give_points(app: Any, serial: str, points: int) -> None:
     try:
         owner_id = session.query(Ownership.owner_id).join(Item, Item.id == Ownership.item_id) \
             .filter(Item.serial == serial, Ownership.ended_at.is_(None)).scalar()
-        post_entry(session, owner_id, EARN, points, "admin", "browser-test", T0)
+        post_entry(session, owner_id, EARN, points, "admin", "browser-test", T0,
+                   brand="maison-aurelia")
         session.commit()
     finally:
         session.close()
@@ -56,7 +57,7 @@ def test_wallet_shows_a_gift_and_points_then_a_spend_shows_its_code(
         tap_demo_button(page, demo_server, "SER-0001")
         page.get_by_role("link", name="Your owner page").tap()
         wallet = page.get_by_role("region", name="Your wallet")
-        expect(wallet).to_contain_text("100 points, worth 5.00 EUR")
+        expect(wallet).to_contain_text("100 points, worth €5.00")
         expect(wallet.get_by_role("link", name="Scratch your card")).to_be_visible()
         buy = wallet.get_by_role("listitem").filter(has_text="Three travel samples")
         expect(buy.get_by_role("button", name="Get it")).to_be_disabled()
@@ -71,7 +72,7 @@ def test_wallet_shows_a_gift_and_points_then_a_spend_shows_its_code(
         page.reload()
         buy.get_by_role("button", name="Get it").tap()
         page.wait_for_url("**/owner")
-        expect(wallet).to_contain_text("50 points, worth 2.50 EUR")
+        expect(wallet).to_contain_text("50 points, worth €2.50")
         expect(wallet.get_by_role("heading", name="Rewards won")).to_be_visible()
         code = wallet.locator(".wallet-codes code").first
         expect(code).to_be_visible()

@@ -37,9 +37,23 @@ def test_wcag_contrast_matches_the_standards_figures():
     assert contrast(white, black) == pytest.approx(21.0)
     assert contrast(black, white) == pytest.approx(21.0)
     # #777 on white is the classic just-fails grey (4.48:1); #767676 just passes (4.54:1).
-    assert contrast(parse_colour("#777777"), white) == pytest.approx(4.48, abs=0.01)  # type: ignore[arg-type]
-    assert contrast(parse_colour("#767676"), white) == pytest.approx(4.54, abs=0.01)  # type: ignore[arg-type]
-    assert parse_colour("#12345") is None and parse_colour("red") is None
+    assert contrast("#777777", white) == pytest.approx(4.48, abs=0.01)
+    assert contrast("#767676", white) == pytest.approx(4.54, abs=0.01)
+
+
+def test_a_designer_may_write_any_opaque_css_colour_and_the_page_gets_hex():
+    assert parse_colour("#FFF") == "#ffffff"
+    assert parse_colour("navy") == "#000080"
+    assert parse_colour("rgb(29 27 25)") == "#1d1b19"
+    # Not colours, or see-through ones (their contrast depends on what lies beneath).
+    for bad in ("#12345", "bleu", "", "rgb(0 0 0 / 50%)", "transparent", 12, None, "#" + "f" * 200):
+        assert parse_colour(bad) is None, bad
+
+
+def test_a_named_colour_in_a_theme_reaches_the_page_as_hex(assets):
+    _edit(assets / "nordwand", 'background: "#10243e"', "background: midnightblue")
+    theme = load_theme({"BRAND_ASSETS_DIR": str(assets), "THEME_CHECK_EVERY": 0}, "nordwand")
+    assert theme and theme.colours["background"] == "#191970"
 
 
 def test_the_demo_themes_are_valid_and_differ():
@@ -58,7 +72,7 @@ def test_the_demo_themes_are_valid_and_differ():
      "colours: text on background has a contrast of 1.5"),
     ('accent_text: "#ffffff"', 'accent_text: "#8a7a5c"',
      "colours: accent_text on accent has a contrast of"),
-    ('accent: "#6e5318"', 'accent: "gold"', "colours: accent 'gold' is not a colour like"),
+    ('accent: "#6e5318"', 'accent: "golden"', "colours: accent 'golden' is not a colour like"),
     ('  accent_text: "#ffffff"\n', "", "colours: accent_text is missing"),
     ("corners: square", "corners: round", "corners: 'round' must be one of square, rounded, pill"),
     ("logo: logo.svg", "logo: missing.svg", "logo 'missing.svg' is not in the brand's folder"),
@@ -97,7 +111,7 @@ def test_unreadable_yaml_says_where(assets):
 
 
 def test_a_changed_theme_is_read_again(assets):
-    settings = {"BRAND_ASSETS_DIR": str(assets)}
+    settings = {"BRAND_ASSETS_DIR": str(assets), "THEME_CHECK_EVERY": 0}
     first = load_theme(settings, "nordwand")
     assert first and first.corners == "pill"
     theme = assets / "nordwand" / "theme.yaml"
@@ -109,9 +123,11 @@ def test_a_changed_theme_is_read_again(assets):
 
 
 def _catalogue(db) -> None:  # type: ignore[no-untyped-def]
-    """The brand and a product of each category its ruleset names, so validate checks all."""
+    """The brand and a product of each category its ruleset names (the watch with the demo's
+    GTIN, which its ``products:`` names), so validate checks all."""
     for category in ("bag", "serum", "whisky", "sneakers", "watch"):
-        tagged_item(db, category=category)
+        tagged_item(db, category=category,
+                    product_gtin="03760123450041" if category == "watch" else None)
 
 
 def test_validate_reports_theme_and_film_problems(settings, db, assets):
@@ -157,3 +173,21 @@ def test_brands_check_theme(settings, assets):
         assert bad.exit_code == 1 and "corners: 'blob' must be one of" in bad.output
     finally:
         app.extensions["aftertap.db"].engine.dispose()
+
+
+def test_a_changed_theme_is_looked_at_only_once_the_interval_is_up(assets, monkeypatch):
+    """Pages do not stat the theme's files each time: a change shows within the interval."""
+    import app.catalog.themes as themes
+
+    clock = [1000.0]
+    monkeypatch.setattr(themes.time, "monotonic", lambda: clock[0])
+    settings = {"BRAND_ASSETS_DIR": str(assets), "THEME_CHECK_EVERY": 2.0}
+    assert load_theme(settings, "nordwand").corners == "pill"  # type: ignore[union-attr]
+    theme = assets / "nordwand" / "theme.yaml"
+    theme.write_text(theme.read_text().replace("corners: pill", "corners: rounded"))
+    stat = theme.stat()
+    os.utime(theme, (stat.st_atime, stat.st_mtime + 5))
+    clock[0] += 1.5
+    assert load_theme(settings, "nordwand").corners == "pill"  # type: ignore[union-attr]
+    clock[0] += 1.0
+    assert load_theme(settings, "nordwand").corners == "rounded"  # type: ignore[union-attr]

@@ -10,10 +10,14 @@ from urllib.parse import urlsplit
 from sqlalchemy import func, select
 
 from app.bootstrap import bootstrap
-from app.demo.service import DEMO_CATALOGUE, seed_demo
+from app.catalog.models import Brand
+from app.demo.service import DEMO_BRANDS, NORDWAND_CATALOGUE, seed_demo
 from app.provenance.keys import load_key_file
 from app.verify.keys import load_key_versions
 from app.verify.models import Tag
+
+# Every demo product, both brands.
+ALL_PRODUCTS = [entry for _names, catalogue, _care in DEMO_BRANDS for entry in catalogue]
 
 
 def test_bootstrap_creates_random_secret_and_keys_once(tmp_path, monkeypatch):
@@ -51,11 +55,13 @@ def test_seed_is_idempotent_and_covers_the_sectors(db):
     db.commit()
     second = seed_demo(db, "test-2026")
     db.commit()
-    assert first.tags_created == sum(len(entry[4]) for entry in DEMO_CATALOGUE)
+    assert first.tags_created == sum(len(entry[4]) for entry in ALL_PRODUCTS)
     assert second.tags_created == 0
     assert db.scalar(select(func.count()).select_from(Tag)) == first.tags_created
-    categories = {entry[2] for entry in DEMO_CATALOGUE}
-    assert {"bag", "serum", "whisky", "sneakers", "watch"} <= categories
+    categories = {entry[2] for entry in ALL_PRODUCTS}
+    assert {"bag", "serum", "whisky", "sneakers", "watch", "jacket", "boots"} <= categories
+    # Two brands, each with its own products.
+    assert {brand.slug for brand in db.scalars(select(Brand))} == {"maison-aurelia", "nordwand"}
 
 
 def test_demo_links_command_prints_working_links(runner, client, db):
@@ -65,7 +71,7 @@ def test_demo_links_command_prints_working_links(runner, client, db):
     assert result.exit_code == 0, result.output
     urls = [line.strip() for line in result.output.splitlines() if "://" in line]
     # One per product, plus the items that show a sale state other than "sold".
-    assert len(urls) == len(DEMO_CATALOGUE) + 2
+    assert len(urls) == len(ALL_PRODUCTS) + 2
     assert "(BAG-0003, still in the boutique)" in result.output
     assert "(SNK-0003, sale not known)" in result.output
     journeys = {}
@@ -76,6 +82,9 @@ def test_demo_links_command_prints_working_links(runner, client, db):
         journeys[parts.path.rsplit("/", 1)[1]] = resp.get_json()["experience"]["journey"]
     assert journeys.pop("BAG-0003") == "visitor"
     assert journeys.pop("SNK-0003") == "confirm-unknown-sale"
+    # Each brand's own ruleset names its first tap: Nordwand's "first-tap" is written in YAML.
+    nordwand = {entry[4][0][0] for entry in NORDWAND_CATALOGUE}
+    assert {journeys.pop(serial) for serial in nordwand} == {"first-tap"}
     assert set(journeys.values()) == {"unboxing"}
 
 

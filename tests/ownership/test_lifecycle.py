@@ -345,7 +345,7 @@ def test_regular_use_earns_loyalty_points_through_the_tap(app, db, keyring):
     tag = tagged_item(db)
     phone = app.test_client()
     tap(phone, db, keyring, tag)
-    start = balance(db, db.scalar(select(Ownership.owner_id)))
+    start = balance(db, db.scalar(select(Ownership.owner_id)), "maison-aurelia")
     # Two months of taps before this one, and the review already done.
     now = datetime.now(UTC)
     db.execute(update(Ownership).values(month_streak=2,
@@ -355,7 +355,7 @@ def test_regular_use_earns_loyalty_points_through_the_tap(app, db, keyring):
     body = tap(phone, db, keyring, tag, as_json=True).get_json()
     assert body["experience"]["journey"] == "loyal-owner"
     assert body["reward"]["points"] == 50
-    assert balance(db, db.scalar(select(Ownership.owner_id))) == start + 50
+    assert balance(db, db.scalar(select(Ownership.owner_id)), "maison-aurelia") == start + 50
 
 
 def test_history_lists_the_ownerships_first_owner_first(app, db):

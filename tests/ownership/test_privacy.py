@@ -307,8 +307,8 @@ def test_reassign_to_an_address_several_owners_confirmed_is_refused(app, db, run
 
 def test_rewards_balance_shows_every_owner_with_the_address(app, db, runner):
     first, second = _owners_sharing(app, db)
-    ledger.post_entry(db, first, "earn", 42, "admin", "welcome", NOW)
-    ledger.post_entry(db, second, "earn", 7, "admin", "welcome", NOW)
+    ledger.post_entry(db, first, "earn", 42, "admin", "welcome", NOW, brand="maison-aurelia")
+    ledger.post_entry(db, second, "earn", 7, "admin", "welcome", NOW, brand="maison-aurelia")
     db.commit()
     result = runner.invoke(args=["rewards", "balance", "ana@example.com"])
     assert result.exit_code == 0, result.output

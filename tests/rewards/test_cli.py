@@ -34,7 +34,7 @@ def test_import_codes_redeem_balance_seeds_and_audit(app, runner, db, tmp_path):
     me = owner(db)
     db.execute(update(Owner).where(Owner.id == me).values(email="a@example.com",
                                                           email_verified_at=now))
-    ledger.post_entry(db, me, "earn", 42, "admin", "welcome", now)
+    ledger.post_entry(db, me, "earn", 42, "admin", "welcome", now, brand=BRAND)
     db.commit()
     result = runner.invoke(args=["rewards", "balance", "a@example.com"])
     assert result.exit_code == 0 and "balance: 42 points" in result.output

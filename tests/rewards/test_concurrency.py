@@ -95,4 +95,4 @@ def test_one_owner_two_phones_per_owner_1(app, db):
         with ThreadPoolExecutor(2) as pool:
             results = Counter(pool.map(phone, taps))
         assert results == Counter({"granted": 1, "per_owner": 1})
-        assert ledger.balance(db, me) == 5
+        assert ledger.balance(db, me, BRAND) == 5

@@ -117,14 +117,14 @@ def test_holdout_in_words(db):
 
 def test_points_and_review_as_they_stood(db):
     me, tag = owner(db), tagged_item(db)
-    ledger.post_entry(db, me, ledger.EARN, 40, "tap", 1, T0)
-    ledger.post_entry(db, me, ledger.EARN, 60, "tap", 2, T0 + timedelta(days=10))
+    ledger.post_entry(db, me, ledger.EARN, 40, "tap", 1, T0, brand=BRAND)
+    ledger.post_entry(db, me, ledger.EARN, 60, "tap", 2, T0 + timedelta(days=10), brand=BRAND)
     db.add(ProductReview(owner_id=me, product_id=tag.item.product_id, item_id=tag.item_id,
                          rating=5, text="Lovely", created_at=T0 + timedelta(days=5)))
     db.commit()
-    assert balance_at(db, me, T0 - timedelta(seconds=1)) == 0
-    assert balance_at(db, me, T0 + timedelta(days=9)) == 40
-    assert balance_at(db, me, T0 + timedelta(days=10)) == 100
+    assert balance_at(db, me, BRAND, T0 - timedelta(seconds=1)) == 0
+    assert balance_at(db, me, BRAND, T0 + timedelta(days=9)) == 40
+    assert balance_at(db, me, BRAND, T0 + timedelta(days=10)) == 100
     assert not reviewed_by(db, me, tag.item.product_id, T0 + timedelta(days=4))
     assert reviewed_by(db, me, tag.item.product_id, T0 + timedelta(days=5))
 

@@ -16,11 +16,13 @@ POLICY = {"aurelia": YEAR}
 
 
 def _adds_up(db, me: int) -> None:  # type: ignore[no-untyped-def]
-    total = db.scalar(select(func.sum(LoyaltyEntry.points)).where(LoyaltyEntry.owner_id == me))
-    assert ledger.balance(db, me) == total
+    # Each account (owner and brand) adds up on its own.
+    total = db.scalar(select(func.sum(LoyaltyEntry.points)).where(
+        LoyaltyEntry.owner_id == me, LoyaltyEntry.brand == "aurelia"))
+    assert ledger.balance(db, me, "aurelia") == total
 
 
-def _earn(db, me: int, points: int, days: int, brand: str | None = "aurelia") -> None:  # type: ignore[no-untyped-def]
+def _earn(db, me: int, points: int, days: int, brand: str = "aurelia") -> None:  # type: ignore[no-untyped-def]
     ledger.post_entry(db, me, "earn", points, "reward", f"g{days}", T0 + timedelta(days=days),
                       brand=brand)
 
@@ -34,7 +36,7 @@ def test_only_points_older_than_the_policy_expire_once(db):
     at = T0 + YEAR + timedelta(days=1)
     assert expire_points(db, POLICY, at) == 100
     db.commit()
-    assert ledger.balance(db, me) == 40 and ledger.balance(db, other) == 70
+    assert ledger.balance(db, me, "aurelia") == 40 and ledger.balance(db, other, "aurelia") == 70
     [expiry] = [e for e in ledger.ledger(db, me) if e.kind == "expire"]
     assert expiry.points == -100 and expiry.at == at
     # Idempotent: the same run again, or a later one before the next points are old, does nothing.
@@ -45,7 +47,7 @@ def test_only_points_older_than_the_policy_expire_once(db):
     # The second earn's turn comes a year after it.
     assert expire_points(db, POLICY, T0 + timedelta(days=200) + YEAR) == 40
     db.commit()
-    assert ledger.balance(db, me) == 0
+    assert ledger.balance(db, me, "aurelia") == 0
     _adds_up(db, me)
     _adds_up(db, other)
 
@@ -53,9 +55,11 @@ def test_only_points_older_than_the_policy_expire_once(db):
 def test_spending_uses_the_oldest_points_first(db):
     me = owner(db)
     _earn(db, me, 100, 0)
-    ledger.post_entry(db, me, "spend", 30, "admin", "till", T0 + timedelta(days=10))
+    ledger.post_entry(db, me, "spend", 30, "admin", "till", T0 + timedelta(days=10),
+                      brand="aurelia")
     _earn(db, me, 50, 20)
-    ledger.post_entry(db, me, "spend", 80, "admin", "till", T0 + timedelta(days=30))
+    ledger.post_entry(db, me, "spend", 80, "admin", "till", T0 + timedelta(days=30),
+                      brand="aurelia")
     _earn(db, me, 25, 40)
     db.commit()
     # The second spend takes the first earn's last 70, then 10 of the second earn: nothing of
@@ -63,7 +67,7 @@ def test_spending_uses_the_oldest_points_first(db):
     assert expire_points(db, POLICY, T0 + YEAR + timedelta(days=1)) == 0
     assert expire_points(db, POLICY, T0 + timedelta(days=20) + YEAR) == 40
     db.commit()
-    assert ledger.balance(db, me) == 25
+    assert ledger.balance(db, me, "aurelia") == 25
     assert expire_points(db, POLICY, T0 + timedelta(days=20) + YEAR) == 0
     _adds_up(db, me)
 
@@ -77,21 +81,23 @@ def test_reversing_an_earn_takes_back_its_own_points_first(db):
     db.commit()
     assert expire_points(db, POLICY, T0 + YEAR) == 100
     db.commit()
-    assert ledger.balance(db, me) == 0
+    assert ledger.balance(db, me, "aurelia") == 0
     _adds_up(db, me)
 
 
-def test_a_brand_without_a_policy_and_points_of_no_brand_never_expire(db):
+def test_a_brand_without_a_policy_and_behaviour_points_never_expire(db):
     me = owner(db)
     _earn(db, me, 10, 0, brand="other-brand")
-    _earn(db, me, 20, 0, brand=None)
+    # Points for a review, with the brand's account: no ruleset granted them, they stay.
+    ledger.post_entry(db, me, "earn", 20, "review", "r1", T0, brand="aurelia")
     _earn(db, me, 30, 0)
     db.commit()
     much_later = T0 + 10 * YEAR
     assert expire_points(db, {}, much_later) == 0
     assert expire_points(db, POLICY, much_later) == 30
     db.commit()
-    assert ledger.balance(db, me) == 30
+    assert ledger.balance(db, me, "aurelia") == 20
+    assert ledger.balance(db, me, "other-brand") == 10
     assert expire_points(db, POLICY, much_later + YEAR) == 0
     _adds_up(db, me)
 

@@ -26,7 +26,7 @@ def test_instant_points_are_posted_once_per_tap(db):
     db.commit()
     assert first.created and not again.created and again.id == first.id
     assert first.outcome == "points" and first.points == 100
-    assert ledger.balance(db, me) == 100
+    assert ledger.balance(db, me, BRAND) == 100
     assert [(e.cause_type, e.cause_id) for e in ledger.ledger(db, me)] == [("reward",
                                                                              str(first.id))]
 
@@ -67,7 +67,7 @@ def test_stock_runs_out_into_the_consolation_and_codes_are_single_use(db):
     assert len({o.code for o in won}) == len(won)
     consolations = [o for o in outcomes if o.outcome == "consolation"]
     assert len(won) <= 4 and len(won) + len(consolations) == 8
-    assert ledger.balance(db, me) == 5 * len(consolations)
+    assert ledger.balance(db, me, BRAND) == 5 * len(consolations)
     assert import_codes(db, BRAND, "other", ["L-1", won[0].code], T0).added == 0
 
 

@@ -38,13 +38,13 @@ def test_a_service_credits_the_items_current_owner_once_per_event(app, db):
                                          at=T0)
     db.commit()
     assert returned(sent, listeners.on_service_recorded).points == 50
-    assert balance(db, owner_id) == 50
+    assert balance(db, owner_id, "maison-aurelia") == 50
     again = signals.service_recorded.send(db, settings=SETTINGS, item_id=item_id, event_id=7,
                                           at=T0)
     assert returned(again, listeners.on_service_recorded) is None
     signals.service_recorded.send(db, settings=SETTINGS, item_id=item_id, event_id=8, at=T0)
     db.commit()
-    assert balance(db, owner_id) == 100
+    assert balance(db, owner_id, "maison-aurelia") == 100
     assert [(e.cause_type, e.cause_id) for e in ledger(db, owner_id)] == [
         ("service", "7"), ("service", "8")]
 
@@ -62,7 +62,7 @@ def test_provenance_earns_once_per_ownership_not_per_record(app, db):
         signals.provenance_issued.send(db, settings=SETTINGS, owner_id=owner_id,
                                        ownership_id=ownership_id, record_id=record_id, at=T0)
     db.commit()
-    assert balance(db, owner_id) == 25
+    assert balance(db, owner_id, "maison-aurelia") == 25
     assert [(e.cause_type, e.cause_id) for e in ledger(db, owner_id)] == [
         ("provenance", str(ownership_id))]
 
@@ -78,7 +78,7 @@ def test_a_take_back_returns_its_entry_to_the_sender_once(app, db):
     again = signals.item_taken_back.send(db, settings=SETTINGS, item_id=item_id,
                                          owner_id=owner_id, at=T0)
     assert returned(again, listeners.on_item_taken_back) is None
-    assert balance(db, owner_id) == 200
+    assert balance(db, owner_id, "maison-aurelia") == 200
 
 
 def test_behaviour_worth_no_points_earns_nothing(app, db):
@@ -86,7 +86,7 @@ def test_behaviour_worth_no_points_earns_nothing(app, db):
     sent = signals.item_taken_back.send(db, settings={"LOYALTY_POINTS": {}}, item_id=item_id,
                                         owner_id=owner_id, at=T0)
     assert returned(sent, listeners.on_item_taken_back) is None
-    assert balance(db, owner_id) == 0
+    assert balance(db, owner_id, "maison-aurelia") == 0
 
 
 def test_connecting_again_does_not_double_the_listeners(app, db):
@@ -96,4 +96,4 @@ def test_connecting_again_does_not_double_the_listeners(app, db):
     sent = signals.service_recorded.send(db, settings=SETTINGS, item_id=item_id, event_id=3,
                                          at=T0)
     assert returned(sent, listeners.on_service_recorded).points == 50
-    assert balance(db, owner_id) == 50
+    assert balance(db, owner_id, "maison-aurelia") == 50

@@ -55,7 +55,8 @@ def test_the_contributor_covers_every_rewards_table_linked_to_owners(app):
 def test_export_holds_points_ledger_rewards_exposures_and_reviews(app, db):
     me, code = rewarded_reviewer(db)
     sections = rewards_privacy.export(db, me)
-    assert sections["points"] == 50 == balance(db, me)
+    assert sections["points"] == {"maison-aurelia": 50}
+    assert balance(db, me, "maison-aurelia") == 50
     assert [(e["kind"], e["points"], e["cause"]) for e in sections["ledger"]] == [
         ("earn", 10, "reward"), ("earn", 40, "review")]
     (reward,) = sections["rewards"]
@@ -76,7 +77,7 @@ def test_erase_removes_review_texts_and_keeps_the_counts(app, db):
     rewards_privacy.erase(db, me, T0)
     db.commit()
     assert counts(db, me) == before
-    assert balance(db, me) == 50
+    assert balance(db, me, "maison-aurelia") == 50
     texts = {row.owner_id: row.text for row in db.execute(
         select(ProductReview.owner_id, ProductReview.text))}
     assert texts == {me: rewards_privacy.ERASED_TEXT, someone: "Lovely leather, my own words."}
@@ -88,7 +89,7 @@ def test_erase_removes_review_texts_and_keeps_the_counts(app, db):
 def test_the_registry_exports_and_erases_the_rewards_sections(app, db):
     me, _ = rewarded_reviewer(db)
     exported = privacy.export_owner(db, me)
-    assert exported["points"] == 50 and exported["reviews"][0]["rating"] == 5
+    assert exported["points"] == {"maison-aurelia": 50} and exported["reviews"][0]["rating"] == 5
     privacy.erase_owner(db, me, T0)
     db.commit()
     assert privacy.export_owner(db, me)["reviews"][0]["text"] == rewards_privacy.ERASED_TEXT

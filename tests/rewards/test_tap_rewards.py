@@ -26,10 +26,10 @@ def test_unboxing_gives_welcome_points_once_per_item(app, db, keyring):
     assert body["reward"]["reward"] == "welcome-points"
     assert body["reward"]["points"] == 100
     owner = _owner_id(db, tag)
-    assert balance(db, owner) == 100
+    assert balance(db, owner, "maison-aurelia") == 100
     # The owner's balance is part of the next tap's fact.
     tap(phone, db, keyring, tag)
-    assert balance(db, owner) == 100
+    assert balance(db, owner, "maison-aurelia") == 100
 
 
 def _review_ready(app, db, keyring):  # type: ignore[no-untyped-def]

@@ -55,12 +55,17 @@ def test_the_terms_page_shows_commitments_once_published(app, db, runner):
     assert database_state(db)["reward_seeds"] == []
     result = runner.invoke(args=["rewards", "seeds", "publish"])
     assert result.exit_code == 0, result.output
-    published = [line.rsplit(" ", 1)[1] for line in result.output.splitlines()]
+    # Every brand's pools are published; this brand's page shows its own.
+    published = [line.rsplit(" ", 1)[1] for line in result.output.splitlines()
+                 if line.startswith(f"{BRAND}/")]
     page = client.get(f"/rewards/terms/{BRAND}").get_data(as_text=True)
     # The full commitment, so anyone can check a revealed seed against it.
     assert published and all(f'SHA-256 <code class="hex">{c}</code>' in page for c in published)
     assert "No commitment is published yet" not in page
     assert "seed not revealed yet" in page
+    others = [line.rsplit(" ", 1)[1] for line in result.output.splitlines()
+              if not line.startswith(f"{BRAND}/")]
+    assert not any(c in page for c in others), "another brand's commitments on this page"
 
 
 def test_the_terms_page_shows_revealed_seeds_in_full(app, db):

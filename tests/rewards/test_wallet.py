@@ -61,28 +61,28 @@ def test_the_catalogue_and_worth_are_read_and_checked():
 
 def test_spending_takes_points_stock_and_gives_a_code(db):
     me, item = owner(db), tagged_item(db).item_id
-    post_entry(db, me, EARN, 250, "admin", "gift", T0)
+    post_entry(db, me, EARN, 250, "admin", "gift", T0, brand=BRAND)
     view = wallet.spend(db, doc(), BRAND, me, item, "kit", T0)
     db.commit()
     assert view.code and view.expires_at == T0 + timedelta(days=30)
-    assert balance(db, me) == 150
+    assert balance(db, me, BRAND) == 150
     assert ledger(db, me)[-1].points == -100 and ledger(db, me)[-1].cause_type == "catalogue"
 
 
 def test_short_of_points_changes_nothing(db):
     me, item = owner(db), tagged_item(db).item_id
-    post_entry(db, me, EARN, 99, "admin", "gift", T0)
+    post_entry(db, me, EARN, 99, "admin", "gift", T0, brand=BRAND)
     db.commit()
     with pytest.raises(InsufficientPoints):
         wallet.spend(db, doc(), BRAND, me, item, "kit", T0)
     db.commit()
-    assert balance(db, me) == 99 and len(ledger(db, me)) == 1
+    assert balance(db, me, BRAND) == 99 and len(ledger(db, me)) == 1
     assert db.scalar(select(RewardPrize.given).where(RewardPrize.prize_id == "kit")) == 0
 
 
 def test_budget_and_empty_code_list_refuse_and_refund(db):
     me, item = owner(db), tagged_item(db).item_id
-    post_entry(db, me, EARN, 100, "admin", "gift", T0)
+    post_entry(db, me, EARN, 100, "admin", "gift", T0, brand=BRAND)
     wallet.spend(db, doc(), BRAND, me, item, "capped", T0)
     db.commit()
     with pytest.raises(wallet.SoldOut):
@@ -90,7 +90,7 @@ def test_budget_and_empty_code_list_refuse_and_refund(db):
     with pytest.raises(wallet.SoldOut):
         wallet.spend(db, doc(), BRAND, me, item, "listed", T0)
     db.commit()
-    assert balance(db, me) == 90
+    assert balance(db, me, BRAND) == 90
     capped = select(RewardPool.given).where(RewardPool.reward_id == "catalogue:capped")
     assert db.scalar(capped) == 1
 
@@ -101,7 +101,7 @@ def test_parallel_spends_exactly_k_succeed(app, db):
     owners = [owner(db) for _ in range(4)]
     item = tagged_item(db).item_id
     for o in owners:  # 250 points each: two spends of 100, so at most 8 of 20 tries
-        post_entry(db, o, EARN, 250, "admin", "gift", T0)
+        post_entry(db, o, EARN, 250, "admin", "gift", T0, brand=BRAND)
     db.commit()
     database = app.extensions["aftertap.db"]
     start = threading.Event()
@@ -125,8 +125,8 @@ def test_parallel_spends_exactly_k_succeed(app, db):
     db.expire_all()
     assert won == 3  # the stock of 3 binds before the balances do
     assert db.scalar(select(RewardPrize.given).where(RewardPrize.prize_id == "kit")) == 3
-    assert all(balance(db, o) >= 0 for o in owners)
-    assert sum(250 - balance(db, o) for o in owners) == 300
+    assert all(balance(db, o, BRAND) >= 0 for o in owners)
+    assert sum(250 - balance(db, o, BRAND) for o in owners) == 300
 
 
 def _owner_of(db, tag) -> int:  # type: ignore[no-untyped-def]
@@ -151,11 +151,11 @@ def test_a_won_code_stays_on_the_owner_page_and_a_spend_from_it(app, db, keyring
     page = phone.get(owner_page).get_data(as_text=True)
     assert won["code"] in page and "use by" in page and link not in page
     # The demo catalogue: 100 welcome points are short of the 150-point samples.
-    assert "You need 50 more points" in page and "worth 5.00 EUR" in page
+    assert "You need 50 more points" in page and "worth €5.00" in page
     short = post_form(phone, item_path(tag, "points/sample-trio"), headers=JSON)
     assert short.status_code == 409 and "not enough points" in short.get_json()["message"]
     me = _owner_of(db, tag)
-    post_entry(db, me, EARN, 100, "admin", "gift", T0)
+    post_entry(db, me, EARN, 100, "admin", "gift", T0, brand=BRAND)
     db.commit()
     bought = post_form(phone, item_path(tag, "points/sample-trio"), headers=JSON)
     assert bought.status_code == 201
@@ -164,7 +164,7 @@ def test_a_won_code_stays_on_the_owner_page_and_a_spend_from_it(app, db, keyring
     other = app.test_client()
     tap(other, db, keyring, tag)
     assert post_form(other, item_path(tag, "points/sample-trio")).status_code == 403
-    assert balance(db, me) == 50
+    assert balance(db, me, BRAND) == 50
 
 
 def test_an_unrevealed_gift_leaves_the_wallet_when_it_expires(app, db, keyring):
@@ -199,4 +199,4 @@ def test_the_till_takes_points_as_payment_once_refused_when_short(app, db, keyri
     assert paid.status_code == 200 and paid.get_json()["balance"] == 60
     short = client.post(url, json={"points": 61, "reference": "R2"}, headers=TILL)
     assert short.status_code == 409
-    assert balance(db, me) == 60 and ledger(db, me)[-1].cause_type == "till"
+    assert balance(db, me, BRAND) == 60 and ledger(db, me)[-1].cause_type == "till"

@@ -16,6 +16,7 @@ SHAPE = Path(__file__).parent.parent / "journeys" / "ruleset-shape.yaml"
 def cli(app, db):  # type: ignore[no-untyped-def]
     # Validation checks that a ruleset's brand exists in the database.
     get_or_create_brand(db, "maison-aurelia", "Maison Aurelia")
+    get_or_create_brand(db, "nordwand", "Nordwand")  # the second demo brand's ruleset
     db.commit()
     runner = app.test_cli_runner()
 
@@ -35,6 +36,7 @@ def test_validate_default_is_the_live_rulesets_folder(cli):
     result = cli("validate")
     assert result.exit_code == 0, result.output
     assert "maison-aurelia.yaml: ok" in result.output
+    assert "nordwand.yaml: ok" in result.output
 
 
 def test_validate_reports_every_problem_with_position(cli, tmp_path):

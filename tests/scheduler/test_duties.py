@@ -143,8 +143,9 @@ def test_points_duty_expires_by_each_live_rulesets_policy_once(app, db):
     assert ran.summary.startswith("60 point(s) expired")
     assert _duty(app, "rewards:points-expiry", T) == []  # the slot ran
     db.expire_all()
-    assert ledger.balance(db, me) == 40
+    assert ledger.balance(db, me, BRAND) == 15
+    assert ledger.balance(db, me, "no-policy-brand") == 25
     assert sum(e.points for e in ledger.ledger(db, me)) == 40
     assert [e.kind for e in ledger.ledger(db, me)].count("expire") == 1
     assert db.scalars(select(LoyaltyEntry.brand).where(LoyaltyEntry.kind == "expire")).all() == [
-        None]
+        BRAND]

@@ -181,9 +181,10 @@ def test_a_refusal_is_worded_in_the_brands_language(app, client, db, keyring):
     refused = client.get(item_path(tag, "owner"), headers=FRENCH)
     assert refused.status_code == 403
     assert "Approchez de nouveau votre téléphone du produit pour faire cela." in text(refused)
-    # The JSON answer keeps the English message programs match on.
+    # The JSON answer's code, what programs match on, stays English; its message is French.
     api = client.get(item_path(tag, "owner"), headers={**FRENCH, "Accept": "application/json"})
-    assert api.status_code == 403 and "Hold your phone" in api.get_json()["message"]
+    assert api.status_code == 403 and api.get_json()["error"] == "tap_required"
+    assert api.get_json()["message"].startswith("Approchez de nouveau votre téléphone")
 
     _declare(app, "en")
     refused = client.get(item_path(tag, "owner"), headers=FRENCH)

@@ -49,8 +49,10 @@ def resold(db):  # type: ignore[no-untyped-def]
                   started_at=T0 + timedelta(days=100), confirmed_at=T0 + timedelta(days=100)),
     ])
     db.commit()
-    ledger.post_entry(db, first, ledger.EARN, 40, "tap", 1, T0 + timedelta(days=5))
-    ledger.post_entry(db, first, ledger.EARN, 60, "tap", 2, T0 + timedelta(days=20))
+    ledger.post_entry(db, first, ledger.EARN, 40, "tap", 1, T0 + timedelta(days=5),
+                      brand="maison-aurelia")
+    ledger.post_entry(db, first, ledger.EARN, 60, "tap", 2, T0 + timedelta(days=20),
+                      brand="maison-aurelia")
     db.commit()
     return tag, first, second
 

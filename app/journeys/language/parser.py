@@ -16,6 +16,7 @@ from app.journeys.language.checks.guardrails import check_guardrails
 from app.journeys.language.checks.journeys import check_journeys
 from app.journeys.language.checks.points import check_points
 from app.journeys.language.checks.priorities import check_priorities
+from app.journeys.language.checks.products import check_products
 from app.journeys.language.checks.rewards import check_rewards
 from app.journeys.language.checks.schedules import check_schedules
 from app.journeys.language.checks.shapes import entries, required
@@ -58,6 +59,7 @@ def parse_ruleset_text(
     journeys = check_journeys(ctx, top.get("journeys"))
     schedules = check_schedules(ctx, top.get("schedules"))
     tests = check_tests(ctx, top.get("tests"))
+    products = check_products(ctx, top.get("products"))
     check_priorities(ctx, journeys)
     ctx.fail_if_problems()
 
@@ -75,6 +77,7 @@ def parse_ruleset_text(
         tests=tests,
         points=points,
         locales=header.locales,
+        products=products,
     )
 
 

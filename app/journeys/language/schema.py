@@ -24,6 +24,7 @@ from app.journeys.language.words import (
     LOCALE_RE,
     MECHANICS,
     NAME_RE,
+    PRODUCT_WORDS_FIELDS,
     REQUIREMENTS,
     WORTH_RE,
 )
@@ -205,6 +206,7 @@ def _content_def() -> dict[str, Any]:
             },
             "blocks": {"type": "array", "minItems": 1, "uniqueItems": True,
                        "items": {"enum": list(BLOCKS)}},
+            "note": {**text, "description": "A short closing line."},
             "title": text, "text": text, "film": file, "poster": file,
         },
     }
@@ -414,7 +416,8 @@ def _top_properties() -> dict[str, Any]:
                         "additionalProperties": False,
                         "properties": {
                             "id": {"$ref": "#/$defs/slug"},
-                            "label": {"type": "string", "minLength": 1},
+                            "label": _words()["label"],
+                            "description": _words()["description"],
                             "cost": {"type": "integer", "minimum": 1},
                             "code": {"$ref": "#/$defs/code"},
                             "stock": _count(),
@@ -427,6 +430,21 @@ def _top_properties() -> dict[str, Any]:
         },
         "schedules": {"type": ["array", "null"], "items": {"$ref": "#/$defs/schedule"}},
         "tests": {"type": ["array", "null"], "items": {"$ref": "#/$defs/test"}},
+        "products": {
+            "type": ["object", "null"],
+            "description": "Care guidance and owner-only content per product category, or per "
+            "product (its GTIN, which wins over its category).",
+            "additionalProperties": {
+                "type": "object", "minProperties": 1, "additionalProperties": False,
+                "properties": {part: {
+                    "type": "object", "additionalProperties": False,
+                    "properties": {"heading": {"$ref": "#/$defs/text"},
+                                   "body": {"$ref": "#/$defs/text",
+                                            "description": "Markdown, no raw HTML."},
+                                   "media": {"$ref": "#/$defs/content/properties/media"}},
+                } for part in PRODUCT_WORDS_FIELDS},
+            },
+        },
     }
 
 

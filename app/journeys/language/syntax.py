@@ -191,13 +191,14 @@ class CatalogueItemDoc:
     """Something an owner can buy with points: ``cost`` points for one code."""
 
     id: str
-    label: str  # what the owner reads
+    label: Text  # what the owner reads, per locale (``pick_text`` for a page)
     cost: int  # points, at least 1
     code: str  # "generated", or "list" (codes taken from ``code_list``)
     code_list: str | None
     stock: int | None = None  # the total ever; None: unlimited
     budget: int | None = None  # most bought in all; None: no cap besides the stock
     expires: int | None = None  # days the code can be used; None: no end
+    description: Text = ()  # what it is, per locale (Markdown)
     line: int = field(default=0, compare=False)
     column: int = field(default=0, compare=False)
 
@@ -210,8 +211,14 @@ class PointsWorth:
     cents: int
     currency: str
 
+    def cents_of(self, points: int) -> int:
+        """Return what ``points`` are worth in hundredths of ``currency``, like 1250 (rounded
+        down); pages write it with ``app.core.wording.money``."""
+        return points * self.cents // self.points
+
     def value_of(self, points: int) -> str:
-        """Return what ``points`` are worth, like ``12.50 EUR`` (rounded down to the cent)."""
+        """Return what ``points`` are worth, like ``12.50 EUR`` (rounded down to the cent): for
+        the CLI and logs, not pages."""
         cents = points * self.cents // self.points
         return f"{cents // 100}.{cents % 100:02d} {self.currency}"
 
@@ -236,6 +243,19 @@ class TestCase:
 
 
 @dataclass(frozen=True)
+class ProductWordsDoc:
+    """``products:`` for one category or one GTIN: its care guidance and its owner-only
+    content, each {heading, body, media} like a journey's content ({} when not given)."""
+
+    key: str  # the category as written, or the GTIN as 14 digits
+    kind: str  # "category" | "gtin"
+    care: dict[str, Any]
+    owner_content: dict[str, Any]
+    line: int = field(default=0, compare=False)
+    column: int = field(default=0, compare=False)
+
+
+@dataclass(frozen=True)
 class RulesetDoc:
     source: str
     brand: str
@@ -250,6 +270,8 @@ class RulesetDoc:
     points: PointsDoc = field(default_factory=PointsDoc)
     # Every locale its words are written in, the first the default (``locales:``, or ``locale``).
     locales: tuple[str, ...] = ()
+    # Care and owner-only words per category or GTIN (``products:``), in file order.
+    products: tuple[ProductWordsDoc, ...] = ()
 
     @property
     def reward_ids(self) -> tuple[str, ...]:

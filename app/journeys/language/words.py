@@ -28,7 +28,7 @@ CHANNELS = ("email", "crm_webhook", "sms")
 
 TOP_FIELDS = (
     "brand", "title", "timezone", "locale", "locales", "guardrails",
-    "journeys", "rewards", "points", "schedules", "tests",
+    "journeys", "rewards", "points", "schedules", "tests", "products",
 )
 JOURNEY_FIELDS = (
     "id", "priority", "from", "until", "when", "do", "experience", "content", "reward", "signal",
@@ -43,7 +43,7 @@ WORDS_FIELDS = ("label", "description", "terms")
 """The words a person reads about a reward or a prize, each text or {locale: text}."""
 PRIZE_FIELDS = ("id", "weight", "stock", "code", "points", "min_plays", *WORDS_FIELDS)
 CONSOLATION_FIELDS = ("id", "points", "code", *WORDS_FIELDS)
-CONTENT_FIELDS = ("heading", "body", "cta", "media", "blocks",
+CONTENT_FIELDS = ("heading", "body", "cta", "media", "blocks", "note",
                   # The owner film's first words, still read (media: {video: ...} says it now).
                   "title", "text", "film", "poster")
 """What a journey's ``content`` may say; text fields are text or {locale: text}."""
@@ -52,16 +52,24 @@ CTA_TARGETS = ("owner", "reveal", "review", "service", "transfer")
 """Where a call to action may lead, besides a path of this site (``/...``)."""
 MEDIA_FIELDS = ("image", "video", "poster", "alt")
 BLOCKS = ("hero", "media", "body", "cta", "item", "owner", "reward", "care", "review",
-          "service", "transfer")
+          "service", "transfer", "owner_content", "note")
 """The blocks a page is made of (templates/blocks/<name>.html), in the order ``blocks`` lists."""
 DEFAULT_BLOCKS = ("hero", "media", "body", "cta", "reward", "item", "owner")
 """A journey's page when its content lists no ``blocks``."""
+PRODUCT_WORDS_FIELDS = ("care", "owner_content")
+"""What ``products:`` says per category or GTIN: care guidance, and content for owners only."""
+PRODUCT_CONTENT_FIELDS = ("heading", "body", "media")
+"""What each of ``care`` and ``owner_content`` may say; text fields are text or {locale: text}."""
+GTIN_KEY_RE = re.compile(r"\d{8}|\d{12,14}")
+"""A ``products:`` key that is a GTIN (8, 12, 13 or 14 digits); any other key is a category."""
+
 LIMIT_FIELDS = ("per_item", "per_owner", "per_day", "per")
 SCHEDULE_FIELDS = ("id", "cron", "when", "message", "channel", "reward")
 GUARDRAIL_FIELDS = ("rewards_per_owner", "messages_per_owner", "quiet_hours",
                     "points_expire_after")
 POINTS_FIELDS = ("worth", "catalogue")
-CATALOGUE_FIELDS = ("id", "label", "cost", "code", "stock", "budget", "expires")
+CATALOGUE_FIELDS = ("id", "label", "description", "cost", "code", "stock", "budget",
+                    "expires")
 WORTH_RE = re.compile(r"\s*(\d+)\s*points?\s*=\s*(\d+)(?:\.(\d{1,2}))?\s*([A-Z]{3})\s*")
 """``100 points = 5 EUR``: a whole number of points, an amount, an ISO 4217 currency code."""
 RATE_FIELDS = ("max", "per")

@@ -17,8 +17,9 @@ _WRAPS = {
     ),
     "rewards:": _ONE_JOURNEY + "{block}",
     "guardrails:": _ONE_JOURNEY + "{block}",
-    "points:": _ONE_JOURNEY + "{block}",
+    "points:": _ONE_JOURNEY + "locales: [en, fr]\n{block}",
     "schedules:": _ONE_JOURNEY + "{block}",
+    "products:": _ONE_JOURNEY + "locales: [en, fr]\n{block}",
     "tests:": (
         "brand: b\ntimezone: Europe/Paris\njourneys:\n"
         "  - {id: december-gift, priority: 3, experience: care, from: 2026-12-01,"

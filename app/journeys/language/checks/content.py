@@ -24,6 +24,7 @@ from app.journeys.language.words import (
     CTA_FIELDS,
     CTA_TARGETS,
     MEDIA_FIELDS,
+    PRODUCT_CONTENT_FIELDS,
     WORDS_FIELDS,
 )
 from app.journeys.language.yamlnodes import Entry, construct, is_null, show
@@ -97,7 +98,7 @@ def check_journey_content(ctx: Context, entry: Entry | None, label: str) -> dict
         return {}
     fields = entries(ctx, node, f"{label}: content", CONTENT_FIELDS)
     out: dict[str, Any] = {}
-    for name in ("heading", "body", "title", "text"):
+    for name in ("heading", "body", "note", "title", "text"):
         if words := localized(ctx, fields.get(name), label, f"content.{name}"):
             out[name] = dict(words)
     for name in ("film", "poster"):
@@ -109,6 +110,28 @@ def check_journey_content(ctx: Context, entry: Entry | None, label: str) -> dict
         out["media"] = media
     if (blocks := _blocks(ctx, fields.get("blocks"), label)) is not None:
         out["blocks"] = blocks
+    return out
+
+
+def check_product_content(ctx: Context, entry: Entry | None, label: str) -> dict[str, Any]:
+    """Return ``care`` or ``owner_content`` of one ``products:`` entry for its page block:
+    ``heading`` and ``body`` as {locale: text}, ``media`` as {image|video, poster, alt}; the same
+    checks as a journey's content (translations, safe Markdown, file names)."""
+    if entry is None or is_null(entry.node):
+        return {}
+    if not mapping(ctx, entry.node, label, entry.key, "heading, body, media"):
+        return {}
+    found = len(ctx.problems)
+    fields = entries(ctx, entry.node, f"{label}: {entry.key}", PRODUCT_CONTENT_FIELDS)
+    out: dict[str, Any] = {}
+    for name in ("heading", "body"):
+        if words := localized(ctx, fields.get(name), label, f"{entry.key}.{name}"):
+            out[name] = dict(words)
+    if (media := _media(ctx, fields.get("media"), label, f"{entry.key}.media")) is not None:
+        out["media"] = media
+    if not out.get("body") and not out.get("media") and len(ctx.problems) == found:
+        ctx.problem(entry.node, f"{label}: {entry.key} needs a 'body' or 'media': what the "
+                    "owner reads or watches")
     return out
 
 
@@ -149,24 +172,25 @@ def _cta(ctx: Context, entry: Entry | None, label: str) -> dict[str, Any] | None
     return {"label": dict(words), "to": where}
 
 
-def _media(ctx: Context, entry: Entry | None, label: str) -> dict[str, Any] | None:
+def _media(ctx: Context, entry: Entry | None, label: str,
+           path: str = "content.media") -> dict[str, Any] | None:
     if entry is None or is_null(entry.node):
         return None
-    if not mapping(ctx, entry.node, label, "content.media", "image or video, and alt"):
+    if not mapping(ctx, entry.node, label, path, "image or video, and alt"):
         return None
-    fields = entries(ctx, entry.node, f"{label}: content.media", MEDIA_FIELDS)
+    fields = entries(ctx, entry.node, f"{label}: {path}", MEDIA_FIELDS)
     out: dict[str, Any] = {}
     for name in ("image", "video", "poster"):
-        if (value := _file(ctx, fields.get(name), label, f"content.media.{name}")) is not None:
+        if (value := _file(ctx, fields.get(name), label, f"{path}.{name}")) is not None:
             out[name] = value
     if ("image" in out) == ("video" in out):
-        ctx.problem(entry.node, f"{label}: content.media needs one 'image' or one 'video'")
+        ctx.problem(entry.node, f"{label}: {path} needs one 'image' or one 'video'")
         return None
     if "alt" not in fields:
         # A picture nobody can hear described is lost to a screen reader.
-        ctx.problem(entry.node, f"{label}: content.media needs 'alt': what the "
+        ctx.problem(entry.node, f"{label}: {path} needs 'alt': what the "
                     f"{'image shows' if 'image' in out else 'film is about'}, in words")
-    elif words := localized(ctx, fields.get("alt"), label, "content.media.alt"):
+    elif words := localized(ctx, fields.get("alt"), label, f"{path}.alt"):
         out["alt"] = dict(words)
     return out
 

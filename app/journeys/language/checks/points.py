@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from app.journeys.language.checks.content import localized
 from app.journeys.language.checks.rewards import check_code
 from app.journeys.language.checks.shapes import days, entries, integer, mapping, required, text
 from app.journeys.language.context import Context
@@ -60,7 +61,8 @@ def check_catalogue(ctx: Context, entry: Entry | None) -> tuple[CatalogueItemDoc
 
 
 def check_item(ctx: Context, node: Node) -> CatalogueItemDoc | None:
-    """One catalogue item: an id, a label, a cost above 0, and the code it gives."""
+    """One catalogue item: an id, a label (and a description), per locale like a prize's, a
+    cost above 0, and the code it gives."""
     if not isinstance(node, MappingNode):
         ctx.problem(node, "points: a catalogue item is a mapping like "
                           "{id: care-kit, label: Care kit, cost: 500, code: generated}")
@@ -71,10 +73,9 @@ def check_item(ctx: Context, node: Node) -> CatalogueItemDoc | None:
     cid = text(ctx, fields.get("id"), "points: catalogue item", ID_RE,
                "lowercase letters, digits and dashes")
     label = f"points: catalogue item '{cid}'"
-    words = fields.get("label")
-    shown = str(words.node.value).strip() if words and isinstance(words.node, ScalarNode) else ""
-    if words is not None and not is_null(words.node) and not shown:
-        ctx.problem(words.node, f"{label}: 'label' must be the words owners read")
+    # Text, or text per locale, as a prize's label: every locale of ``locales:`` is required.
+    shown = localized(ctx, fields.get("label"), label, "label")
+    description = localized(ctx, fields.get("description"), label, "description")
     cost = integer(ctx, fields.get("cost"), label, minimum=1)
     code, code_list = check_code(ctx, fields.get("code"), label)
     stock = integer(ctx, fields.get("stock"), label)
@@ -84,4 +85,5 @@ def check_item(ctx: Context, node: Node) -> CatalogueItemDoc | None:
         return None
     line, column = mark(node)
     return CatalogueItemDoc(id=cid, label=shown, cost=cost, code=code, code_list=code_list,
-                            stock=stock, budget=budget, expires=expires, line=line, column=column)
+                            stock=stock, budget=budget, expires=expires, description=description,
+                            line=line, column=column)
