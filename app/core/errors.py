@@ -16,6 +16,7 @@ from sqlalchemy.exc import DataError, OperationalError
 from werkzeug.exceptions import HTTPException, TooManyRequests
 
 from app.core import limits
+from app.core.i18n import N_ as N_  # re-exported: domain errors mark their words with it
 from app.core.i18n import translate
 from app.core.negotiation import wants_json
 
@@ -23,12 +24,6 @@ log = logging.getLogger(__name__)
 
 
 # One sentence for a body over the size limit, wherever it is refused.
-
-
-def N_(message: str) -> str:  # the name `make translations` extracts (a default keyword)
-    """Return ``message``: marks an error message shown translated (its English text is its
-    catalogue id), on the error page and in JSON ``message``."""
-    return message
 
 
 TOO_LARGE = N_("What you sent is too large. Shorten it and send it again.")

@@ -136,6 +136,12 @@ def current_language() -> str:
     return locale.language if locale is not None else DEFAULT_LOCALE
 
 
+def N_(message: str) -> str:  # the name `make translations` extracts (a default keyword)
+    """Return ``message``: marks English text shown translated later, where a person reads it
+    (its English text is its catalogue id)."""
+    return message
+
+
 def translate(message: str, params: Mapping[str, object] | None = None) -> str:
     """Return ``message`` (an English catalogue id, marked ``N_`` where it is written) in the
     language words come out in now, its ``%(name)s`` filled from ``params``; as written when

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command
@@ -26,6 +27,19 @@ def upgrade(url: str, revision: str = "head") -> None:
     Raises:
         sqlalchemy.exc.OperationalError: the database cannot be reached.
     """
+    _run(url, command.upgrade, revision)
+
+
+def downgrade(url: str, revision: str) -> None:
+    """Migrate the database at ``url`` back to ``revision`` (tests of a migration's backfill).
+
+    Raises:
+        sqlalchemy.exc.OperationalError: the database cannot be reached.
+    """
+    _run(url, command.downgrade, revision)
+
+
+def _run(url: str, step: Callable[[Config, str], None], revision: str) -> None:
     engine = make_engine(url)
     try:
         # SQLite needs its DDL outside BEGIN IMMEDIATE's implicit handling; a plain connection
@@ -33,7 +47,7 @@ def upgrade(url: str, revision: str = "head") -> None:
         with engine.begin() as conn:
             config = alembic_config(url)
             config.attributes["connection"] = conn
-            command.upgrade(config, revision)
+            step(config, revision)
     finally:
         engine.dispose()
 

@@ -26,15 +26,11 @@ from enum import StrEnum
 
 from babel.numbers import format_decimal
 
-from app.core.i18n import current_language, translate, translate_count
+from app.core.i18n import N_, current_language, translate, translate_count
 
 CONFIDENCE = 0.95  # the level of every interval shown
 POWER = 0.80  # the chance of finding the observed effect, for "N more owners needed"
 SRM_P = 0.001  # a split this unlikely under the declared holdout is a broken assignment
-
-
-def N_(message: str) -> str:  # the name `make translations` extracts (a default keyword)
-    return message
 
 
 class Verdict(StrEnum):

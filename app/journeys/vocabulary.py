@@ -109,7 +109,9 @@ _FIELDS = (
        default=False),
     _f("owner.email_opt_in", "bool", "True when the owner agreed to receive emails.",
        default=False),
-    _f("owner.points", "int", "The owner's loyalty points balance.", default=0),
+    _f("owner.points", "int",
+       "The owner's loyalty points balance with this ruleset's brand (points are kept per brand).",
+       default=0),
     _f("owner.has_reviewed", "bool", "True when the owner has reviewed this product.",
        default=False),
     # -- warranty and service -----------------------------------------------------------------

@@ -17,15 +17,11 @@ from sqlalchemy.orm import Session
 from app.catalog.models import Owner
 from app.core.db import dialect_insert
 from app.core.errors import NotFound
+from app.core.i18n import N_
 from app.messages.models import Consent
 from app.messages.schedules import live_ruleset
 
 CHANNELS = ("email", "crm_webhook")
-
-
-def N_(message: str) -> str:  # the name `make translations` extracts (a default keyword)
-    """Return ``message``: marks words pages translate when they show them (``_(label)``)."""
-    return message
 
 
 CHANNEL_LABELS = {"email": N_("Email"), "crm_webhook": N_("The brand’s customer service")}

@@ -9,12 +9,11 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
-from alembic import command
 from sqlalchemy import select, text
 
 from app.catalog.models import Ownership
 from app.core.db import make_engine
-from app.core.migrate import alembic_config, upgrade
+from app.core.migrate import downgrade, upgrade
 from app.rewards import wallet
 from app.rewards.ledger import EARN, InsufficientPoints, balance, balances, ledger, post_entry
 from app.rewards.models import LoyaltyAccount, LoyaltyEntry, RewardGrant
@@ -120,24 +119,13 @@ def test_racing_spends_take_only_that_brands_points(app, db):
     assert sum(e.points for e in ledger(db, me, A)) == 50
 
 
-def _downgrade(url: str, revision: str) -> None:
-    engine = make_engine(url)
-    try:
-        with engine.begin() as conn:
-            config = alembic_config(url)
-            config.attributes["connection"] = conn
-            command.downgrade(config, revision)
-    finally:
-        engine.dispose()
-
-
 def test_the_migration_splits_the_old_single_balance_by_brand(app, db, database_url):
     me = owner(db)
     item_a = tagged_item(db, serial="A-9").item_id
     item_b = tagged_item(db, brand=B, serial="B-9").item_id
     _own(db, me, item_a)
     db.close()
-    _downgrade(database_url, "0017")
+    downgrade(database_url, "0017")
     engine = make_engine(database_url)
     at = T0.isoformat() if database_url.startswith("sqlite") else T0
     try:

@@ -117,3 +117,19 @@ def test_a_prize_without_a_label_is_counted_in_points_in_both_languages(app):
     with app.test_request_context(headers=ENGLISH):
         assert prize_label(BRAND, "no-such-reward", None, 1) == "1 point"
         assert prize_label(BRAND, "no-such-reward", None, 1250) == "1,250 points"
+
+
+def test_a_won_code_follows_its_label_with_the_languages_colon(app, db, keyring):
+    """French puts a no-break space before a colon: "… recharge : CODE", not "recharge: CODE"."""
+    from tests.factories import age_ownership, tap
+
+    tag = tagged_item(db, category="serum")
+    phone = app.test_client()
+    tap(phone, db, keyring, tag)
+    age_ownership(db, tag, 80)
+    link = tap(phone, db, keyring, tag, as_json=True).get_json()["reward"]["reveal"]
+    won = post_form(phone, link + "/reveal", headers=JSON).get_json()
+    french = _wallet(text(phone.get(item_path(tag, "owner"), headers=FRENCH)))
+    english = _wallet(text(phone.get(item_path(tag, "owner"), headers=ENGLISH)))
+    assert f"{NB}: <code>{won['code']}</code>" in french
+    assert f"{NB}: <code>" not in english and f": <code>{won['code']}</code>" in english
