@@ -21,7 +21,7 @@ from app.messages.consent import field_name, owner_choices
 from app.ownership import lifecycle as ownership
 from app.ownership import transfers
 from app.provenance.records import records_for_item
-from app.rewards.ledger import balance, ledger
+from app.rewards.ledger import ledger
 from app.rewards.loyalty import has_reviewed
 from app.rewards.wallet import wallet as owner_wallet
 from app.rules.service import Decision
@@ -106,7 +106,6 @@ def owner_page(db_session: Session, ctx: TapContext, now: datetime, **extra: Any
         wallet=(owner_wallet(db_session, ruleset.doc if ruleset else None, brand.slug, owner_id,
                              now) if owner_id else None),
         brand_time=brand_time,
-        points=balance(db_session, owner_id, brand.slug) if owner_id else 0,
         entries=list(reversed(ledger(db_session, owner_id, brand.slug)))[:5] if owner_id else [],
         reviewed=has_reviewed(db_session, owner_id, item.product.id) if owner_id else True,
         holding=ctx.holding,
