@@ -86,6 +86,10 @@ class Item(Base):
     # brand has no sales feed, and its ruleset decides what a first tap does).
     released: Mapped[bool | None] = mapped_column(Boolean)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=func.now())
+    # When it was sold and through which channel or retailer (``sold_at`` and ``channel`` columns
+    # of the catalogue import): activation is measured from the sale.
+    sold_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    channel: Mapped[str | None] = mapped_column(String(64))
     # The warranty runs from the first owner's activation for the product's term.
     warranty_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     warranty_ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
