@@ -44,9 +44,10 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         settings,
         wording,
     )
-    from app.core.db import db
+    from app.core.db import analytics, db
     from app.core.markdown import to_html as markdown_to_html
     from app.demo import views as demo_views
+    from app.insights import commerce as insights_commerce
 
     app = Flask(__name__, template_folder="../templates", static_folder="../static")
     app.config.from_mapping(settings.defaults())
@@ -72,6 +73,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     # (it bounds the <int:...> converter).
     boundary.init_app(app)
     db.init_app(app)
+    analytics.init_app(app)
     privacy.register(audit.PRIVACY)
     privacy.register(outbox.PRIVACY)
     errors.init_app(app)
@@ -85,6 +87,8 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     provenance_pkg.init_app(app)
     rewards_pkg.init_app(app)
     messages_pkg.init_app(app)
+    # After ownership's: erasure runs contributors in reverse, so the address is still there.
+    privacy.register(insights_commerce.PRIVACY)
     tap_pkg.init_app(app)
     demo_views.init_app(app)
     admin_pkg.init_app(app)

@@ -14,6 +14,7 @@ from flask.cli import AppGroup
 from app.core import outbox
 from app.core.db import db
 from app.core.migrate import current, upgrade
+from app.insights import alerts as insights_alerts
 from app.messages import delivery as messages_delivery
 
 db_group = AppGroup("db", help="Database schema (Alembic migrations).")
@@ -45,6 +46,8 @@ def mail_deliver(once: bool) -> None:
             click.echo(f"messages: {done.delivered} delivered, {done.retrying} to retry, "
                        f"{done.failed} failed, {done.deferred} deferred, "
                        f"{done.suppressed} suppressed")
+        if notified := insights_alerts.deliver_pending(db.sessionmaker, current_app.config):
+            click.echo(f"alerts: {notified} sent to the brands' CRM")
         return
     logging.basicConfig(level=logging.INFO, format="%(asctime)s mail %(levelname)s %(message)s")
     stop = threading.Event()
@@ -55,9 +58,11 @@ def mail_deliver(once: bool) -> None:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     config, sessions = current_app.config, db.sessionmaker
-    # The same worker delivers the schedules' messages (app/messages/delivery.py).
+    # The same worker delivers the schedules' messages (app/messages/delivery.py) and the
+    # integrity alerts' CRM calls (app/insights/alerts.py).
     outbox.run_worker(db.sessionmaker, config, stop, float(config["MAIL_POLL_SECONDS"]),
-                      also=[lambda: messages_delivery.deliver_due(sessions, config)])
+                      also=[lambda: messages_delivery.deliver_due(sessions, config),
+                            lambda: insights_alerts.deliver_pending(sessions, config)])
 
 
 @mail_group.command("status", help="Count queued, sent and dead email.")
@@ -72,6 +77,8 @@ def mail_status() -> None:
 def init_app(app: Flask) -> None:
     from app.catalog import cli as catalog_cli
     from app.demo import cli as demo_cli
+    from app.insights import cli as insights_cli
+    from app.insights import commerce_cli
     from app.rules import cli as journeys_cli
     from app.scheduler import cli as scheduler_cli
     from app.verify import cli as verify_cli
@@ -84,5 +91,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(verify_cli.sun_group)
     app.cli.add_command(verify_cli.taps_group)
     app.cli.add_command(demo_cli.demo_group)
+    app.cli.add_command(insights_cli.insights_group)
+    app.cli.add_command(commerce_cli.commerce_group)
     app.cli.add_command(journeys_cli.journeys_group)
     app.cli.add_command(scheduler_cli.scheduler_group)

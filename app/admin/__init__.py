@@ -7,10 +7,12 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from app.admin import auth, cli, drafts, pages, views
+    from app.admin import alerts, auth, cli, drafts, insights, pages, views
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(views.bp)
     app.register_blueprint(drafts.bp)
+    app.register_blueprint(alerts.bp)
+    app.register_blueprint(insights.bp)
     app.cli.add_command(cli.staff_group)

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from flask import Flask
 
-from app.api import views
+from app.api import events, views
 
 
 def init_app(app: Flask) -> None:
     # Parsed now: a document that does not load stops start-up instead of answering 500.
     views.document()
     app.register_blueprint(views.bp)
+    app.register_blueprint(events.bp)

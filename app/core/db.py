@@ -269,3 +269,69 @@ class Database:
 
 
 db = Database()
+
+
+def make_read_engine(url: str, *, sqlite_busy_timeout_ms: int = 15000) -> Engine:
+    """Return an engine whose every transaction is read-only, for ``url``.
+
+    Read-only here, whatever the URL's role may do, so a dashboard pointed at the main database
+    (the default) can never write either: SQLite's ``query_only`` refuses writes on the
+    connection, PostgreSQL's ``default_transaction_read_only`` makes each transaction read-only
+    (a write fails with ``ReadOnlySqlTransaction``). On SQLite a transaction begins deferred:
+    a reader never takes the write lock, and WAL gives it a snapshot beside the writer.
+    """
+    if url.startswith("sqlite"):
+        engine = make_engine(url, sqlite_busy_timeout_ms=sqlite_busy_timeout_ms,
+                             sqlite_begin="BEGIN")
+
+        # Registered after make_engine's own listener, which may still set WAL mode.
+        @event.listens_for(engine, "connect")
+        def _query_only(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.execute("PRAGMA query_only=ON")
+
+        return engine
+    return make_engine(url, connect_args={"options": "-c default_transaction_read_only=on"})
+
+
+class AnalyticsDatabase:
+    """Flask extension for the dashboards' reads (insights panels, exports): an engine on
+    ``ANALYTICS_DATABASE_URL`` (a read replica), else on ``DATABASE_URL``; read-only either way
+    (``make_read_engine``). ``session`` is the current app context's session, rolled back and
+    closed when the context ends. A replica lags its primary: what it shows may be seconds old.
+    """
+
+    def __init__(self) -> None:
+        self.engine: Engine | None = None
+        self.sessionmaker: sessionmaker[Session] | None = None
+
+    def init_app(self, app: Flask) -> None:
+        self.engine = make_read_engine(
+            app.config.get("ANALYTICS_DATABASE_URL") or app.config["DATABASE_URL"],
+            sqlite_busy_timeout_ms=app.config["SQLITE_BUSY_TIMEOUT_MS"],
+        )
+        self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
+        app.extensions["aftertap.analytics"] = self
+
+        @app.teardown_appcontext
+        def _close_session(_exc: BaseException | None) -> None:
+            _close(g.pop("analytics_session", None))
+
+    @property
+    def session(self) -> Session:
+        if "analytics_session" not in g:
+            assert self.sessionmaker is not None, "AnalyticsDatabase.init_app was not called"
+            g.analytics_session = self.sessionmaker()
+        session: Session = g.analytics_session
+        return session
+
+
+analytics = AnalyticsDatabase()
+
+
+def analytics_session() -> Session:
+    """Return the read-only session dashboards read through (one per request or command).
+
+    Only reads: a write raises (``sqlalchemy.exc.OperationalError`` on SQLite,
+    ``InternalError`` wrapping ``ReadOnlySqlTransaction`` on PostgreSQL).
+    """
+    return analytics.session

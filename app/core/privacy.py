@@ -8,6 +8,7 @@ walks the schema and fails for any owner-linked table that no contributor names.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -37,6 +38,12 @@ class Contributor:
 
 
 _contributors: dict[str, Contributor] = {}
+
+
+def email_digest(address: str) -> str:
+    """Return the SHA-256 (hex) of ``address`` trimmed and lower-cased: how a brand's shop names a
+    customer without sending the address itself (commerce events' ``email_sha256``)."""
+    return hashlib.sha256(address.strip().lower().encode("utf-8")).hexdigest()
 
 
 def register(contributor: Contributor) -> None:

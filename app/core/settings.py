@@ -39,6 +39,9 @@ def defaults() -> dict[str, Any]:
     """Return the built-in settings; every key here may be overridden by ``AFTERTAP_<KEY>``."""
     return {
         "DATABASE_URL": f"sqlite:///{INSTANCE_DIR / 'aftertap.db'}",
+        # The dashboards' reads (insights panels and export), e.g. a read replica; None: the
+        # main database. Read-only either way (app.core.db.analytics_session).
+        "ANALYTICS_DATABASE_URL": None,
         "SECRET_KEY": None,
         # Password of the brand-side admin pages (user "admin"); unset: those pages do not exist.
         "ADMIN_PASSWORD": None,
@@ -148,6 +151,16 @@ def defaults() -> dict[str, Any]:
         # -- loyalty -------------------------------------------------------------------------
         # Points for behaviour outside journeys; AFTERTAP_LOYALTY_POINTS='{"review": 40, ...}'.
         "LOYALTY_POINTS": {"review": 40, "service": 50, "provenance": 25, "take_back": 200},
+        # -- insights ---------------------------------------------------------------------------
+        # Activation, funnel and abandonment (cohorts over every item a brand has) are recomputed
+        # at most this often; rewards, messages, points and lift every refresh.
+        "INSIGHTS_STATE_MINUTES": 15,
+        # Taps younger than this are left to the next refresh and alert scan: a tap whose id
+        # was drawn earlier may still be committing, and a mark moved past it would skip it.
+        "INSIGHTS_SETTLE_SECONDS": 30,
+        # Taps (and service requests, resales) one refresh counts at most: a long backlog is
+        # caught up over several refreshes, none holding its transaction long.
+        "INSIGHTS_REFRESH_MAX_TAPS": 50_000,
         # -- rate limits (app.core.limits) -----------------------------------------------------
         # Where counts live: memory:// is one process only; production uses redis://host:6379/N.
         "RATE_LIMIT_STORAGE": "memory://",
@@ -170,6 +183,8 @@ def defaults() -> dict[str, Any]:
             "DATA_LINK_PER_RECIPIENT": "3 per hour",
             "TRANSFER_ACCEPT_PER_ADDRESS": "10 per minute",
             "TAP_PER_ADDRESS": "120 per minute",
+            # Commerce events a shop or CRM sends in, per API token (POST /api/v1/events).
+            "COMMERCE_EVENTS_PER_TOKEN": "600 per minute",
             # Staff password-reset requests, every attempt (the page answers the same whether
             # or not the account exists).
             "STAFF_RESET_PER_ADDRESS": "10 per hour",

@@ -56,3 +56,20 @@ provenance_sections = _events.signal(
         "Listeners return a mapping of extra top-level sections for the record (e.g. the "
         "item's service summary); they must hold no personal data.",
 )
+alert_raised = _events.signal(
+    "alert-raised",
+    doc="Insights raised a new integrity alert (one per item, kind and UTC day). Keywords: "
+        "settings, alert_id, brand_id, item_id, kind, title (the kind in English words), "
+        "summary (what was seen, English words: countries, gaps; never a person), at (the "
+        "alert's), now (the scan's). A listener queues what it sends in this transaction and "
+        "returns True when everything is handed over, False when a call waits for "
+        "``alert_delivery_due`` (then the alert stays not notified until it is made).",
+)
+alert_delivery_due = _events.signal(
+    "alert-delivery-due",
+    doc="An integrity alert still waits to reach the brand's CRM (sent with a session holding "
+        "no write; the listener may end its read before calling out). Keywords: settings, "
+        "alert_id, brand_id, item_id, kind, title, summary, at (the alert's), now. A listener "
+        "makes the call and returns True once it is done or there is nothing to call, False to "
+        "be asked again later.",
+)

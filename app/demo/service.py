@@ -98,6 +98,8 @@ DEMO_OWNER_CONTENT: dict[str, str] = {
 
 
 DEMO_ZONES = {"maison-aurelia": "Europe/Paris", "nordwand": "Europe/Zurich"}
+# Serials of the items `demo history` makes up (app/demo/history.py): thousands, never buttons.
+HISTORY_SERIAL_PREFIX = "HIST-"
 
 
 @dataclass(frozen=True)
@@ -162,14 +164,16 @@ def _seed_catalogue(
 
 
 def demo_tags(session: Session) -> list[Tag]:
-    """Return the demo brands' tags, one per item, brand by brand in catalogue order."""
+    """Return the demo brands' tags, one per item, brand by brand in catalogue order (not the
+    made-up history's items)."""
     return list(
         session.scalars(
             select(Tag)
             .join(Item)
             .join(Product)
             .join(Brand)
-            .where(Brand.slug.in_([names[0] for names, _catalogue, _care in DEMO_BRANDS]))
+            .where(Brand.slug.in_([names[0] for names, _catalogue, _care in DEMO_BRANDS]),
+                   ~Item.serial.startswith(HISTORY_SERIAL_PREFIX))
             .order_by(Brand.slug, Product.gtin, Item.serial)
         )
     )

@@ -56,6 +56,10 @@ ACTIVATION_LAG: Final = "activation_lag"
 FUNNEL: Final = "funnel"
 FUNNEL_STAGES: Final = ("sold", "claimed", "confirmed", "repeat", "service", "provenance",
                         "transfer", "second_active")
+# Reached: sold (a sale day, or imported as sold), claimed (an ownership), confirmed (the first
+# owner's email verified), repeat (two genuine taps while owned), service (a request or work
+# recorded), provenance (a record issued), transfer (a second ownership), second_active (a
+# genuine tap during a second or later ownership).
 # Owners with three or more genuine taps in their first 30 days of ownership ("burst"), and those
 # of them with no genuine tap in the last 60 days ("stopped"): day: the month the ownership
 # began; product, market; bucket: burst | stopped.
@@ -67,16 +71,18 @@ ROUTINE_OWNERS: Final = "routine_owners"
 SERVICE_REQUESTS: Final = "service_requests"
 RESALES: Final = "resales"
 # Rewards: day; journey: the granting journey; bucket: the reward id (its pool's id in the
-# ruleset), and for wins "<reward>|<prize>".
+# ruleset), and for wins "<reward>|<prize>" (a prize or the consolation, by its own id).
 REWARD_GRANTS: Final = "reward_grants"
 REWARD_REVEALS: Final = "reward_reveals"
 REWARD_WINS: Final = "reward_wins"
 REWARD_REDEEMED: Final = "reward_redeemed"
-# Points: day; bucket: earn | spend | expire | reverse; value: points (spend and expire positive).
+# Points: day; bucket: earn | spend | expire | reverse; value: points (spend and expire positive,
+# reverse signed as in the ledger: a reversed earn is negative).
 POINTS: Final = "points"
 # Messages by the day of their slot: journey: the schedule id; bucket: their state (sent,
-# deferred, suppressed, failed, ...). Followed: sent messages after which the owner's item had a
-# genuine tap, or the owner revealed a reward, within 7 days; bucket: tap | reveal.
+# deferred, suppressed, failed, ...). Followed: sent messages (state accepted or sent) after
+# which the owner's item had a genuine tap, or the owner revealed a reward of the brand, within
+# 7 days of going out; bucket: tap | reveal.
 MESSAGES: Final = "messages"
 MESSAGES_FOLLOWED: Final = "messages_followed"
 # Lift inputs, per reward with a holdout: day: the owner's first exposure day; journey: the

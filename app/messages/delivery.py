@@ -70,6 +70,7 @@ from sqlalchemy.orm import Session
 from standardwebhooks.webhooks import Webhook
 
 from app.catalog.models import Brand, Item, Owner, Ownership, Product
+from app.catalog.owner_refs import owner_reference
 from app.core import mail, signals
 from app.core.clock import now as clock_now
 from app.core.db import update_rows
@@ -475,8 +476,9 @@ def render(session: Session, settings: Mapping[str, Any], template: str, brand: 
 
 
 _RECIPIENTS = (
-    select(Ownership.id, Owner.email, Product.name.label("product_name"),
-           Brand.name.label("brand_name"), Brand.locale.label("brand_locale"), Item.serial)
+    select(Ownership.id, Ownership.owner_id, Owner.email, Product.name.label("product_name"),
+           Brand.id.label("brand_id"), Brand.name.label("brand_name"),
+           Brand.locale.label("brand_locale"), Item.serial)
     .join(Owner, Ownership.owner_id == Owner.id)
     .join(Item, Item.id == Ownership.item_id).join(Product, Product.id == Item.product_id)
     .join(Brand, Brand.id == Product.brand_id)
@@ -501,7 +503,10 @@ def _compose(settings: Mapping[str, Any], row: Any, template: str, brand: str, k
     text = _strip(html)
     kind = _catalogue(language).gettext(consent.kind_label(template))
     subject = f"{row.brand_name}: {kind}"
+    # The owner's reference for this brand (never our id or cookie credential): the brand's
+    # shop sends it back with an order (``POST /api/v1/events``) to measure purchases.
     payload = {"type": "message.scheduled", "id": key, "brand": brand, "message": template,
+               "owner": {"id": owner_reference(settings, row.brand_id, row.owner_id)},
                "item": {"serial": row.serial, "product": row.product_name},
                "slot": slot.isoformat() if slot else None}
     return Rendered(row.email, subject, html, text, payload)

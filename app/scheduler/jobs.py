@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from app.insights.refresh import refresh
 from app.messages.ticks import TickReport
 from app.messages.zones import message_lead
 from app.ownership.email import purge_expired_tokens
@@ -31,6 +32,7 @@ SEEDS_CRON = "5 0 * * *"  # 00:05 UTC: yesterday ended (reveal), tomorrow is com
 LINKS_CRON = "15 * * * *"
 TAPS_CRON = "30 3 * * *"
 POINTS_CRON = "20 0 * * *"  # 00:20 UTC, after the seeds
+INSIGHTS_CRON = "* * * * *"
 
 
 def message_job(brand: str, schedule_id: str, cron: str, timezone: str, tick: Tick) -> Job:
@@ -102,12 +104,21 @@ def points_action(rulesets: Rulesets) -> Action:
     return action
 
 
+def insights_action(session: Session, settings: Mapping[str, Any], slot: datetime,
+                    now: datetime) -> str:
+    """The duty that brings the insights cube up to date (``app.insights.refresh``)."""
+    return refresh(session, settings, now).summary()
+
+
 def duty_jobs(rulesets: Rulesets) -> list[Job]:
-    """Return the duties: draw seeds, points expiry, expired links and tap detail, each on a
-    UTC cron."""
+    """Return the duties: draw seeds, points expiry, expired links, tap detail and the insights
+    refresh, each on a UTC cron."""
     return [
         Job("rewards:seeds", SEEDS_CRON, "UTC", seeds_action(rulesets)),
         Job("rewards:points-expiry", POINTS_CRON, "UTC", points_action(rulesets)),
         Job("ownership:expired-links", LINKS_CRON, "UTC", links_action),
         Job("verify:tap-detail", TAPS_CRON, "UTC", taps_action),
+        # Each run reads everything new since the last, so a missed minute needs no catch-up.
+        Job("insights:refresh", INSIGHTS_CRON, "UTC", insights_action,
+            catch_up=timedelta(minutes=1)),
     ]

@@ -51,6 +51,8 @@ class Job:
     timezone: str
     action: Action = field(compare=False)
     lead: Lead = field(default=timedelta(0), compare=False)
+    # At most this far back, whatever the scheduler's window (None: the window).
+    catch_up: timedelta | None = field(default=None, compare=False)
 
     @property
     def has_lead(self) -> bool:
@@ -91,11 +93,13 @@ def due_slots(
 ) -> list[datetime]:
     """Return the slots of ``job`` to run at ``now``, oldest first: each slot ``s`` with
     ``s - lead <= now`` that lies after the last recorded slot, after ``since`` and within
-    ``catch_up`` of ``now``.
+    ``catch_up`` (or the job's own, when shorter) of ``now``.
 
     Raises:
         ValueError: the job's cron or time zone is not usable.
     """
+    if job.catch_up is not None:
+        catch_up = min(catch_up, job.catch_up)
     lower = utc(now) - catch_up
     for bound in (last_slot(session, job.id), since):
         if bound is not None and bound > lower:

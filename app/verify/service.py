@@ -23,7 +23,7 @@ from app.catalog.service import (
     normalize_serial,
 )
 from app.catalog.views import ITEM_COLUMNS, ItemView, item_view_from_row
-from app.core.clock import utc
+from app.core.clock import now, utc
 from app.core.db import dialect_insert, update_rows
 from app.core.errors import DomainError
 from app.verify.keys import Keyring, KeyVersion
@@ -267,10 +267,12 @@ def prune_tap_detail(session: Session, before: datetime) -> int:
 _UID_RE = re.compile(r"^[0-9A-Fa-f]{14}$")
 _CONTROL = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
 IMPORT_REQUIRED = ("uid", "gtin", "serial", "key_version")
-IMPORT_OPTIONAL = ("market", "product_name", "category", "sold")
+IMPORT_OPTIONAL = ("market", "product_name", "category", "sold", "sold_at", "channel")
 # The ``sold`` column: yes (default), no (still in a boutique: it only authenticates until
 # released), unknown (no sales feed: the ruleset decides what a first tap does).
 _SOLD = {"": True, "yes": True, "no": False, "unknown": None}
+# ``items.channel``'s width: the channel or retailer that sold the item.
+_CHANNEL_MAX = 64
 
 
 class ImportRejected(Exception):
@@ -335,6 +337,10 @@ def import_tags(
         if market is not None and not _is_country(market):
             problems.append((line, f"market {market!r} must be a two-letter country code"))
             continue
+        sale = _sale(row, _SOLD[sold_text])
+        if isinstance(sale, str):
+            problems.append((line, sale))
+            continue
         try:
             gtin = normalize_gtin(row["gtin"])
             serial = normalize_serial(row["serial"])
@@ -366,7 +372,7 @@ def import_tags(
             continue
         if item is None:
             item = Item(product=product, serial=serial, market=market,
-                        released=_SOLD[sold_text])
+                        released=_SOLD[sold_text], sold_at=sale[0], channel=sale[1])
             session.add(item)
             session.flush()
         elif session.scalar(select(Tag.id).where(Tag.item_id == item.id)) is not None:
@@ -378,6 +384,30 @@ def import_tags(
     if problems:
         raise ImportRejected(problems)
     return ImportSummary(created=created, unchanged=unchanged, products_created=products_created)
+
+
+def _sale(row: Mapping[str, str], sold: bool | None) -> tuple[datetime | None, str | None] | str:
+    """Return the row's ``(sold_at, channel)``, or the problem with them in words.
+
+    ``sold_at`` is an ISO date (the day's start, UTC) or date and time (UTC unless it says
+    otherwise); activation is measured from it, so a sale in the future or of an item said to be
+    still in a boutique is refused rather than stored."""
+    text = (row.get("sold_at") or "").strip()
+    channel = (row.get("channel") or "").strip() or None
+    if channel is not None and len(channel) > _CHANNEL_MAX:
+        return f"channel must be at most {_CHANNEL_MAX} characters (got {len(channel)})"
+    if not text:
+        return None, channel
+    try:
+        sold_at = utc(datetime.fromisoformat(text))
+    except ValueError:
+        return (f"sold_at {text!r} must be an ISO date (2026-11-30) or date and time "
+                f"(2026-11-30T14:05:00Z)")
+    if sold is False:
+        return f"sold_at {text!r} is given but sold is no"
+    if sold_at > now():
+        return f"sold_at {text!r} is in the future"
+    return sold_at, channel
 
 
 def _is_country(value: str) -> bool:

@@ -15,6 +15,7 @@ from app.catalog.models import Brand, Owner
 from app.catalog.views import item_view
 from app.core import staff
 from app.core.clock import now
+from app.insights.models import Alert
 from app.ownership.lifecycle import claim
 from app.provenance import KEY_EXTENSION
 from app.provenance.records import issue_record
@@ -40,6 +41,7 @@ class Seeded:
     code: str
     record_id: str
     email: str
+    alert_id: int = 0  # an open integrity alert on the item
 
 
 def seed_brand(app: Any, db: Session, slug: str, serial: str) -> Seeded:
@@ -63,8 +65,12 @@ def seed_brand(app: Any, db: Session, slug: str, serial: str) -> Seeded:
     assert grant.code
     brand_id = db.scalar(select(Brand.id).where(Brand.slug == slug))
     assert brand_id is not None
+    alert = Alert(brand_id=brand_id, item_id=item.id, kind="off_market", day=at.date(), at=at,
+                  detail={"first": "JP", "second": "FR"})
+    db.add(alert)
+    db.commit()
     return Seeded(slug, brand_id, item.product.gtin, item.serial, tag.uid, grant.code, record.id,
-                  owner.email)
+                  owner.email, alert.id)
 
 
 def staff_member(db: Session, brand_id: int, role: str, email: str | None = None,

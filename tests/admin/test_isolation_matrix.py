@@ -57,9 +57,19 @@ RULES: dict[str, tuple[frozenset[str], Req, int, bool]] = {
                        lambda s: ("GET", f"/admin/rulesets?brand={s.slug}", None), 200, False),
     "brand.messages": (frozenset({MARKETER}),
                        lambda s: ("GET", f"/admin/messages?brand={s.slug}", None), 200, False),
+    "insights.dashboard": (frozenset({MARKETER}),
+                           lambda s: ("GET", f"/admin/insights?brand={s.slug}", None), 200, False),
+    "insights.table_csv": (frozenset({MARKETER}), lambda s: (
+        "GET", f"/admin/insights/engagement.csv?brand={s.slug}", None), 200, False),
     "admin.preview": (frozenset({MARKETER}), lambda s: (
         "GET", f"/admin/preview?brand={s.slug}&item={s.serial}&moment=owner-day-30", None),
         200, False),
+    "admin_alerts.alerts_list": (frozenset({MARKETER, SERVICE}),
+                                 lambda s: ("GET", f"/admin/alerts?brand={s.slug}", None),
+                                 200, False),
+    # A form (CSRF token added below): the brand's alert acknowledged.
+    "admin_alerts.acknowledge": (frozenset({SERVICE}), lambda s: (
+        "FORM", f"/admin/alerts/{s.alert_id}/ack?brand={s.slug}", {}), 200, True),
     "admin.preview_page": (frozenset({MARKETER}), lambda s: (
         "GET", f"/admin/preview/page?brand={s.slug}&item={s.serial}&moment=owner-day-30", None),
         200, False),
@@ -119,8 +129,8 @@ def test_every_admin_route_has_a_rule(app):
 
 
 def test_matrix_size():
-    # 4 roles × 23 routes × 2 brands, per backend.
-    assert len(CASES) == len(ROLES) * len(RULES) * len(BRANDS) == 192
+    # 4 roles × 28 routes × 2 brands, per backend.
+    assert len(CASES) == len(ROLES) * len(RULES) * len(BRANDS) == 224
 
 
 def _expected(role: str, endpoint: str, brand: str) -> int:

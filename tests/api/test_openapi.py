@@ -28,6 +28,7 @@ PUBLIC_JSON_ENDPOINTS = {
     "provenance.public_keys",
     "healthz",
     "openapi.openapi",
+    "events.receive",  # POST /api/v1/events, a brand's shop or CRM
 }
 # Routes that answer JSON on request but are deliberately outside the document: the owner's own
 # browser actions, which need a live tap session and the CSRF token of a page they opened.

@@ -3,19 +3,18 @@ an injected clock (no sleeping)."""
 
 from __future__ import annotations
 
-import http.server
 import json
 import random
-import threading
 from collections.abc import Iterator
 from datetime import timedelta
-from typing import ClassVar
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from standardwebhooks.webhooks import Webhook
 
+from app.catalog.models import Brand
+from app.catalog.owner_refs import owner_of_reference
 from app.core import mail, privacy
 from app.core.db import make_engine
 from app.messages import delivery, endpoints
@@ -246,31 +245,6 @@ def test_the_cap_window_ends(app, db, smtp, sessions):
     assert delivery.deliver_due(sessions, app.config, at=SLOT).delivered == 1
 
 
-class _Receiver(http.server.BaseHTTPRequestHandler):
-    received: ClassVar[list[tuple[dict[str, str], bytes]]] = []
-    status = 204
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["content-length"]))
-        type(self).received.append(({k.lower(): v for k, v in self.headers.items()}, body))
-        self.send_response(type(self).status)
-        self.end_headers()
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-@pytest.fixture
-def receiver() -> Iterator[tuple[str, type[_Receiver]]]:
-    handler = type("Receiver", (_Receiver,), {"received": [], "status": 204})
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/crm", handler
-    server.shutdown()
-    server.server_close()
-
-
 def _win_back_ruleset() -> str:
     from tests.messages.helpers import REPO
 
@@ -314,6 +288,13 @@ def test_crm_webhook_is_signed_per_standard_webhooks_with_both_secrets_in_rotati
             sw.datetime = original
         assert payload["message"] == "win_back_email"
         assert owned.email not in json.dumps(payload)  # no personal data to the CRM
+        # The owner is named by a reference only this brand's systems can send back, which
+        # resolves to the owner (a shop's order names them with it), and never by our id.
+        reference = payload["owner"]["id"]
+        brand_id = db.scalar(select(Brand.id).where(Brand.slug == BRAND))
+        assert owner_of_reference(app.config, brand_id, reference) == owned.owner_id
+        assert owner_of_reference(app.config, brand_id + 1, reference) is None
+        assert str(owned.owner_id) != reference.removeprefix("own_")
 
 
 def test_crm_failures_retry_with_backoff_then_fail_after_24_hours(app, db, sessions, receiver):

@@ -56,7 +56,10 @@ def test_start_catches_up_missed_slots_within_the_window_and_not_beyond(app):
     # 08:00 UTC today is within the hour; yesterday's 08:00 and Monday's 10:00 are not.
     assert tick.calls == [
         ("maison-aurelia", "refill-reminder", datetime(2026, 12, 1, 8, tzinfo=UTC))]
-    assert {r.job for r in ran} == {REFILL, "ownership:expired-links"}
+    # The insights refresh runs every minute: its last minute only (its own window).
+    assert {r.job for r in ran} == {REFILL, "ownership:expired-links", "insights:refresh"}
+    assert [r.slot for r in ran if r.job == "insights:refresh"] == [T.replace(second=0,
+                                                                             microsecond=0)]
 
 
 def test_catch_up_resumes_after_the_last_recorded_slot(app, db):
