@@ -56,7 +56,7 @@ _PG = {
     "items": """
         INSERT INTO items (id, product_id, serial, market, released, created_at, sold_at, channel)
         SELECT g, 1 + (g % :products), 'S' || g, (ARRAY[{countries}])[1 + (g % 10)], true, :start,
-               :start + ((g * 7919) % 330) * interval '1 day',
+               :start + ((g::bigint * 7919) % 330) * interval '1 day',
                (ARRAY['boutique','online','wholesale','airport'])[1 + ((g * 31) % 4)]
         FROM generate_series(1, :owners) AS g""",
     "ownerships": """

@@ -13,7 +13,7 @@ import csv
 import io
 import time
 from collections.abc import Mapping
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -30,12 +30,28 @@ from app.admin.pages import SIGNED_IN_AS, page_brand
 from app.catalog.models import Brand, Product
 from app.core.clock import now
 from app.core.db import analytics_session
-from app.core.i18n import translate
+from app.core.i18n import N_, translate
 from app.core.staff import MARKETER
 from app.core.web import current_principal, no_store, roles
 from app.insights import charts
-from app.insights.panels import PANELS, Filters, Panel, Table, all_panels, lift, parse_filters
+from app.insights.panels import (
+    DRILL_DOWN_DAYS,
+    DRILL_DOWN_ROWS,
+    PANELS,
+    Filters,
+    Panel,
+    Table,
+    all_panels,
+    failed_items,
+    has_item,
+    item_taps,
+    lift,
+    parse_filters,
+)
 
+# A tap's verdict as staff read it.
+VERDICT_WORDS = {"genuine": N_("Genuine"), "invalid": N_("Invalid link"),
+                 "replayed": N_("Link used again")}
 # Rows a list table (products, countries...) shows on the page; its CSV has every row.
 MAX_ROWS = 20
 
@@ -194,3 +210,47 @@ def table_csv(key: str) -> ResponseReturnValue:
     response.headers["Cache-Control"] = "no-store"
     return response
 
+
+
+def _drill_range(filters: Filters) -> tuple[date, date, bool]:
+    """The dashboard's dates for a drill-down (raw taps): at most its last ``DRILL_DOWN_DAYS``;
+    True when that cut the range."""
+    start = max(filters.start, filters.end - timedelta(days=DRILL_DOWN_DAYS - 1))
+    return start, filters.end, start != filters.start
+
+
+@bp.get("/insights/failed-items")
+@roles(MARKETER)
+def failed_items_page() -> ResponseReturnValue:
+    """The items with the most failed taps for the dashboard's dates (the integrity panel's
+    drill-down, from raw taps), each linking to its taps."""
+    brand = page_brand()
+    start, end, cut = _drill_range(_filters(brand))
+    rows = failed_items(analytics_session(), brand.id, start, end)
+    acting = current_principal()
+    return no_store(render_template(
+        "admin/insights_items.html", acting=acting,
+        signed_in_as=SIGNED_IN_AS.get(acting.role, ""), brand=brand, rows=rows, start=start,
+        end=end, cut=cut, cell=cell, brand_arg=request.args.get("brand")))
+
+
+@bp.get("/insights/item")
+@roles(MARKETER)
+def item_taps_page() -> ResponseReturnValue:
+    """One item's raw taps for the dashboard's dates (newest first, bounded)."""
+    brand = page_brand()
+    serial = (request.args.get("serial") or "").strip()
+    if not serial or len(serial) > 20:
+        abort(400)
+    start, end, cut = _drill_range(_filters(brand))
+    session = analytics_session()
+    if not has_item(session, brand.id, serial):
+        abort(404)  # another brand's item is not found either
+    lines = item_taps(session, brand.id, serial, start, end)
+    acting = current_principal()
+    return no_store(render_template(
+        "admin/insights_item.html", acting=acting,
+        signed_in_as=SIGNED_IN_AS.get(acting.role, ""), brand=brand, serial=serial,
+        lines=lines, start=start, end=end, cut=cut, cell=cell, limit=DRILL_DOWN_ROWS,
+        verdict_words=lambda verdict: translate(VERDICT_WORDS.get(verdict, str(verdict))),
+        brand_arg=request.args.get("brand")))

@@ -23,10 +23,11 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Final
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from app.catalog.models import Brand, Item, Product
+from app.core.clock import utc
 from app.core.errors import N_, DomainError
 from app.core.i18n import translate
 from app.insights import metrics as m
@@ -549,6 +550,17 @@ def routine(session: Session, f: Filters) -> Panel:
          owner_months.get((p, market), 0),
          _share(taps.get((p, market), 0), owner_months.get((p, market), 0)))
         for p, market in keys)
+    # The chart compares products: one bar each, its markets added up before dividing (a rate
+    # per market stacked into one bar would add ratios).
+    by_product: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+    for (p, _market), n in taps.items():
+        by_product[p][0] += n
+    for (p, _market), n in owner_months.items():
+        by_product[p][1] += n
+    product_rows = tuple(
+        (names.get(p, str(p)), t, o, _share(t, o))
+        for p, (t, o) in sorted(by_product.items(),
+                                key=lambda kv: (-(_share(*kv[1]) or 0), names.get(kv[0], ""))))
     lifecycle = _totals(session, f, m.LIFECYCLE_TAPS, "bucket")
     order = [str(n) for n in range(25)] + ["25+"]
     lifecycle_rows = tuple((b, lifecycle.get(b, 0)) for b in order if b in lifecycle)
@@ -577,8 +589,7 @@ def routine(session: Session, f: Filters) -> Panel:
                Column("genuine_taps", N_("Genuine taps")),
                Column("owner_months", N_("Owner-months")),
                Column("taps_per_owner_month", N_("Taps per owner per month"), "ratio")),
-              routine_rows, Chart("hbar", "product", ("taps_per_owner_month",), "nominal",
-                                  N_("Taps per owner per month"))),
+              routine_rows),
         Table("routine-lifecycle", N_("Genuine taps by whole months owned"),
               (Column("month_owned", N_("Whole months owned"), "code"),
                Column("genuine_taps", N_("Genuine taps"))), lifecycle_rows,
@@ -590,11 +601,19 @@ def routine(session: Session, f: Filters) -> Panel:
         Table("routine-abandonment", N_("Abandonment by month ownership began"),
               (Column("cohort", N_("Ownership began"), "month"), Column("burst", N_("Burst")),
                Column("stopped", N_("Stopped")),
-               Column("share_stopped", N_("Share stopped"), "pct")), abandonment_rows)),
+               Column("share_stopped", N_("Share stopped"), "pct")), abandonment_rows),
+        Table("routine-products", N_("Taps per owner per month, by product"),
+              (Column("product", N_("Product"), "text"),
+               Column("genuine_taps", N_("Genuine taps")),
+               Column("owner_months", N_("Owner-months")),
+               Column("taps_per_owner_month", N_("Taps per owner per month"), "ratio")),
+              product_rows, Chart("hbar", "product", ("taps_per_owner_month",), "nominal",
+                                  N_("Taps per owner per month")))),
         _fresh(session, m.TAPS, m.ROUTINE_OWNERS, m.LIFECYCLE_TAPS, m.ABANDONMENT), notes,
         figures)
 
 
+WENT_OUT: Final = ("sent", "accepted")  # message states that reached the owner or the CRM
 ALERT_WORDS: Final = {"clone_suspect": N_("Clone suspected"), "off_market": N_("Off market"),
                       "stolen_seen": N_("Stolen item seen")}
 POINT_WORDS: Final = {"earn": N_("Earned"), "spend": N_("Spent"), "expire": N_("Expired"),
@@ -779,14 +798,20 @@ def messages(session: Session, f: Filters) -> Panel:
     7 days by a tap or a reveal."""
     states = _totals(session, f, m.MESSAGES, "journey", "bucket")
     followed = _totals(session, f, m.MESSAGES_FOLLOWED, "journey", "bucket")
+    # Went out: an email the mail server accepted (its last state) or a webhook the CRM took;
+    # the tap rate divides by these, the messages "followed" counts among.
+    def went_out(schedule: str) -> int:
+        return sum(states.get((schedule, state), 0) for state in WENT_OUT)
+
     schedules = sorted({s for s, _ in states} | {s for s, _ in followed},
-                       key=lambda s: (-states.get((s, "sent"), 0), s))
-    shown = ("sent", "deferred", "suppressed", "failed")
+                       key=lambda s: (-went_out(s), s))
+    shown = ("deferred", "suppressed", "failed")
     rows = tuple(
-        (s, *(states.get((s, state), 0) for state in shown),
-         sum(n for (sched, state), n in states.items() if sched == s and state not in shown),
+        (s, went_out(s), *(states.get((s, state), 0) for state in shown),
+         sum(n for (sched, state), n in states.items()
+             if sched == s and state not in shown and state not in WENT_OUT),
          followed.get((s, "tap"), 0), followed.get((s, "reveal"), 0),
-         _share(followed.get((s, "tap"), 0), states.get((s, "sent"), 0)))
+         _share(followed.get((s, "tap"), 0), went_out(s)))
         for s in schedules)
     notes = (words(N_("Followed: sent messages after which the owner's item had a genuine tap, "
                       "or the owner revealed a reward, within 7 days; a message followed by "
@@ -913,6 +938,54 @@ def item_taps(session: Session, brand_id: int, serial: str, start: date,
                TapEvent.at < datetime.combine(end + timedelta(days=1), time.min, UTC))
         .order_by(TapEvent.at.desc()).limit(DRILL_DOWN_ROWS))
     return [TapLine(r.at, r.verdict, r.country, r.reason, r.journey) for r in rows]
+
+
+def has_item(session: Session, brand_id: int, serial: str) -> bool:
+    """Return True when the brand has an item with this serial (another brand's does not
+    count)."""
+    return session.scalar(select(Item.id).join(Product, Item.product_id == Product.id)
+                          .where(Product.brand_id == brand_id, Item.serial == serial)
+                          .limit(1)) is not None
+
+
+@dataclass(frozen=True)
+class FailedItem:
+    """One item of the brand with failed taps in a range: its serial, product and counts."""
+
+    serial: str
+    product: str
+    invalid: int
+    replayed: int
+    other: int
+    last_at: datetime
+
+
+def failed_items(session: Session, brand_id: int, start: date, end: date,
+                 limit: int = 50) -> list[FailedItem]:
+    """Return the brand's items with the most failed taps (invalid, replayed, other) between
+    ``start`` and ``end`` (UTC days, both included), most first, at most ``limit``: the drill-down
+    behind the integrity panel's daily counts, read from raw taps (the cube has no item).
+
+    Raises BadFilter when the range is backwards or longer than ``DRILL_DOWN_DAYS``."""
+    if start > end or (end - start).days + 1 > DRILL_DOWN_DAYS:
+        raise BadFilter(N_("Choose at most %(days)s days for items with failed taps."),
+                        days=DRILL_DOWN_DAYS)
+    failed = TapEvent.verdict != GENUINE
+    count = func.count()
+    rows = session.execute(
+        select(Item.serial, Product.name,
+               func.sum(case((TapEvent.verdict == INVALID, 1), else_=0)).label("invalid"),
+               func.sum(case((TapEvent.verdict == REPLAYED, 1), else_=0)).label("replayed"),
+               count.label("failed"), func.max(TapEvent.at).label("last_at"))
+        .join(Item, Item.id == TapEvent.item_id).join(Product, Product.id == Item.product_id)
+        .where(Product.brand_id == brand_id, failed,
+               TapEvent.at >= datetime.combine(start, time.min, UTC),
+               TapEvent.at < datetime.combine(end + timedelta(days=1), time.min, UTC))
+        .group_by(Item.id, Item.serial, Product.name)
+        .order_by(count.desc(), Item.serial).limit(limit))
+    return [FailedItem(r.serial, r.name, int(r.invalid), int(r.replayed),
+                       int(r.failed) - int(r.invalid) - int(r.replayed), utc(r.last_at))
+            for r in rows]
 
 
 PanelFunction = Callable[[Session, Filters], Panel]

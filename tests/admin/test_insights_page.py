@@ -177,3 +177,34 @@ def test_a_long_list_shows_its_top_rows_and_the_csv_has_them_all(app, db, brands
     rows = list(csv.reader(io.StringIO(
         client.get("/admin/insights/geography.csv?grain=day").get_data(as_text=True))))
     assert len(rows) == 1 + 27  # FR and DE from the fixture, and the 25
+
+
+def test_failed_taps_drill_down_lists_items_and_each_items_taps(app, db, brands):
+    from app.verify.models import TapEvent
+    from tests.factories import tagged_item
+
+    mine = tagged_item(db, brand="brand-a", serial="A-77")
+    theirs = tagged_item(db, brand="brand-b", serial="B-77")
+    at = now() - timedelta(days=2)
+    db.add_all([TapEvent(at=at, verdict="replayed", item_id=mine.item_id, country="IT",
+                         reason="counter already used"),
+                TapEvent(at=at, verdict="invalid", item_id=theirs.item_id, country="US")])
+    db.commit()
+    client = client_as(app, db, brands["a"])
+    dashboard = client.get("/admin/insights").get_data(as_text=True)
+    assert "/admin/insights/failed-items?" in dashboard  # linked from the integrity panel
+    page = client.get("/admin/insights/failed-items").get_data(as_text=True)
+    assert "A-77" in page and "B-77" not in page
+    assert "Only the last 92 days" not in page
+    taps = client.get("/admin/insights/item?serial=A-77")
+    assert taps.status_code == 200
+    html = taps.get_data(as_text=True)
+    assert "Link used again" in html and "counter already used" in html and "IT" in html
+    # Another brand's item is not found; no serial is a bad request.
+    assert client.get("/admin/insights/item?serial=B-77").status_code == 404
+    assert client.get("/admin/insights/item").status_code == 400
+    # A year of dashboard dates: the drill-down reads the last 92 days and says so.
+    start = (now().date() - timedelta(days=365)).isoformat()
+    longer = client.get(f"/admin/insights/failed-items?start={start}").get_data(as_text=True)
+    assert "Only the last 92 days of the dates chosen are read here." in longer
+    assert "A-77" in longer

@@ -61,6 +61,11 @@ RULES: dict[str, tuple[frozenset[str], Req, int, bool]] = {
                            lambda s: ("GET", f"/admin/insights?brand={s.slug}", None), 200, False),
     "insights.table_csv": (frozenset({MARKETER}), lambda s: (
         "GET", f"/admin/insights/engagement.csv?brand={s.slug}", None), 200, False),
+    "insights.failed_items_page": (frozenset({MARKETER}), lambda s: (
+        "GET", f"/admin/insights/failed-items?brand={s.slug}", None), 200, False),
+    # The other brand's item, asked for by its serial: not found.
+    "insights.item_taps_page": (frozenset({MARKETER}), lambda s: (
+        "GET", f"/admin/insights/item?serial={s.serial}", None), 200, False),
     "admin.preview": (frozenset({MARKETER}), lambda s: (
         "GET", f"/admin/preview?brand={s.slug}&item={s.serial}&moment=owner-day-30", None),
         200, False),
@@ -129,8 +134,8 @@ def test_every_admin_route_has_a_rule(app):
 
 
 def test_matrix_size():
-    # 4 roles × 28 routes × 2 brands, per backend.
-    assert len(CASES) == len(ROLES) * len(RULES) * len(BRANDS) == 224
+    # 4 roles × 30 routes × 2 brands, per backend.
+    assert len(CASES) == len(ROLES) * len(RULES) * len(BRANDS) == 240
 
 
 def _expected(role: str, endpoint: str, brand: str) -> int:

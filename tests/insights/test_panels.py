@@ -20,8 +20,10 @@ from app.insights.panels import (
     activation,
     all_panels,
     engagement,
+    failed_items,
     funnel,
     geography,
+    has_item,
     integrity,
     item_taps,
     journeys,
@@ -212,6 +214,22 @@ def test_routine_taps_per_owner_month_lifecycle_peak_season_and_abandonment(db, 
     assert panel.tables[3].rows == ((nov, 8, 2, 0.25),)
 
 
+def test_routine_chart_compares_products_adding_markets_before_dividing(db, shop):
+    a = shop["a"]
+    nov = date(2026, 11, 1)
+    for market, taps, owners in (("FR", 40, 20), ("DE", 6, 2)):
+        put(db, a, m.TAPS, date(2026, 11, 3), taps, product=shop["w1"], market=market,
+            country=market, bucket="genuine")
+        put(db, a, m.ROUTINE_OWNERS, nov, owners, product=shop["w1"], market=market)
+    db.commit()
+    panel = routine(db, Filters(a, nov, date(2026, 11, 30), grain="month"))
+    # Per market on the page: 2.0 in France, 3.0 in Germany; the chart's one bar per product
+    # is 46 / 22, not 5.0 (rates stacked).
+    assert panel.tables[0].chart is None
+    assert panel.tables[4].chart is not None
+    assert panel.tables[4].rows == (("Watch One", 46, 22, 46 / 22),)
+
+
 # --- funnel, geography, products ---------------------------------------------------------------
 
 
@@ -310,11 +328,13 @@ def test_messages_by_schedule_and_followed(db, shop):
     put(db, a, m.MESSAGES, D1, 7, journey="refill", bucket="deferred")
     put(db, a, m.MESSAGES, D1, 3, journey="refill", bucket="suppressed")
     put(db, a, m.MESSAGES, D1, 2, journey="refill", bucket="queued")
-    put(db, a, m.MESSAGES_FOLLOWED, D1, 10, journey="refill", bucket="tap")
+    # Emails end "accepted" (the mail server took them): they went out as sent ones did.
+    put(db, a, m.MESSAGES, D1, 30, journey="refill", bucket="accepted")
+    put(db, a, m.MESSAGES_FOLLOWED, D1, 16, journey="refill", bucket="tap")
     put(db, a, m.MESSAGES_FOLLOWED, D1, 4, journey="refill", bucket="reveal")
     db.commit()
     panel = messages(db, flt(a))
-    assert panel.rows == (("refill", 50, 7, 3, 0, 2, 10, 4, 0.2),)
+    assert panel.rows == (("refill", 80, 7, 3, 0, 2, 16, 4, 0.2),)
     # The journey filter is a journey, not a schedule: it does not apply, and says so.
     assert messages(db, flt(a, journey="welcome")).rows == panel.rows
     assert "Not split by journey" in notes(messages(db, flt(a, journey="welcome")))
@@ -381,6 +401,29 @@ def test_item_taps_is_bounded_and_stays_within_the_brand(db, shop):
     assert item_taps(db, shop["a"], "B-1", D1, D1 + timedelta(days=5)) == []
     with pytest.raises(BadFilter):
         item_taps(db, shop["b"], "B-1", D1, D1 + timedelta(days=200))
+
+
+def test_failed_items_counts_each_items_failed_taps_most_first_within_the_brand(db, shop):
+    from app.verify.models import TapEvent
+
+    worst = tagged_item(db, brand="brand-a", serial="A-WORST")
+    other = tagged_item(db, brand="brand-a", serial="A-ONCE")
+    theirs = tagged_item(db, brand="brand-b", serial="B-9")
+    at = datetime(2026, 11, 3, 10, tzinfo=UTC)
+    for tag, verdicts in ((worst, ("invalid", "replayed", "replayed", "genuine", "tampered")),
+                          (other, ("invalid",)), (theirs, ("invalid",) * 9)):
+        for n, verdict in enumerate(verdicts):
+            db.add(TapEvent(at=at + timedelta(minutes=n), verdict=verdict, item_id=tag.item_id))
+    # Outside the dates: not counted.
+    db.add(TapEvent(at=at - timedelta(days=30), verdict="invalid", item_id=other.item_id))
+    db.commit()
+    rows = failed_items(db, shop["a"], D1, D1 + timedelta(days=5))
+    assert [(r.serial, r.invalid, r.replayed, r.other) for r in rows] == [
+        ("A-WORST", 1, 2, 1), ("A-ONCE", 1, 0, 0)]
+    assert rows[0].last_at == at + timedelta(minutes=4)
+    assert has_item(db, shop["a"], "A-ONCE") and not has_item(db, shop["a"], "B-9")
+    with pytest.raises(BadFilter):
+        failed_items(db, shop["a"], D1, D1 + timedelta(days=200))
 
 
 # --- freshness, the list, the boundary ---------------------------------------------------------
