@@ -33,6 +33,7 @@ from app.core.db import analytics_session
 from app.core.i18n import N_, translate
 from app.core.staff import MARKETER
 from app.core.web import current_principal, no_store, roles
+from app.core.wording import zone_label
 from app.insights import charts
 from app.insights.panels import (
     DRILL_DOWN_DAYS,
@@ -231,7 +232,8 @@ def failed_items_page() -> ResponseReturnValue:
     return no_store(render_template(
         "admin/insights_items.html", acting=acting,
         signed_in_as=SIGNED_IN_AS.get(acting.role, ""), brand=brand, rows=rows, start=start,
-        end=end, cut=cut, cell=cell, brand_arg=request.args.get("brand")))
+        end=end, cut=cut, cell=cell, zone_words=zone_label(brand.timezone),
+        brand_arg=request.args.get("brand")))
 
 
 @bp.get("/insights/item")
@@ -252,5 +254,6 @@ def item_taps_page() -> ResponseReturnValue:
         "admin/insights_item.html", acting=acting,
         signed_in_as=SIGNED_IN_AS.get(acting.role, ""), brand=brand, serial=serial,
         lines=lines, start=start, end=end, cut=cut, cell=cell, limit=DRILL_DOWN_ROWS,
+        zone_words=zone_label(brand.timezone),
         verdict_words=lambda verdict: translate(VERDICT_WORDS.get(verdict, str(verdict))),
         brand_arg=request.args.get("brand")))

@@ -130,7 +130,8 @@ def brand_time(moment: datetime | None, brand: _Brand | str | None, style: str =
 
     ``brand`` is anything with a ``timezone`` (a brand or its view) or the zone's name; None
     means UTC. ``style`` is ``datetime`` ("30 November 2026, 14:05 (Paris time)"), ``date``
-    ("30 November 2026"), ``month`` ("November 2026") or ``short_month`` ("Nov 2026"), in
+    ("30 November 2026"), ``month`` ("November 2026"), ``short_month`` ("Nov 2026") or
+    ``short_datetime`` ("30 Nov 2026, 14:05", for a column whose heading names the zone), in
     the request's language ("30 novembre 2026"). A naive moment is taken as UTC.
     """
     if moment is None:
@@ -141,6 +142,8 @@ def brand_time(moment: datetime | None, brand: _Brand | str | None, style: str =
     locale = _locale()
     if style == "short_month":
         return format_datetime(aware, "LLL y", tzinfo=zone, locale=locale)
+    if style == "short_datetime":
+        return format_datetime(aware, "d MMM y, HH:mm", tzinfo=zone, locale=locale)
     if style == "month":
         # Stand-alone month name: some languages decline it beside a day.
         return format_datetime(aware, "LLLL y", tzinfo=zone, locale=locale)

@@ -51,6 +51,7 @@ def test_times_are_shown_in_the_brand_time_zone_readably() -> None:
     assert brand_time(NOON_UTC, PARIS) == "30 November 2026, 14:05 (Paris time)"
     assert brand_time(NOON_UTC, PARIS, "date") == "30 November 2026"
     assert brand_time(NOON_UTC, PARIS, "month") == "November 2026"
+    assert brand_time(NOON_UTC, PARIS, "short_datetime") == "30 Nov 2026, 14:05"
     assert brand_time(NOON_UTC, "America/New_York") == "30 November 2026, 08:05 (New York time)"
     # Late in the evening in UTC is already the next day in Tokyo.
     late = datetime(2026, 12, 31, 20, 0, tzinfo=UTC)
