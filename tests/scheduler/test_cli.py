@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -30,12 +31,15 @@ def _env(settings: dict[str, object]) -> dict[str, str]:
 def test_run_once_runs_the_due_slots_then_nothing_twice(app, runner, db):
     # A window of a week: every duty has a slot in it.
     app.config["SCHEDULER_CATCH_UP_MINUTES"] = 7 * 24 * 60
-    first = runner.invoke(args=["scheduler", "run", "--once"])
+    # One moment for both runs: the insights refresh is due every minute, so a second run in
+    # the next minute would rightly run that new slot.
+    moment = datetime.now(UTC).replace(second=30, microsecond=0).isoformat()
+    first = runner.invoke(args=["scheduler", "run", "--once", "--now", moment])
     assert first.exit_code == 0, first.output
     assert "rewards:seeds " in first.output and "verify:tap-detail " in first.output
     recorded = db.scalar(select(func.count()).select_from(SchedulerRun))
     assert recorded
-    second = runner.invoke(args=["scheduler", "run", "--once"])
+    second = runner.invoke(args=["scheduler", "run", "--once", "--now", moment])
     assert second.exit_code == 0
     assert db.scalar(select(func.count()).select_from(SchedulerRun)) == recorded
 
