@@ -5,9 +5,12 @@ from __future__ import annotations
 import http.server
 import threading
 from collections.abc import Iterator
+from datetime import datetime
 from typing import ClassVar
 
 import pytest
+import standardwebhooks.webhooks as sw
+from standardwebhooks.webhooks import Webhook
 
 
 class Receiver(http.server.BaseHTTPRequestHandler):
@@ -37,3 +40,19 @@ def receiver() -> Iterator[tuple[str, type[Receiver]]]:
     yield f"http://127.0.0.1:{server.server_address[1]}/crm", handler
     server.shutdown()
     server.server_close()
+
+
+def verify_at(secret: str, body: bytes, headers: dict[str, str], at: datetime) -> dict[str, object]:
+    """Verify a webhook with the real Standard Webhooks verifier, its clock frozen at ``at`` (the
+    injected signing moment), so its tolerance is checked against a fixed moment."""
+    original = sw.datetime
+    try:
+        class _Frozen(original):  # type: ignore[misc, valid-type]
+            @classmethod
+            def now(cls, tz=None):  # type: ignore[no-untyped-def]
+                return at
+        sw.datetime = _Frozen
+        payload: dict[str, object] = Webhook(secret).verify(body, headers)
+    finally:
+        sw.datetime = original
+    return payload

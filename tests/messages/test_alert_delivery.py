@@ -13,7 +13,6 @@ import pytest
 import standardwebhooks.webhooks as sw
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
-from standardwebhooks.webhooks import Webhook
 
 from app.catalog.models import Brand, Owner
 from app.catalog.views import item_view
@@ -26,6 +25,7 @@ from app.messages import endpoints
 from app.ownership.lifecycle import claim
 from app.verify.models import TapEvent
 from tests.factories import tagged_item
+from tests.messages.conftest import verify_at
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 T = NOW - timedelta(hours=3)
@@ -136,21 +136,6 @@ def test_the_email_is_queued_in_the_alerts_transaction(app, db, sessions):
     assert len(queued(db)) == 2
 
 
-def _verify(secret: str, body: bytes, headers: dict[str, str], at: datetime) -> dict[str, object]:
-    """Verify with the real verifier, its clock frozen at ``at`` (the signing moment)."""
-    original = sw.datetime
-    try:
-        class _Frozen(original):  # type: ignore[misc, valid-type]
-            @classmethod
-            def now(cls, tz=None):  # type: ignore[no-untyped-def]
-                return at
-        sw.datetime = _Frozen
-        payload: dict[str, object] = Webhook(secret).verify(body, headers)
-    finally:
-        sw.datetime = original
-    return payload
-
-
 def test_the_crm_gets_a_signed_event_once_the_alert_is_committed(app, db, sessions, receiver):
     url, handler = receiver
     _item_id, serial, owner_email = clone_seen(db)
@@ -170,13 +155,13 @@ def test_the_crm_gets_a_signed_event_once_the_alert_is_committed(app, db, sessio
     assert headers["webhook-id"] == f"alert_{alert.id}"
     assert headers["webhook-signature"].count("v1,") == 2
     for secret in (old, new):
-        payload = _verify(secret, body, headers, at)
+        payload = verify_at(secret, body, headers, at)
         assert payload["type"] == "integrity.alert" and payload["kind"] == "clone_suspect"
         assert payload["item"] == {"serial": serial, "product": "Test watch"}
         assert "France then Japan" in str(payload["summary"])
     assert owner_email not in body.decode()
     with pytest.raises(sw.WebhookVerificationError):
-        _verify(endpoints.new_secret(), body, headers, at)
+        verify_at(endpoints.new_secret(), body, headers, at)
     # Done: not called again.
     assert alerts.deliver_pending(sessions, app.config, at=at + timedelta(hours=1)) == 0
     assert len(handler.received) == 1
