@@ -42,6 +42,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         privacy,
         security,
         settings,
+        staff,
         wording,
     )
     from app.core.db import analytics, db
@@ -68,6 +69,11 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         def _no_secret_no_pages() -> None:
             # `flask run` without a secret: say why instead of failing on the first cookie.
             abort(503, description=problem)
+
+    if serving:
+        # Made before the first sign-in, so the first unknown address costs what a wrong password
+        # does; a command makes it only if it signs someone in (app.core.staff).
+        staff.dummy_hash()
 
     # First: input is checked before any other hook or handler, and before any route is added
     # (it bounds the <int:...> converter).

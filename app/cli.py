@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from collections.abc import Callable
+from functools import cached_property
 from typing import Any
 
 import click
@@ -74,24 +76,104 @@ def mail_status() -> None:
         click.echo(f"{state}: {counts.get(state, 0)}")
 
 
-def init_app(app: Flask) -> None:
+class _LazyGroup(click.Group):
+    """A command group imported when it is run, listed or helped, not when the app is built.
+
+    Each `flask` command builds the whole app; importing every group too (the scheduler's
+    APScheduler, the demo's history generator...) was a tenth of `tags tap`'s start-up
+    (bench/cli_startup.py). ``load`` imports the module and returns its group.
+    """
+
+    def __init__(self, name: str, load: Callable[[], click.Group]) -> None:
+        super().__init__(name)
+        self._load = load
+
+    @cached_property
+    def group(self) -> click.Group:
+        return self._load()
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        return self.group.get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return self.group.list_commands(ctx)
+
+    def get_short_help_str(self, limit: int = 45) -> str:
+        return self.group.get_short_help_str(limit)
+
+    def format_help_text(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        self.group.format_help_text(ctx, formatter)
+
+
+def _brands() -> click.Group:
     from app.catalog import cli as catalog_cli
-    from app.demo import cli as demo_cli
-    from app.insights import cli as insights_cli
-    from app.insights import commerce_cli
-    from app.rules import cli as journeys_cli
-    from app.scheduler import cli as scheduler_cli
+
+    return catalog_cli.brands_group
+
+
+def _products() -> click.Group:
+    from app.catalog import cli as catalog_cli
+
+    return catalog_cli.products_group
+
+
+def _tags() -> click.Group:
     from app.verify import cli as verify_cli
 
+    return verify_cli.tags_group
+
+
+def _sun() -> click.Group:
+    from app.verify import cli as verify_cli
+
+    return verify_cli.sun_group
+
+
+def _taps() -> click.Group:
+    from app.verify import cli as verify_cli
+
+    return verify_cli.taps_group
+
+
+def _demo() -> click.Group:
+    from app.demo import cli as demo_cli
+
+    return demo_cli.demo_group
+
+
+def _insights() -> click.Group:
+    from app.insights import cli as insights_cli
+
+    return insights_cli.insights_group
+
+
+def _commerce() -> click.Group:
+    from app.insights import commerce_cli
+
+    return commerce_cli.commerce_group
+
+
+def _journeys() -> click.Group:
+    from app.rules import cli as journeys_cli
+
+    return journeys_cli.journeys_group
+
+
+def _scheduler() -> click.Group:
+    from app.scheduler import cli as scheduler_cli
+
+    return scheduler_cli.scheduler_group
+
+
+LAZY_GROUPS: dict[str, Callable[[], click.Group]] = {
+    "brands": _brands, "products": _products, "tags": _tags, "sun": _sun, "taps": _taps,
+    "demo": _demo, "insights": _insights, "commerce": _commerce, "journeys": _journeys,
+    "scheduler": _scheduler,
+}
+
+
+def init_app(app: Flask) -> None:
     app.cli.add_command(db_group)
     app.cli.add_command(mail_group)
-    app.cli.add_command(catalog_cli.brands_group)
-    app.cli.add_command(catalog_cli.products_group)
-    app.cli.add_command(verify_cli.tags_group)
-    app.cli.add_command(verify_cli.sun_group)
-    app.cli.add_command(verify_cli.taps_group)
-    app.cli.add_command(demo_cli.demo_group)
-    app.cli.add_command(insights_cli.insights_group)
-    app.cli.add_command(commerce_cli.commerce_group)
-    app.cli.add_command(journeys_cli.journeys_group)
-    app.cli.add_command(scheduler_cli.scheduler_group)
+    for name, load in LAZY_GROUPS.items():
+        app.cli.add_command(_LazyGroup(name, load))

@@ -1,6 +1,6 @@
 """Reveal throughput and latency on PostgreSQL: concurrent reveals racing for a finite prize.
 
-    .venv/bin/python bench/reveal_throughput.py [--grants 2000] [--threads 16] [--stock 100]
+    .venv/bin/python bench/reveal_throughput.py [--grants 2000] [--threads 4] [--stock 100]
 
 Creates a throwaway database, a pool with one prize of ``--stock`` and a consolation, and
 ``--grants`` pending click-to-reveal grants; then ``--threads`` threads, each with its own
@@ -56,7 +56,7 @@ rewards:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--grants", type=int, default=2000)
-    parser.add_argument("--threads", type=int, default=16)
+    parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--stock", type=int, default=100)
     args = parser.parse_args()
     name = f"aftertap_reveal_{uuid.uuid4().hex[:8]}"

@@ -1,17 +1,27 @@
 """In-process cost of a tap, without HTTP or load: first taps (which register an owner) against
-repeat taps, with ``/healthz`` for scale.
+repeat taps, with ``/healthz`` for scale, and where the time goes.
 
     .venv/bin/python bench/tap_inprocess.py [--items 300] [--backend sqlite|postgresql]
+                                            [--profile 60] [--top 20]
 
 Each call is ``app(environ, start_response)`` on one thread: this isolates what the tap itself
 costs (SUN verification, the counter UPDATE, ownership reads and writes, rules, page, session
 cookie), which ``bench/tap_throughput.py`` measures under load through gunicorn.
+
+After the timed passes, ``--profile`` more items are tapped (first tap, first return, repeat
+tap) with the database round trips of each call counted (statements and commits), and the first
+and repeat taps under cProfile: the top frames by own time, then the project's own functions by
+cumulative time. The timings above them are taken without the profiler or the counter.
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
+import io
 import os
+import pstats
+import re
 import statistics
 import sys
 import tempfile
@@ -23,7 +33,7 @@ from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
@@ -86,11 +96,70 @@ def _per_call_ms(app: Any, calls: list[tuple[str, str]], rounds: int = 3) -> flo
     return statistics.median(means)
 
 
+class RoundTrips:
+    """Counts what an engine sends to the database: each statement and each commit is one
+    round trip."""
+
+    def __init__(self, engine: Any) -> None:
+        self.count = 0
+        event.listen(engine, "before_cursor_execute", self._one)
+        event.listen(engine, "commit", self._one)
+
+    def _one(self, *_: Any) -> None:
+        self.count += 1
+
+
+def _counted(
+    app: Any, calls: list[tuple[str, str]], trips: RoundTrips,
+    profiler: cProfile.Profile | None = None,
+) -> tuple[list[str], list[int]]:
+    """Call each ``(path, cookie)``, under ``profiler`` if given; return the cookies after each
+    call and the round trips each made."""
+    cookies, per_call = [], []
+    for path, cookie in calls:
+        before = trips.count
+        if profiler is not None:
+            profiler.enable()
+        cookies.append(_call(app, path, cookie))
+        if profiler is not None:
+            profiler.disable()
+        per_call.append(trips.count - before)
+    return cookies, per_call
+
+
+def profile_report(profiler: cProfile.Profile, calls: int, top: int) -> str:
+    """The top ``top`` frames by own time, then the project's own by cumulative time."""
+    by_own, by_cumulative = io.StringIO(), io.StringIO()
+    pstats.Stats(profiler, stream=by_own).sort_stats("tottime").print_stats(top)
+    pstats.Stats(profiler, stream=by_cumulative).sort_stats("cumulative").print_stats(
+        str(REPO / "app"), top)
+    return (f"{calls} calls; divide seconds by {calls} and multiply by 1000 for ms per call\n"
+            f"{_trim(by_own.getvalue())}\n-- the project's functions, by cumulative time --\n"
+            f"{_trim(by_cumulative.getvalue())}")
+
+
+def _trim(report: str) -> str:
+    """pstats' table from its column header on, with paths shortened."""
+    lines = report.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.strip().startswith("ncalls")), 0)
+    return "\n".join(re.sub(r"\S*site-packages/", "", line.replace(str(REPO) + "/", ""))
+                     for line in lines[start:] if line.strip())
+
+
+def _spread(counts: list[int]) -> str:
+    return (f"{statistics.mean(counts):.1f}" if min(counts) == max(counts)
+            else f"{statistics.mean(counts):.1f} (min {min(counts)}, max {max(counts)})")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--items", type=int, default=300)
     parser.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument("--profile", type=int, default=60,
+                        help="items to count round trips and profile after the timed passes")
+    parser.add_argument("--top", type=int, default=20, help="frames to print per profile")
     args = parser.parse_args()
+    args.profile = max(1, args.profile)
     work = Path(tempfile.mkdtemp(prefix="aftertap-bench-"))
     admin = None
     if args.backend == "sqlite":
@@ -123,7 +192,7 @@ def main() -> int:
         engine = make_engine(url, sqlite_begin=None)
         with Session(engine) as session:
             keyring = app.extensions["aftertap.keys"]
-            tags = [tagged_item(session) for _ in range(args.items + 30)]
+            tags = [tagged_item(session) for _ in range(args.items + 30 + args.profile)]
 
             def path_for(tag: Any) -> str:
                 parts = urlsplit(mint_tap_url(session, keyring, tag, "http://bench"))
@@ -134,6 +203,11 @@ def main() -> int:
             back = [path_for(t) for t in tags]
             again = [path_for(t) for t in tags]
         engine.dispose()
+        # The last ``--profile`` items are tapped only in the counted, profiled pass.
+        timed = args.items + 30
+        first, pf_first = first[:timed], first[timed:]
+        back, pf_back = back[:timed], back[timed:]
+        again, pf_again = again[:timed], again[timed:]
         for path in first[:30]:  # warm-up: imports, caches, the rules engine
             _call(app, path)
         # The first taps, timed, each from a new phone; each phone keeps the cookies it got.
@@ -150,6 +224,13 @@ def main() -> int:
         return_ms = (time.perf_counter() - start) / len(back[30:]) * 1000
         repeat_ms = _per_call_ms(app, list(zip(again[30:], cookies, strict=True)))
         healthz_ms = _per_call_ms(app, [("/healthz", "")] * 3000)
+
+        trips = RoundTrips(app.extensions["aftertap.db"].engine)
+        first_profile, repeat_profile = cProfile.Profile(), cProfile.Profile()
+        cookies, first_trips = _counted(app, [(p, "") for p in pf_first], trips, first_profile)
+        cookies, return_trips = _counted(app, list(zip(pf_back, cookies, strict=True)), trips)
+        _, repeat_trips = _counted(app, list(zip(pf_again, cookies, strict=True)), trips,
+                                   repeat_profile)
         app.extensions["aftertap.db"].engine.dispose()
     finally:
         if admin is not None:
@@ -160,6 +241,12 @@ def main() -> int:
           f"owner's first return {return_ms:.2f} ms, repeat tap by the owner {repeat_ms:.2f} ms, "
           f"/healthz {healthz_ms:.2f} ms "
           f"({args.items} items, in-process, one thread)")
+    print(f"database round trips per tap (statements and commits): first tap "
+          f"{_spread(first_trips)}, owner's first return {_spread(return_trips)}, "
+          f"repeat tap {_spread(repeat_trips)}")
+    print(f"\n== profile: first taps ==\n{profile_report(first_profile, len(pf_first), args.top)}")
+    print(f"\n== profile: repeat taps ==\n"
+          f"{profile_report(repeat_profile, len(pf_again), args.top)}")
     return 0
 
 

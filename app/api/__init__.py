@@ -14,7 +14,9 @@ from app.api import events, views
 
 
 def init_app(app: Flask) -> None:
-    # Parsed now: a document that does not load stops start-up instead of answering 500.
-    views.document()
+    # Parsed before serving: a document that does not load stops start-up instead of answering
+    # 500. A `flask` command serves no document, so it does not pay for parsing it.
+    if app.extensions.get("aftertap.serving", True):
+        views.document()
     app.register_blueprint(views.bp)
     app.register_blueprint(events.bp)

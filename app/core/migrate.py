@@ -4,17 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-
-from alembic import command
-from alembic.config import Config
+from typing import TYPE_CHECKING
 
 from app.core.db import make_engine
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+# Alembic is imported by the functions that migrate, not here: every `flask` command loads this
+# module (the `db` group), and only `db upgrade` and the tests need Alembic (a fifth of a second).
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 
 
 def alembic_config(url: str) -> Config:
     """Return an Alembic config for the database at ``url``."""
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
@@ -27,6 +33,8 @@ def upgrade(url: str, revision: str = "head") -> None:
     Raises:
         sqlalchemy.exc.OperationalError: the database cannot be reached.
     """
+    from alembic import command
+
     _run(url, command.upgrade, revision)
 
 
@@ -36,6 +44,8 @@ def downgrade(url: str, revision: str) -> None:
     Raises:
         sqlalchemy.exc.OperationalError: the database cannot be reached.
     """
+    from alembic import command
+
     _run(url, command.downgrade, revision)
 
 

@@ -76,6 +76,10 @@ def defaults() -> dict[str, Any]:
         "FAILED_TAP_DETAIL_PER_HOUR": 5000,
         # The /demo page mints simulated taps for demo key versions; off unless asked for.
         "DEMO": False,
+        # /bench/verify-only: a stateless verifier page (verify the SUN message, render a small
+        # page, no database), the yardstick bench/tap_throughput.py holds the tap to. Only the
+        # bench turns it on: it would answer any valid URL any number of times.
+        "BENCH_VERIFY_ONLY": False,
         # Brand a command assumes when given no --brand (rewards codes import). Never used for
         # taps: a tap tied to no brand, or to a brand with no ruleset, gets a neutral page.
         "DEFAULT_BRAND": "maison-aurelia",

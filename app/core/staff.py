@@ -42,7 +42,17 @@ TOKEN_PREFIX = "atk_"  # noqa: S105 - marks a token in a leak scan; not a secret
 # argon2-cffi's defaults are argon2id with RFC 9106's low-memory profile.
 _hasher = PasswordHasher()
 # Verified against when the account does not exist, so an unknown email costs the same time.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+# Made on first use (``dummy_hash``), not at import: hashing costs a command that signs nobody
+# in a quarter of a second; a server makes it at start-up (app factory), before any sign-in.
+_DUMMY_HASH: str | None = None
+
+
+def dummy_hash() -> str:
+    """Return the hash an unknown account's password is verified against (made once)."""
+    global _DUMMY_HASH  # one value per process, made on first use
+    if _DUMMY_HASH is None:
+        _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+    return _DUMMY_HASH
 
 
 class StaffUser(Base):
@@ -245,7 +255,7 @@ def authenticate(session: Session, email: str, password: str) -> StaffUser | Non
     except DomainError:
         address = ""
     user = session.scalar(select(StaffUser).where(StaffUser.email == address)) if address else None
-    stored = user.password_hash if user is not None and user.password_hash else _DUMMY_HASH
+    stored = user.password_hash if user is not None and user.password_hash else dummy_hash()
     ok: bool
     try:
         ok = _hasher.verify(stored, password[:PASSWORD_MAX])

@@ -78,22 +78,39 @@ class Lifecycle:
         return self.holding is not None and self.viewer == self.holding.owner_id
 
 
+_COUNTED_TAP = {
+    "owner_taps": Ownership.owner_taps + 1,
+    # Same month: unchanged; the month after the last: one more; a gap: starts again.
+    "month_streak": case(
+        (Ownership.last_tap_month == bindparam("month"), Ownership.month_streak),
+        (Ownership.last_tap_month == bindparam("month") - 1, Ownership.month_streak + 1),
+        else_=1,
+    ),
+    "last_tap_month": bindparam("month"),
+    # The owner's browser is back with its cookie: a provisional claim is now confirmed.
+    "confirmed_at": func.coalesce(Ownership.confirmed_at, bindparam("at", type_=UTCDateTime())),
+}
 _COUNT_OWNER_TAP = (
     update(Ownership)
     .where(Ownership.id == bindparam("ownership_id"))
-    .values(
-        owner_taps=Ownership.owner_taps + 1,
-        # Same month: unchanged; the month after the last: one more; a gap: starts again.
-        month_streak=case(
-            (Ownership.last_tap_month == bindparam("month"), Ownership.month_streak),
-            (Ownership.last_tap_month == bindparam("month") - 1, Ownership.month_streak + 1),
-            else_=1,
-        ),
-        last_tap_month=bindparam("month"),
-        # The owner's browser is back with its cookie: a provisional claim is now confirmed.
-        confirmed_at=func.coalesce(Ownership.confirmed_at, bindparam("at", type_=UTCDateTime())),
-    )
+    .values(_COUNTED_TAP)
     .returning(Ownership.owner_taps, Ownership.month_streak)
+)
+# The owner's own tap, the commonest genuine tap, in one round trip: count it if the person
+# tapping holds the item, and return the holding (its owner's consent from a subquery: SQLite's
+# RETURNING cannot name a joined table). No row: the person is not the owner; read the holding.
+# (Bind names are not column names: in an UPDATE those would mean SET values.)
+_COUNT_IF_OWNER = (
+    update(Ownership)
+    .where(Ownership.item_id == bindparam("tapped_item"), Ownership.ended_at.is_(None),
+           Ownership.owner_id == bindparam("viewer_id"))
+    .values(_COUNTED_TAP)
+    .returning(
+        Ownership.id, Ownership.owner_id, Ownership.ordinal, Ownership.began_by,
+        Ownership.started_at, Ownership.owner_taps, Ownership.month_streak,
+        select(Owner.email_opt_in & Owner.email_verified_at.is_not(None))
+        .where(Owner.id == Ownership.owner_id).scalar_subquery().label("consented"),
+    )
 )
 
 
@@ -114,6 +131,18 @@ def lifecycle(
     younger than that is offered for takeover: ``holding`` is None and ``takeover`` names it.
     """
     moment = at or now()
+    if viewer is not None and count_tap:
+        mine = session.connection().execute(_COUNT_IF_OWNER, {
+            "tapped_item": item.id, "viewer_id": viewer, "month": month_number(moment),
+            "at": moment,
+        }).first()
+        if mine is not None:
+            return Lifecycle(item, viewer, Holding(
+                id=mine.id, owner_id=mine.owner_id, ordinal=mine.ordinal,
+                began_by=mine.began_by, started_at=mine.started_at, owner_taps=mine.owner_taps,
+                email_opt_in=bool(mine.consented), month_streak=mine.month_streak,
+                provisional=False,
+            ))
     holding = current_holding(session, item.id)
     state = Lifecycle(item, viewer, holding)
     if holding is not None and viewer == holding.owner_id and count_tap:

@@ -77,12 +77,18 @@ def utc_day(at: datetime) -> date:
 # --- seeds ----------------------------------------------------------------------------------------
 
 
-def seed_for(session: Session, pool_id: int, day: date, at: datetime) -> str:
+def seed_for(
+    session: Session, pool_id: int, day: date, at: datetime, known: str | None = None
+) -> str:
     """Return the seed (hex) of the pool's day, creating it if it was not published.
 
-    A seed created here, at the day's first draw, is committed to from that moment; run
-    ``publish_commitments`` ahead of the day so the commitment is public before any play.
+    ``known``: the day's seed as the caller already read it (the reveal reads it with the
+    grant), returned as is; None reads it here. A seed created here, at the day's first draw, is
+    committed to from that moment; run ``publish_commitments`` ahead of the day so the
+    commitment is public before any play.
     """
+    if known is not None:
+        return known
     conn = session.connection()
     query = select(RewardSeed.seed).where(RewardSeed.pool_id == pool_id, RewardSeed.day == day)
     seed = conn.execute(query).scalar()

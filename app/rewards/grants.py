@@ -16,10 +16,24 @@ return values or raise DomainErrors; the caller commits. What holds:
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import ColumnElement, RowMapping, insert, select, update
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    Connection,
+    RowMapping,
+    and_,
+    bindparam,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from app.core.clock import utc
@@ -32,12 +46,12 @@ from app.rewards.ledger import EARN, post_entry
 from app.rewards.limits import (
     HOLDOUT,
     RewardUnavailable,
+    expose,
     in_stock,
     needs_owner,
-    record_exposure,
     take_limits,
 )
-from app.rewards.models import RewardDraw, RewardGrant, RewardPool, RewardPrize
+from app.rewards.models import RewardDraw, RewardGrant, RewardPool, RewardPrize, RewardSeed
 from app.rewards.pools import find_reward, pool_id_for
 
 INSTANT = "instant"
@@ -103,6 +117,17 @@ def _view(
     row = session.connection().execute(
         select(*_GRANT_COLUMNS).join(RewardPool, RewardPool.id == RewardGrant.pool_id).where(where)
     ).first()
+    return _as_view(row, created)
+
+
+def _view_of(
+    session: Session, key: str, params: dict[str, Any], *, created: bool = False
+) -> GrantView | None:
+    """The grant that the prebuilt query ``_VIEW_BY[key]`` finds with ``params``."""
+    return _as_view(session.connection().execute(_VIEW_BY[key], params).first(), created)
+
+
+def _as_view(row: Any, created: bool) -> GrantView | None:
     if row is None:
         return None
     return GrantView(
@@ -114,6 +139,19 @@ def _view(
         message_key=row.message_key, ledger_entry_id=row.ledger_entry_id,
         requires=actions.parse(row.requires),
     )
+
+
+_VIEW_SOURCE = select(*_GRANT_COLUMNS).join(RewardPool, RewardPool.id == RewardGrant.pool_id)
+# The grant views of the hot paths, built once (see ``_reveal_fast``).
+_VIEW_BY = {
+    "id": _VIEW_SOURCE.where(RewardGrant.id == bindparam("b_id")),
+    "tap": _VIEW_SOURCE.where(RewardGrant.tap_event_id == bindparam("b_cause"),
+                              RewardGrant.pool_id == bindparam("b_pool")),
+    "message": _VIEW_SOURCE.where(RewardGrant.message_key == bindparam("b_cause"),
+                                  RewardGrant.pool_id == bindparam("b_pool")),
+}
+_POOL_ID = select(RewardPool.id).where(RewardPool.brand == bindparam("b_brand"),
+                                       RewardPool.reward_id == bindparam("b_reward"))
 
 
 def with_missing(session: Session, view: GrantView) -> GrantView:
@@ -191,19 +229,21 @@ def grant(
     """
     reward = find_reward(ruleset_doc, reward_id)
     at = utc(at)
-    pool_id = pool_id_for(session, brand, reward)
+    pool_id = session.connection().execute(
+        _POOL_ID, {"b_brand": brand, "b_reward": reward.id}).scalar()
+    if pool_id is None:
+        pool_id = pool_id_for(session, brand, reward)
     if (tap_event_id is None) == (message_key is None):
         raise ValueError("a grant is for a tap or for a message, exactly one")
-    cause = (RewardGrant.tap_event_id == tap_event_id if message_key is None
-             else RewardGrant.message_key == message_key)
-    same_tap = cause & (RewardGrant.pool_id == pool_id)
-    existing = _view(session, same_tap)
+    same_key = "tap" if message_key is None else "message"
+    same = {"b_cause": tap_event_id if message_key is None else message_key, "b_pool": pool_id}
+    existing = _view_of(session, same_key, same)
     if existing is not None:
         return existing
     if owner_id is None and needs_owner(reward):
         raise RewardUnavailable("owner_required")
-    cohort = record_exposure(session, ruleset_doc, brand, reward_id, tap_event_id=tap_event_id,
-                             owner_id=owner_id, item_id=item_id, at=at, message_key=message_key)
+    cohort = expose(session, reward, brand, pool_id, tap_event_id=tap_event_id,
+                    owner_id=owner_id, item_id=item_id, at=at, message_key=message_key)
     if cohort == HOLDOUT:
         raise RewardUnavailable("holdout")
 
@@ -220,7 +260,7 @@ def grant(
         # A concurrent call for the same tap or message won (its grant is committed: the insert
         # waited).
         savepoint.commit()
-        view = _view(session, same_tap)
+        view = _view_of(session, same_key, same)
         assert view is not None
         return view
     refusal = take_limits(session, ruleset_doc, reward, brand, pool_id, grant_id, owner_id,
@@ -231,7 +271,7 @@ def grant(
     savepoint.commit()
     if reward.mechanic == INSTANT:
         _settle(session, grant_id, at)
-    view = _view(session, RewardGrant.id == grant_id, created=True)
+    view = _view_of(session, "id", {"b_id": grant_id}, created=True)
     assert view is not None
     return view
 
@@ -251,6 +291,11 @@ def reveal(
             was drawn or taken.
     """
     at = utc(at)
+    fast = _reveal_fast(session, token_or_grant_id, owner_id, at)
+    if fast is not None:
+        return fast
+    # Not claimed by the fast path: no such grant, another owner's, already revealed, or a
+    # reward that ``requires`` something. Each is answered below, as it always was.
     where = (RewardGrant.id == token_or_grant_id if isinstance(token_or_grant_id, int)
              else RewardGrant.token == str(token_or_grant_id))
     view = _view(session, where)
@@ -279,8 +324,223 @@ def reveal(
     return settled
 
 
+# --- the reveal's fast path -----------------------------------------------------------------------
+#
+# A reveal is a hot path (a campaign's reveals come in bursts): its statements are built once, here,
+# so a call costs no SQLAlchemy construction, and it reads rows, not ORM objects. On PostgreSQL it
+# takes two round trips before the commit: the claim with everything the draw needs, then one
+# statement that takes the stock, logs the draw and stores the outcome. SQLite, in process, runs
+# the same steps as separate statements. Anything unusual (codes from a list, a consolation with
+# a stock) is settled by ``_settle``, the general path, after the same claim.
+
+_G, _P, _Z, _S = (RewardGrant.__table__, RewardPool.__table__, RewardPrize.__table__,
+                  RewardSeed.__table__)
+
+
+def _claim_statement(by_token: bool) -> Any:
+    key = _G.c.token == bindparam("b_token") if by_token else _G.c.id == bindparam("b_id")
+    return (
+        update(_G)
+        .where(key, _G.c.revealed_at.is_(None),
+               # Only what needs no other check: the grant's own owner (or none), and a reward
+               # that requires nothing. The rest is answered by ``reveal``'s general path.
+               or_(_G.c.owner_id.is_(None), _G.c.owner_id == bindparam("b_owner")),
+               _G.c.pool_id.in_(select(_P.c.id).where(_P.c.requires.is_(None))))
+        .values(revealed_at=bindparam("b_at"))
+        .returning(*_G.c)
+    )
+
+
+_POOL_COLUMNS = (
+    _P.c.brand, _P.c.reward_id, _P.c.mechanic, _P.c.points.label("p_points"), _P.c.expires_days,
+    _P.c.given.label("p_given"), _Z.c.id.label("z_id"), _Z.c.prize_id.label("z_prize"),
+    _Z.c.consolation, _Z.c.weight, _Z.c.stock, _Z.c.given.label("z_given"),
+    _Z.c.code.label("z_code"), _Z.c.points.label("z_points"), _Z.c.min_plays, _S.c.seed,
+)
+
+
+def _pool_read(source: Any, pool_id: Any, *columns: Any) -> Any:
+    """The pool of ``pool_id``, one row per live prize (one row when it has none), with the
+    day's seed (None before the day's first draw)."""
+    joined = (source.join(_P, _P.c.id == pool_id)
+              .outerjoin(_Z, and_(_Z.c.pool_id == _P.c.id, _Z.c.retired.is_(False)))
+              .outerjoin(_S, and_(_S.c.pool_id == _P.c.id, _S.c.day == bindparam("b_day"))))
+    return select(*columns, *_POOL_COLUMNS).select_from(joined).order_by(_Z.c.position)
+
+
+def _claim_and_read(by_token: bool) -> Any:
+    claimed = _claim_statement(by_token).cte("claimed")
+    return _pool_read(claimed, claimed.c.pool_id, *claimed.c)
+
+
+_CLAIM = {by_token: _claim_statement(by_token) for by_token in (False, True)}
+_CLAIM_AND_READ = {by_token: _claim_and_read(by_token) for by_token in (False, True)}
+_READ_POOL = (select(*_POOL_COLUMNS)
+              .select_from(_P.outerjoin(_Z, and_(_Z.c.pool_id == _P.c.id,
+                                                  _Z.c.retired.is_(False)))
+                           .outerjoin(_S, and_(_S.c.pool_id == _P.c.id,
+                                               _S.c.day == bindparam("b_day"))))
+              .where(_P.c.id == bindparam("b_pool")).order_by(_Z.c.position))
+_TAKE_UNIT = (update(_Z).where(_Z.c.id == bindparam("b_take"), _Z.c.given < _Z.c.stock)
+              .values(given=_Z.c.given + 1))
+_LOG_DRAW = insert(RewardDraw.__table__)
+_GRANT_BY_ID = select(*_G.c).where(_G.c.id == bindparam("b_id"))
+_STORE = (update(_G).where(_G.c.id == bindparam("b_id"))
+          .values(outcome=bindparam("b_outcome"), prize_id=bindparam("b_prize"),
+                  points=bindparam("b_points"), code=bindparam("b_code"),
+                  expires_at=bindparam("b_expires"), revealed_at=bindparam("b_at")))
+# PostgreSQL: take a unit of the pick (when its stock is counted), log the draw and store the
+# outcome in one statement. The UPDATE's ``given < stock`` is re-checked on the row's newest
+# version when a concurrent reveal took a unit first (READ COMMITTED), so the stock stays exact;
+# whether it took one decides between the two outcomes prepared in Python (``w_*`` and ``c_*``).
+_TAKE_LOG_STORE_PG = text("""
+WITH won AS (
+    UPDATE reward_prizes SET given = given + 1
+    WHERE id = CAST(:b_take AS INTEGER) AND given < stock
+    RETURNING id
+), drawn AS (
+    INSERT INTO reward_draws (grant_id, pool_id, day, at, message, value_hex, candidates,
+                              picked, stock_taken, outcome_prize)
+    SELECT :b_id, :b_pool, :b_day, :b_at, :b_message, :b_value, :b_candidates,
+           CAST(:w_prize AS VARCHAR), t.ok,
+           CASE WHEN t.ok THEN CAST(:w_prize AS VARCHAR) ELSE CAST(:c_prize AS VARCHAR) END
+    FROM (SELECT CAST(:b_free AS BOOLEAN) OR EXISTS (SELECT FROM won) AS ok) AS t
+    RETURNING stock_taken
+)
+UPDATE reward_grants SET
+    outcome = CASE WHEN drawn.stock_taken THEN 'prize' ELSE CAST(:c_outcome AS VARCHAR) END,
+    prize_id = CASE WHEN drawn.stock_taken THEN CAST(:w_prize AS VARCHAR)
+                    ELSE CAST(:c_prize AS VARCHAR) END,
+    points = CASE WHEN drawn.stock_taken THEN CAST(:w_points AS INTEGER)
+                  ELSE CAST(:c_points AS INTEGER) END,
+    code = CASE WHEN drawn.stock_taken THEN CAST(:w_code AS VARCHAR)
+                ELSE CAST(:c_code AS VARCHAR) END,
+    expires_at = CASE WHEN drawn.stock_taken THEN CAST(:w_expires AS TIMESTAMPTZ)
+                      ELSE CAST(:c_expires AS TIMESTAMPTZ) END,
+    revealed_at = :b_at
+FROM drawn WHERE reward_grants.id = :b_id
+RETURNING reward_grants.outcome, reward_grants.prize_id, reward_grants.points,
+          reward_grants.code, reward_grants.expires_at
+""").bindparams(bindparam("b_candidates", type_=JSON))
+
+
+def _reveal_fast(
+    session: Session, token_or_grant_id: str | int, owner_id: int | None, at: datetime
+) -> GrantView | None:
+    """Claim and settle a pending grant of the owner (or of no one) whose reward requires
+    nothing; return its view, or None when no such grant was claimed (nothing changed)."""
+    conn = session.connection()
+    by_token = not isinstance(token_or_grant_id, int)
+    day = draws.utc_day(at)
+    params: dict[str, Any] = {"b_owner": owner_id, "b_at": at, "b_day": day,
+                              "b_token" if by_token else "b_id": token_or_grant_id}
+    if by_token:
+        params["b_token"] = str(token_or_grant_id)
+    pg = conn.dialect.name == "postgresql"
+    if pg:
+        pool_rows: Sequence[Any] = conn.execute(_CLAIM_AND_READ[by_token], params).all()
+        if not pool_rows:
+            return None
+        g: Any = pool_rows[0]
+    else:
+        claimed = conn.execute(_CLAIM[by_token], params).first()
+        if claimed is None:
+            return None
+        g = claimed
+        pool_rows = conn.execute(_READ_POOL, {"b_pool": g.pool_id, "b_day": day}).all()
+    return _settle_claimed(session, g, pool_rows, at)
+
+
 def _settle(session: Session, grant_id: int, at: datetime) -> None:
     """Draw (if the reward has prizes), take stock and code, post points, store the outcome."""
+    conn = session.connection()
+    g = conn.execute(_GRANT_BY_ID, {"b_id": grant_id}).one()
+    pool_rows = conn.execute(_READ_POOL, {"b_pool": g.pool_id, "b_day": draws.utc_day(at)}).all()
+    _settle_claimed(session, g, pool_rows, at)
+
+
+def _settle_claimed(session: Session, g: Any, pool_rows: Sequence[Any], at: datetime) -> GrantView:
+    """Settle grant row ``g`` (claimed: ``revealed_at`` set in this transaction) with its pool's
+    rows (``_READ_POOL``); return its view."""
+    conn = session.connection()
+    pg = conn.dialect.name == "postgresql"
+    day = draws.utc_day(at)
+    pool = pool_rows[0]
+    prizes = [r for r in pool_rows if r.z_id is not None]
+    if any(r.z_code == LIST or (r.consolation and r.stock is not None) for r in prizes):
+        _settle_general(session, g.id, at)
+        settled = _view_of(session, "id", {"b_id": g.id})
+        assert settled is not None
+        return settled
+    points: int = pool.p_points or 0
+    outcome, prize_id, code, expires = (POINTS if points else NOTHING), None, None, None
+    main = [r for r in prizes if not r.consolation]
+    if main:
+        consolation = next((r for r in prizes if r.consolation), None)
+        candidates = [[r.z_prize, r.weight] for r in main
+                      if (r.stock is None or r.z_given < r.stock)
+                      and (r.min_plays is None or pool.p_given >= r.min_plays)]
+        # Through ``seed_for`` even when the seed came with the grant: the one place that
+        # decides a draw's seed (positional: tests wrap it to play a racer at this moment).
+        seed = draws.seed_for(session, g.pool_id, day, at, pool.seed)
+        message = draws.draw_message(g.id)
+        value = draws.draw_value(seed, message)
+        picked = draws.pick(value, candidates)
+        unit = next(r for r in main if r.z_prize == picked) if picked is not None else None
+        ends = at + timedelta(days=pool.expires_days) if pool.expires_days else None
+        lost: tuple[str, str | None, str | None, int, datetime | None] = (
+            (CONSOLATION, consolation.z_prize,
+             new_code() if consolation.z_code == GENERATED else None,
+             points + (consolation.z_points or 0), ends)
+            if consolation is not None else (outcome, None, None, points, None))
+        win_code = new_code() if unit is not None and unit.z_code == GENERATED else None
+        win_points = points + (unit.z_points or 0) if unit is not None else points
+        take = unit.z_id if unit is not None and unit.stock is not None else None
+        free = unit is not None and unit.stock is None
+        if pg:
+            stored = conn.execute(_TAKE_LOG_STORE_PG, {
+                "b_take": take, "b_free": free, "b_id": g.id, "b_pool": g.pool_id, "b_day": day,
+                "b_at": at, "b_message": message, "b_value": value, "b_candidates": candidates,
+                "w_prize": picked, "w_code": win_code, "w_points": win_points, "w_expires": ends,
+                "c_outcome": lost[0], "c_prize": lost[1], "c_code": lost[2],
+                "c_points": lost[3], "c_expires": lost[4],
+            }).one()
+            outcome, prize_id, code, points = (stored.outcome, stored.prize_id, stored.code,
+                                               stored.points)
+            expires = None if stored.expires_at is None else utc(stored.expires_at)
+        else:
+            won = free or (take is not None
+                           and conn.execute(_TAKE_UNIT, {"b_take": take}).rowcount == 1)
+            outcome, prize_id, code, points, expires = (
+                (PRIZE, picked, win_code, win_points, ends) if won else lost)
+            conn.execute(_LOG_DRAW, {
+                "grant_id": g.id, "pool_id": g.pool_id, "day": day, "at": at,
+                "message": message, "value_hex": value, "candidates": candidates,
+                "picked": picked, "stock_taken": won, "outcome_prize": prize_id})
+            _store(conn, g.id, outcome, prize_id, points, code, expires, at)
+    else:
+        _store(conn, g.id, outcome, prize_id, points, code, expires, at)
+    if points and g.owner_id is not None:
+        post_entry(session, g.owner_id, EARN, points, "reward", g.id, at, brand=pool.brand)
+    return GrantView(
+        id=g.id, brand=pool.brand, reward_id=pool.reward_id, mechanic=pool.mechanic,
+        journey=g.journey, token=g.token, owner_id=g.owner_id, item_id=g.item_id,
+        created_at=g.created_at, outcome=outcome, prize_id=prize_id, points=points, code=code,
+        expires_at=expires, revealed_at=at, redeemed_at=g.redeemed_at,
+        message_key=g.message_key, ledger_entry_id=g.ledger_entry_id,
+    )
+
+
+def _store(
+    conn: Connection, grant_id: int, outcome: str, prize_id: str | None, points: int,
+    code: str | None, expires: datetime | None, at: datetime,
+) -> None:
+    conn.execute(_STORE, {"b_id": grant_id, "b_outcome": outcome, "b_prize": prize_id,
+                          "b_points": points, "b_code": code, "b_expires": expires, "b_at": at})
+
+
+def _settle_general(session: Session, grant_id: int, at: datetime) -> None:
+    """``_settle`` for any pool: codes from a list, a consolation with a stock."""
     conn = session.connection()
     g = conn.execute(
         select(RewardGrant.pool_id, RewardGrant.owner_id, RewardPool.brand, RewardPool.points,

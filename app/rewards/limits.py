@@ -15,10 +15,10 @@ when a grant is made.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime, timedelta
 
-from sqlalchemy import RowMapping, or_, select, update
+from sqlalchemy import RowMapping, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.core.clock import utc
@@ -37,6 +37,32 @@ from app.rewards.models import (
 from app.rewards.pools import find_reward, pool_id_for
 
 TREATMENT, HOLDOUT = "treatment", "holdout"
+
+# The statements of the tap's path, built once: a call binds values, SQLAlchemy builds nothing.
+_P, _Z, _D, _SL = (RewardPool.__table__, RewardPrize.__table__, RewardDayCount.__table__,
+                   RewardSlot.__table__)
+_POOLS = select(_P.c.id, _P.c.reward_id, _P.c.budget, _P.c.given).where(
+    _P.c.brand == bindparam("b_brand"), _P.c.reward_id.in_(bindparam("b_rewards", expanding=True)))
+_PRIZE_COLUMNS = (_Z.c.pool_id, _Z.c.stock, _Z.c.given, _Z.c.code, _Z.c.code_list)
+_PRIZES = select(*_PRIZE_COLUMNS).where(
+    _Z.c.pool_id.in_(bindparam("b_pools", expanding=True)), _Z.c.retired.is_(False))
+_POOL_PRIZES = select(*_PRIZE_COLUMNS).where(
+    _Z.c.pool_id == bindparam("b_pool"), _Z.c.retired.is_(False))
+_DAY_COUNTS = select(_D.c.pool_id, _D.c.count.label("grants")).where(
+    _D.c.pool_id.in_(bindparam("b_pools", expanding=True)), _D.c.day == bindparam("b_day"))
+_SLOTS_IN = select(_SL.c.scope, _SL.c.used_at).where(
+    _SL.c.scope.in_(bindparam("b_scopes", expanding=True)))
+_SLOTS_OF = select(_SL.c.slot, _SL.c.used_at).where(_SL.c.scope == bindparam("b_scope"))
+_TAKE_BUDGET = (update(_P).where(_P.c.id == bindparam("b_pool"),
+                                 or_(_P.c.budget.is_(None), _P.c.given < _P.c.budget))
+                .values(given=_P.c.given + 1))
+_TAKE_DAY = (update(_D).where(_D.c.pool_id == bindparam("b_pool"), _D.c.day == bindparam("b_day"),
+                              _D.c.count < bindparam("b_max"))
+             .values(count=_D.c.count + 1))
+_REUSE_SLOT = (update(_SL).where(_SL.c.scope == bindparam("b_scope"),
+                                 _SL.c.slot == bindparam("b_slot"),
+                                 _SL.c.used_at <= bindparam("b_cutoff"))
+               .values(used_at=bindparam("b_at"), grant_id=bindparam("b_grant")))
 
 
 class RewardUnavailable(Conflict):
@@ -82,9 +108,21 @@ def record_exposure(
         NotFound: the ruleset has no such reward.
     """
     reward = find_reward(ruleset_doc, reward_id)
+    return expose(session, reward, brand, pool_id_for(session, brand, reward),
+                  tap_event_id=tap_event_id, owner_id=owner_id, item_id=item_id, at=at,
+                  message_key=message_key)
+
+
+def expose(
+    session: Session, reward: RewardDoc, brand: str, pool_id: int, *,
+    tap_event_id: int | None, owner_id: int | None, item_id: int, at: datetime,
+    message_key: str | None = None,
+) -> str:
+    """``record_exposure`` for a reward whose pool id the caller already has; returns the
+    cohort."""
     cohort = HOLDOUT if in_holdout(reward, brand, owner_id, item_id) else TREATMENT
     insert_ignore(session, RewardExposure.__table__,
-                  {"pool_id": pool_id_for(session, brand, reward), "tap_event_id": tap_event_id,
+                  {"pool_id": pool_id, "tap_event_id": tap_event_id,
                    "message_key": message_key, "owner_id": owner_id, "item_id": item_id,
                    "cohort": cohort, "at": utc(at)})
     return cohort
@@ -132,9 +170,10 @@ def in_stock(prize: RowMapping, free: Mapping[str, int]) -> bool:
 
 def availability(
     session: Session, ruleset_doc: RulesetDoc, brand: str, owner_id: int | None, item_id: int,
-    at: datetime,
+    at: datetime, only: Collection[str] | None = None,
 ) -> dict[str, bool]:
-    """Return, for each reward of the ruleset, whether it can be granted now to this owner/item.
+    """Return, for each reward of the ruleset (of ``only`` when given: the rewards a journey
+    tests), whether it can be granted now to this owner/item.
 
     Checks per_owner, per_item (within ``per``), per_day, budget, the ruleset's
     ``rewards_per_owner``, and that something is left to give (a prize in stock, a consolation, or
@@ -147,34 +186,33 @@ def availability(
     ``reward.<id>.available`` would fall through for held-out owners only, with no exposure:
     the two groups would differ by more than the reward, and lift could not be measured.
     """
-    rewards = ruleset_doc.rewards
+    rewards = ruleset_doc.rewards if only is None else {
+        rid: ruleset_doc.rewards[rid] for rid in only if rid in ruleset_doc.rewards}
     if not rewards:
         return {}
     at = utc(at)
     conn = session.connection()
     pools = {row.reward_id: row for row in conn.execute(
-        select(RewardPool.id, RewardPool.reward_id, RewardPool.budget, RewardPool.given)
-        .where(RewardPool.brand == brand, RewardPool.reward_id.in_(list(rewards)))
-    )}
+        _POOLS, {"b_brand": brand, "b_rewards": list(rewards)})}
     pool_ids = [p.id for p in pools.values()]
     prizes: dict[int, list[RowMapping]] = {}
     day_counts: dict[int, int] = {}
-    if pool_ids:
-        for prize in conn.execute(select(RewardPrize).where(
-                RewardPrize.pool_id.in_(pool_ids), RewardPrize.retired.is_(False))).mappings():
+    # Only what some reward's check reads: stock for prize rewards, counts for per_day ones.
+    if pool_ids and any(not r.points and r.prizes for r in rewards.values()):
+        for prize in conn.execute(_PRIZES, {"b_pools": pool_ids}).mappings():
             prizes.setdefault(prize["pool_id"], []).append(prize)
+    if pool_ids and any(r.limit.per_day is not None for r in rewards.values()):
         day_counts = {row.pool_id: row.grants for row in conn.execute(
-            select(RewardDayCount.pool_id, RewardDayCount.count.label("grants")).where(
-                RewardDayCount.pool_id.in_(pool_ids), RewardDayCount.day == draws.utc_day(at)))}
+            _DAY_COUNTS, {"b_pools": pool_ids, "b_day": draws.utc_day(at)})}
     scopes: set[str] = set()
     for pool_id in pool_ids:
         scopes.update(_scopes(brand, pool_id, owner_id, item_id).values())
     scopes.update(_scopes(brand, 0, owner_id, item_id).values())
     used: dict[str, list[datetime]] = {}
-    for slot in conn.execute(
-            select(RewardSlot.scope, RewardSlot.used_at).where(RewardSlot.scope.in_(scopes))):
+    for slot in conn.execute(_SLOTS_IN, {"b_scopes": sorted(scopes)}):
         used.setdefault(slot.scope, []).append(slot.used_at)
-    free = free_codes(session, brand)
+    lists = {r["code_list"] for rows in prizes.values() for r in rows if r["code"] == LIST}
+    free = free_codes(session, brand, lists)
 
     guard = ruleset_doc.guardrails.rewards_per_owner
     guard_ok = True
@@ -222,22 +260,14 @@ def take_limits(
     scopes = _scopes(brand, pool_id, owner_id, item_id)
     if not reward.points and reward.prizes and not _something_left(session, brand, pool_id):
         return "out_of_stock"
-    if conn.execute(
-        update(RewardPool)
-        .where(RewardPool.id == pool_id,
-               or_(RewardPool.budget.is_(None), RewardPool.given < RewardPool.budget))
-        .values(given=RewardPool.given + 1)
-    ).rowcount != 1:
+    if conn.execute(_TAKE_BUDGET, {"b_pool": pool_id}).rowcount != 1:
         return "budget"
     if limit.per_day is not None:
         day = draws.utc_day(at)
         insert_ignore(session, RewardDayCount.__table__,
                       {"pool_id": pool_id, "day": day, "count": 0})
         if conn.execute(
-            update(RewardDayCount)
-            .where(RewardDayCount.pool_id == pool_id, RewardDayCount.day == day,
-                   RewardDayCount.count < limit.per_day)
-            .values(count=RewardDayCount.count + 1)
+            _TAKE_DAY, {"b_pool": pool_id, "b_day": day, "b_max": limit.per_day}
         ).rowcount != 1:
             return "per_day"
     if limit.per_item is not None and not _take_slot(
@@ -259,8 +289,7 @@ def _take_slot(
 ) -> bool:
     """Take one of ``most`` slots of ``scope``: a new one, or one last used ``per`` days ago."""
     conn = session.connection()
-    used = {row.slot: row.used_at for row in conn.execute(
-        select(RewardSlot.slot, RewardSlot.used_at).where(RewardSlot.scope == scope))}
+    used = {row.slot: row.used_at for row in conn.execute(_SLOTS_OF, {"b_scope": scope})}
     cutoff = None if per is None else at - timedelta(days=per)
     for slot in range(most):
         if slot not in used:
@@ -271,17 +300,14 @@ def _take_slot(
         elif cutoff is None or used[slot] > cutoff:
             continue  # in use within the period: uses only move forward, so it stays taken
         if cutoff is not None and conn.execute(
-            update(RewardSlot)
-            .where(RewardSlot.scope == scope, RewardSlot.slot == slot,
-                   RewardSlot.used_at <= cutoff)
-            .values(used_at=at, grant_id=grant_id)
+            _REUSE_SLOT, {"b_scope": scope, "b_slot": slot, "b_cutoff": cutoff, "b_at": at,
+                          "b_grant": grant_id}
         ).rowcount == 1:
             return True
     return False
 
 
 def _something_left(session: Session, brand: str, pool_id: int) -> bool:
-    rows = session.connection().execute(select(RewardPrize).where(
-        RewardPrize.pool_id == pool_id, RewardPrize.retired.is_(False))).mappings().all()
+    rows = session.connection().execute(_POOL_PRIZES, {"b_pool": pool_id}).mappings().all()
     free = free_codes(session, brand, {r["code_list"] for r in rows if r["code"] == LIST})
     return any(in_stock(r, free) for r in rows)

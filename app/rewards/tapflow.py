@@ -60,8 +60,10 @@ def reward_facts(
         facts.update({f"reward.{rid}.available": False for rid in tested})
         return facts
     ensure_synced(session, ruleset)
-    available = availability(session, ruleset.doc, ruleset.brand, owner_id, item.id, at)
-    facts.update({f"reward.{rid}.available": ok for rid, ok in available.items() if rid in tested})
+    # Only the rewards a journey tests: the others' answers could change no decision.
+    available = availability(session, ruleset.doc, ruleset.brand, owner_id, item.id, at,
+                             only=tested)
+    facts.update({f"reward.{rid}.available": ok for rid, ok in available.items()})
     return facts
 
 

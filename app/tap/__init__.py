@@ -10,7 +10,7 @@ from app.core import boundary
 
 def init_app(app: Flask) -> None:
     """Register the tap routes, the owner's pages and the product images."""
-    from app.tap import brand_files, content, images, simulate, views
+    from app.tap import brand_files, content, images, simulate, views, yardstick
 
     app.register_blueprint(views.bp)
     # ``journeys simulate --item`` (app.rules.cli) builds its fact here, as a tap would; the
@@ -24,3 +24,7 @@ def init_app(app: Flask) -> None:
     # A tap's query is a SUN message the pipeline parses strictly: a malformed one (control
     # characters included) is an "invalid" tap, counted and shown as one, not a bare 400.
     boundary.own_query("tap.tap", "tap.tap_digital_link")
+    if app.config["BENCH_VERIFY_ONLY"]:
+        # The bench's yardstick (see app.tap.yardstick); never on outside the bench.
+        app.register_blueprint(yardstick.bp)
+        boundary.own_query("yardstick.verify_only")

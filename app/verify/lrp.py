@@ -9,14 +9,16 @@ NTAG 424 DNA uses.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable, Sequence
 from functools import lru_cache
+from typing import Any
 
 from Crypto.Cipher import AES
 
 from app.verify.crypto import (
     BLOCK_SIZE,
     KEY_SIZE,
-    aes_ecb_encrypt,
     counter_bytes,
     gf_double,
 )
@@ -25,10 +27,150 @@ _PLAINTEXT_COUNT = 16
 _UPPER = b"\x55" * BLOCK_SIZE
 _LOWER = b"\xaa" * BLOCK_SIZE
 _ZERO_BLOCK = bytes(BLOCK_SIZE)
+# One block encrypted under h gives both the next h (upper half) and an output (lower half):
+# Algorithms 1 and 2 step h with E_h(55..) and emit E_h(AA..), so one call serves both.
+_UPPER_LOWER = _UPPER + _LOWER
 
 # LRP-mode SDM session vector framing (NT4H2421Gx datasheet, SDM session key generation).
 _SV_HEADER = bytes.fromhex("00010080")
 _SV_TRAILER = bytes.fromhex("1EE1")
+
+# A chain: encrypt blocks[0] under key, every next block under the first 16 bytes of the previous
+# output; return the last output, and append every output to ``collect`` when it is given.
+Chain = Callable[[bytes, Sequence[bytes], "list[bytes] | None"], bytes]
+# Decrypt one 16-byte block under a key.
+DecryptBlock = Callable[[bytes, bytes], bytes]
+
+
+def _chain_public(key: bytes, blocks: Sequence[bytes], collect: list[bytes] | None) -> bytes:
+    # The reference path, through pycryptodome's public API: one AES.new per block.
+    out = key
+    for block in blocks:
+        out = AES.new(key, AES.MODE_ECB).encrypt(block)
+        if collect is not None:
+            collect.append(out)
+        key = out[:KEY_SIZE]
+    return out
+
+
+def _decrypt_public(key: bytes, block: bytes) -> bytes:
+    plain: bytes = AES.new(key, AES.MODE_ECB).decrypt(block)
+    return plain
+
+
+def _bind_raw() -> tuple[Chain, DecryptBlock] | None:
+    """Bind pycryptodome's compiled AES and ECB functions, below its Python cipher objects.
+
+    Every LRP step encrypts one block under a key never used before, so the cost is all key
+    set-up, and AES.new spends about 15 us of Python on it (argument checks, three wrapper
+    objects, smart pointers) around well under 1 us of C. Calling the same compiled functions
+    pycryptodome itself calls costs about 2 us a step. They are pycryptodome internals
+    (``Crypto.Cipher.AES``, ``Crypto.Cipher._mode_ecb``, its cffi backend), so this returns None
+    whenever they are not what this code expects, and LRP then uses the public API.
+    Returns (chain, decrypt_block) or None.
+    """
+    try:
+        from Crypto.Cipher import _mode_ecb
+        from Crypto.Util import _raw_api
+
+        if _raw_api.backend != "cffi":
+            return None
+        ffi: Any = _raw_api.ffi
+        hardware = getattr(AES, "_raw_aes_hw", None)
+        start: Any = hardware[0] if hardware else AES._raw_aes_lib.AES_start_operation
+        ecb: Any = _mode_ecb.raw_ecb_lib
+        ecb_start, ecb_stop = ecb.ECB_start_operation, ecb.ECB_stop_operation
+        ecb_encrypt, ecb_decrypt = ecb.ECB_encrypt, ecb.ECB_decrypt
+    except (ImportError, AttributeError, TypeError, IndexError):
+        return None
+
+    local = threading.local()
+
+    def buffers() -> tuple[Any, Any, Any, Any]:
+        # One set per thread, made once: allocating them per call cost more than a tenth of an
+        # LRP evaluation. Per thread because cffi releases the GIL around each C call, so gthread
+        # workers verifying taps at once would otherwise write into each other's buffers. Every
+        # result leaves as a bytes copy; nothing is read from them before it is written.
+        try:
+            found: tuple[Any, Any, Any, Any] = local.buffers
+        except AttributeError:
+            out = ffi.new("uint8_t[]", 2 * BLOCK_SIZE)
+            found = local.buffers = (ffi.new("void **"), ffi.new("void **"), out, ffi.buffer(out))
+        return found
+
+    def chain(key: bytes, blocks: Sequence[bytes], collect: list[bytes] | None) -> bytes:
+        cipher, mode, out, buffer = buffers()
+        current: Any = key
+        length = 0
+        for block in blocks:
+            length = len(block)
+            if length > 2 * BLOCK_SIZE:
+                # ECB writes as many bytes as it reads: more would run past ``out``.
+                raise ValueError(f"chained blocks are at most 32 bytes, got {length}")
+            # Inlined (this loop is the whole cost of LRP). The ECB state owns the cipher state
+            # once started: stopping it frees both.
+            if start(current, KEY_SIZE, cipher) or ecb_start(cipher[0], mode):
+                raise RuntimeError("AES set-up failed")
+            state = mode[0]
+            failed = ecb_encrypt(state, block, out, length)
+            ecb_stop(state)
+            if failed:
+                raise ValueError("AES-ECB failed")
+            if collect is not None:
+                collect.append(buffer[:length])
+            # The next key is read straight from the output buffer: the key set-up copies it
+            # before the output is overwritten.
+            current = out
+        return buffer[:length] if blocks else key
+
+    def decrypt_block(key: bytes, block: bytes) -> bytes:
+        if len(block) != BLOCK_SIZE:
+            # The output buffer holds 32 bytes; LRICB decrypts one block per keystream key.
+            raise ValueError(f"block must be {BLOCK_SIZE} bytes, got {len(block)}")
+        cipher, mode, out, buffer = buffers()
+        if start(key, KEY_SIZE, cipher) or ecb_start(cipher[0], mode):
+            raise RuntimeError("AES set-up failed")
+        failed = ecb_decrypt(mode[0], block, out, BLOCK_SIZE)
+        ecb_stop(mode[0])
+        if failed:
+            raise ValueError("AES-ECB failed")
+        plain: bytes = buffer[:BLOCK_SIZE]
+        return plain
+
+    # Refuse the fast path unless it gives the public API's answer (FIPS-197 C.1 key/plaintext).
+    probe_key, probe = bytes(range(16)), bytes.fromhex("00112233445566778899aabbccddeeff")
+    try:
+        public = AES.new(probe_key, AES.MODE_ECB)
+        if chain(probe_key, [probe], None) != public.encrypt(probe):
+            return None
+        if decrypt_block(probe_key, probe) != public.decrypt(probe):
+            return None
+    except (TypeError, ValueError, RuntimeError):
+        return None
+    return chain, decrypt_block
+
+
+_RAW = _bind_raw()
+_chain: Chain
+_decrypt_block: DecryptBlock
+_chain, _decrypt_block = _RAW if _RAW is not None else (_chain_public, _decrypt_public)
+
+
+def _require_key(key: bytes) -> None:
+    if len(key) != KEY_SIZE:
+        raise ValueError(f"key must be {KEY_SIZE} bytes, got {len(key)}")
+
+
+def _context(key: bytes, updated_key_index: int) -> tuple[tuple[bytes, ...], bytes]:
+    # Plaintexts and the selected updated key together: both start with one block under the key
+    # (E_K(55..) starts Algorithm 1, E_K(AA..) Algorithm 2), so one call serves both starts.
+    _require_key(key)
+    first = _chain(key, [_UPPER_LOWER], None)
+    plaintexts: list[bytes] = []
+    _chain(first[:BLOCK_SIZE], [_UPPER_LOWER] * _PLAINTEXT_COUNT, plaintexts)
+    updated: list[bytes] = []
+    _chain(first[BLOCK_SIZE:], [_UPPER_LOWER] * (updated_key_index + 1), updated)
+    return tuple(p[BLOCK_SIZE:] for p in plaintexts), updated[-1][BLOCK_SIZE:]
 
 
 def generate_plaintexts(key: bytes) -> tuple[bytes, ...]:
@@ -36,12 +178,10 @@ def generate_plaintexts(key: bytes) -> tuple[bytes, ...]:
 
     Returns a tuple of 16 blocks of 16 bytes. Raises ValueError if the key is not 16 bytes.
     """
-    h = aes_ecb_encrypt(key, _UPPER)
-    plaintexts = []
-    for _ in range(_PLAINTEXT_COUNT):
-        plaintexts.append(aes_ecb_encrypt(h, _LOWER))
-        h = aes_ecb_encrypt(h, _UPPER)
-    return tuple(plaintexts)
+    _require_key(key)
+    steps: list[bytes] = []
+    _chain(_chain(key, [_UPPER], None), [_UPPER_LOWER] * _PLAINTEXT_COUNT, steps)
+    return tuple(step[BLOCK_SIZE:] for step in steps)
 
 
 def generate_updated_keys(key: bytes, count: int = 4) -> tuple[bytes, ...]:
@@ -52,12 +192,10 @@ def generate_updated_keys(key: bytes, count: int = 4) -> tuple[bytes, ...]:
     """
     if count < 0:
         raise ValueError(f"count must not be negative, got {count}")
-    h = aes_ecb_encrypt(key, _LOWER)
-    updated = []
-    for _ in range(count):
-        updated.append(aes_ecb_encrypt(h, _LOWER))
-        h = aes_ecb_encrypt(h, _UPPER)
-    return tuple(updated)
+    _require_key(key)
+    steps: list[bytes] = []
+    _chain(_chain(key, [_LOWER], None), [_UPPER_LOWER] * count, steps)
+    return tuple(step[BLOCK_SIZE:] for step in steps)
 
 
 def eval_lrp(
@@ -71,13 +209,11 @@ def eval_lrp(
     """
     if len(plaintexts) != _PLAINTEXT_COUNT:
         raise ValueError(f"expected {_PLAINTEXT_COUNT} plaintexts, got {len(plaintexts)}")
-    y = updated_key
-    for byte in x:
-        y = aes_ecb_encrypt(y, plaintexts[byte >> 4])
-        y = aes_ecb_encrypt(y, plaintexts[byte & 0x0F])
+    _require_key(updated_key)
+    blocks = [plaintexts[n] for byte in x for n in (byte >> 4, byte & 0x0F)]
     if final:
-        y = aes_ecb_encrypt(y, _ZERO_BLOCK)
-    return y
+        blocks.append(_ZERO_BLOCK)
+    return _chain(updated_key, blocks, None)
 
 
 def _increment(counter: bytes) -> bytes:
@@ -101,7 +237,7 @@ class LRP:
     instance gives the same answer every time (unlike the stateful reference code).
     """
 
-    __slots__ = ("_plaintexts", "_updated_key", "counter", "pad", "updated_key_index")
+    __slots__ = ("_plaintexts", "_subkeys", "_updated_key", "counter", "pad", "updated_key_index")
 
     def __init__(
         self,
@@ -115,19 +251,22 @@ class LRP:
         """Precompute plaintexts and the selected updated key.
 
         ``static_key`` marks a long-lived key (a key version's meta or file read key): its
-        plaintexts and updated keys are then computed once per process, which is most of the cost
-        of building an instance. Per-tap session keys must not be cached.
+        plaintexts, updated key and CMAC subkeys are then computed once per process, which is
+        most of the cost of building an instance and half the cost of a one-block CMAC. Per-tap
+        session keys must not be cached.
         Raises ValueError if the key is not 16 bytes or the index is negative.
         """
         if len(key) != KEY_SIZE:
             raise ValueError(f"key must be {KEY_SIZE} bytes, got {len(key)}")
         if updated_key_index < 0:
             raise ValueError(f"updated_key_index must not be negative, got {updated_key_index}")
+        self._subkeys: tuple[bytes, bytes] | None = None
         if static_key:
-            self._plaintexts, self._updated_key = _static_context(key, updated_key_index)
+            self._plaintexts, self._updated_key, self._subkeys = _static_context(
+                key, updated_key_index
+            )
         else:
-            self._plaintexts = generate_plaintexts(key)
-            self._updated_key = generate_updated_keys(key, updated_key_index + 1)[-1]
+            self._plaintexts, self._updated_key = _context(key, updated_key_index)
         self.updated_key_index = updated_key_index
         self.counter = counter
         self.pad = pad
@@ -165,9 +304,7 @@ class LRP:
             data = data.ljust(-(-len(data) // BLOCK_SIZE) * BLOCK_SIZE, b"\x00")
         elif len(data) % BLOCK_SIZE:
             raise ValueError("without padding, LRICB data must be a multiple of 16 bytes")
-        return b"".join(
-            AES.new(key, AES.MODE_ECB).encrypt(block) for key, block in self._keystream_blocks(data)
-        )
+        return b"".join(_chain(key, [block], None) for key, block in self._keystream_blocks(data))
 
     def decrypt(self, data: bytes) -> bytes:
         """LRICB-decrypt ``data`` (AN12304 Algorithm 5) starting at this instance's counter.
@@ -179,7 +316,7 @@ class LRP:
         if len(data) % BLOCK_SIZE:
             raise ValueError("LRICB ciphertext must be a multiple of 16 bytes")
         plaintext = b"".join(
-            AES.new(key, AES.MODE_ECB).decrypt(block) for key, block in self._keystream_blocks(data)
+            _decrypt_block(key, block) for key, block in self._keystream_blocks(data)
         )
         return _strip_padding(plaintext) if self.pad else plaintext
 
@@ -188,8 +325,7 @@ class LRP:
 
         Returns the full 16-byte MAC.
         """
-        k1 = gf_double(self.eval(_ZERO_BLOCK, final=True))
-        k2 = gf_double(k1)
+        k1, k2 = self._subkeys or _cmac_subkeys(self._plaintexts, self._updated_key)
         if data and len(data) % BLOCK_SIZE == 0:
             body, last, subkey = data[:-BLOCK_SIZE], data[-BLOCK_SIZE:], k1
         else:
@@ -202,8 +338,16 @@ class LRP:
         return self.eval(_xor(_xor(y, last), subkey), final=True)
 
 
+def _cmac_subkeys(plaintexts: tuple[bytes, ...], updated_key: bytes) -> tuple[bytes, bytes]:
+    k1 = gf_double(eval_lrp(plaintexts, updated_key, _ZERO_BLOCK, True))
+    return k1, gf_double(k1)
+
+
 def _xor(a: bytes, b: bytes) -> bytes:
-    return bytes(x ^ y for x, y in zip(a, b, strict=True))
+    # Through ints: a third of the cost of a byte-by-byte generator, and this runs on every tap.
+    if len(a) != len(b):
+        raise ValueError(f"cannot xor {len(a)} bytes with {len(b)}")
+    return (int.from_bytes(a, "big") ^ int.from_bytes(b, "big")).to_bytes(len(a), "big")
 
 
 def lricb_encrypt(
@@ -227,8 +371,11 @@ def lricb_decrypt(
 
 
 @lru_cache(maxsize=64)
-def _static_context(key: bytes, updated_key_index: int) -> tuple[tuple[bytes, ...], bytes]:
-    return generate_plaintexts(key), generate_updated_keys(key, updated_key_index + 1)[-1]
+def _static_context(
+    key: bytes, updated_key_index: int
+) -> tuple[tuple[bytes, ...], bytes, tuple[bytes, bytes]]:
+    plaintexts, updated_key = _context(key, updated_key_index)
+    return plaintexts, updated_key, _cmac_subkeys(plaintexts, updated_key)
 
 
 def cmac_lrp(
@@ -262,4 +409,16 @@ def lrp_session_key(file_read_key: bytes, uid: bytes, counter: int) -> bytes:
     Returns the 16-byte session master key.
     Raises ValueError for a bad key, UID or counter.
     """
-    return cmac_lrp(file_read_key, lrp_session_vector(uid, counter), static_key=True)
+    session_vector = lrp_session_vector(uid, counter)
+    # SV is one whole block, so its CMAC_LRP is one LRP evaluation of SV xor K1 (Algorithm 6).
+    # Its first 4 bytes are the fixed header, so the state after them is kept with the key.
+    plaintexts, state, k1 = _session_context(file_read_key)
+    rest = _xor(session_vector[len(_SV_HEADER) :], k1[len(_SV_HEADER) :])
+    return eval_lrp(plaintexts, state, rest, True)
+
+
+@lru_cache(maxsize=64)
+def _session_context(file_read_key: bytes) -> tuple[tuple[bytes, ...], bytes, bytes]:
+    plaintexts, updated_key, (k1, _) = _static_context(file_read_key, 0)
+    header = _xor(_SV_HEADER, k1[: len(_SV_HEADER)])
+    return plaintexts, eval_lrp(plaintexts, updated_key, header, False), k1

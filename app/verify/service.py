@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import Row, String, and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.catalog.models import Brand, Item, Product
@@ -111,6 +111,45 @@ _ADVANCE_COUNTER = (
     )
     .returning(Tag.genuine_taps)
 )
+# The genuine tap in one round trip (PostgreSQL): the same conditional counter advance, made only
+# when the tag is registered under the key version that signed, not revoked, and (GS1 form) on
+# the item the path names, returning the tag, item, product and brand. No row: something is
+# wrong, and the two-step path below says what. The replay defence is the same as the two-step
+# one: a request that waited for a concurrent one re-checks the counter on the committed row. The
+# previous genuine tap time comes from a plain subquery (a locking one deadlocks such waiters),
+# so only a tap racing another tap of the same tag may see the time before that one. SQLite's
+# RETURNING cannot name the joined tables, so it takes two steps (in-process, and inside the
+# writer's transaction: no round trip to a server).
+_PREVIOUS = (
+    select(Tag.id, Tag.last_genuine_at.label("previous_genuine_at"))
+    # Not "uid" or "key_version": in an UPDATE those names would mean SET values.
+    .where(Tag.uid == bindparam("tag_uid"))
+    .subquery("previous")
+)
+_ADVANCE_AND_READ = (
+    update(Tag)
+    .where(
+        Tag.id == _PREVIOUS.c.id,
+        Tag.item_id == Item.id,
+        Item.product_id == Product.id,
+        Product.brand_id == Brand.id,
+        Tag.key_version == bindparam("signed_by"),
+        Tag.revoked_at.is_(None),
+        or_(Tag.last_counter.is_(None), Tag.last_counter < bindparam("new_counter")),
+        or_(bindparam("path_gtin", type_=String).is_(None),
+            and_(Product.gtin == bindparam("path_gtin", type_=String),
+                 Item.serial == bindparam("path_serial", type_=String))),
+    )
+    .values(
+        last_counter=bindparam("new_counter"),
+        genuine_taps=Tag.genuine_taps + 1,
+        last_genuine_at=bindparam("at"),
+    )
+    .returning(
+        Tag.id.label("tag_id"), Tag.uid, Tag.key_version, Tag.revoked_at,
+        Tag.genuine_taps, _PREVIOUS.c.previous_genuine_at, *ITEM_COLUMNS,
+    )
+)
 _INSERT_EVENT = insert(TapEvent).returning(TapEvent.id)
 
 
@@ -140,8 +179,20 @@ def verify_tap(
         return TapOutcome(INVALID, tap.at, reason="signature does not verify", country=tap.country)
 
     conn = session.connection()
-    row = conn.execute(_TAG_BY_UID, {"uid": result.uid_hex}).first()
     outcome = TapOutcome(UNKNOWN_TAG, tap.at, sun=result, country=tap.country)
+    if conn.dialect.name == "postgresql" and not keyring[result.key_version].retired:
+        advanced = conn.execute(_ADVANCE_AND_READ, {
+            "tag_uid": result.uid_hex, "signed_by": result.key_version,
+            "new_counter": result.counter, "at": tap.at,
+            "path_gtin": tap.path_gtin, "path_serial": tap.path_serial,
+        }).first()
+        if advanced is not None:
+            outcome.tag = _tag_view(advanced)
+            outcome.item = outcome.tag.item
+            outcome.verdict, outcome.number = GENUINE, advanced.genuine_taps
+            outcome.previous_genuine_at = advanced.previous_genuine_at
+            return outcome
+    row = conn.execute(_TAG_BY_UID, {"uid": result.uid_hex}).first()
     if row is None:
         outcome.reason = "tag is not registered"
         return outcome

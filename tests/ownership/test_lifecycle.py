@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import event, func, select, update
 from sqlalchemy.orm import Session
 
 from app.catalog.holdings import current_holding
@@ -370,3 +370,36 @@ def test_history_lists_the_ownerships_first_owner_first(app, db):
         (1, "first_tap", NOW, NOW + timedelta(days=2), "transfer"),
         (2, "transfer", NOW + timedelta(days=2), None, None),
     ]
+
+
+@pytest.mark.parametrize(("opted_in", "verified", "consent"),
+                         [(True, True, True), (True, False, False), (False, True, False)])
+def test_the_owners_own_tap_is_counted_and_read_in_one_statement(
+    app, db, opted_in, verified, consent
+):
+    """The owner's tap is counted, confirmed and read back by one UPDATE; messages consent needs
+    the box ticked on a confirmed address, as the two-step read says."""
+    tag = tagged_item(db)
+    view = item_view(tag.item)
+    owner, _ = claim(db, view, None, NOW)
+    db.execute(update(Owner).where(Owner.id == owner.id).values(
+        email="o@example.com", email_opt_in=opted_in,
+        email_verified_at=NOW if verified else None))
+    db.commit()
+    sent: list[str] = []
+    conn = db.connection()
+
+    def count(*args):  # type: ignore[no-untyped-def]
+        sent.append(args[2])
+
+    event.listen(conn, "before_cursor_execute", count)
+    state = lifecycle(db, view, owner.id, count_tap=True, at=NOW + timedelta(days=1))
+    event.remove(conn, "before_cursor_execute", count)
+    assert len(sent) == 1 and sent[0].lstrip().upper().startswith("UPDATE")
+    assert state.viewer_is_owner and state.holding is not None
+    assert not state.holding.provisional
+    fact = lifecycle_fact(state, NOW + timedelta(days=1))
+    assert fact["ownership.owner_taps"] == 2
+    assert fact["owner.email_opt_in"] is consent
+    db.commit()
+    assert db.get(Ownership, state.holding.id).confirmed_at is not None

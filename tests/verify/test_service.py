@@ -6,19 +6,24 @@ import dataclasses
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from app.verify.models import FailedTapHour, Tag, TapEvent
 from app.verify.service import (
+    GENUINE,
     INVALID,
+    REPLAYED,
+    REVOKED,
     ImportRejected,
     SimulationNotAllowed,
     TagNotFound,
+    TapInput,
     TapOutcome,
     find_tag,
     import_tags,
     mint_tap_url,
     record_tap,
+    verify_tap,
 )
 from app.verify.sun import mint_query
 from tests.factories import JSON_ACCEPT, gtin, tagged_item, tap_url
@@ -145,3 +150,59 @@ def test_a_tap_that_does_not_verify_still_records_the_country(app, client, db):
                       headers={"CF-IPCountry": "IT"}).status_code == 400
     event = db.scalars(select(TapEvent).order_by(TapEvent.id.desc())).first()
     assert (event.verdict, event.country) == ("invalid", "IT")
+
+
+def _statements_of_verify(db, keyring, tap):  # type: ignore[no-untyped-def]
+    """Return verify_tap's outcome for ``tap`` and the statements it sent."""
+    sent: list[str] = []
+    conn = db.connection()
+
+    def count(*args):  # type: ignore[no-untyped-def]
+        sent.append(args[2])
+
+    event.listen(conn, "before_cursor_execute", count)
+    try:
+        outcome = verify_tap(db, keyring, tap)
+    finally:
+        event.remove(conn, "before_cursor_execute", count)
+    return outcome, sent
+
+
+def test_a_genuine_tap_is_verified_in_one_round_trip_on_postgresql(db, keyring):
+    """The tag read and the counter advance are one statement on PostgreSQL (SQLite, whose
+    RETURNING cannot name joined tables, takes two in-process); the outcome is the same."""
+    tag = tagged_item(db)
+    kv = keyring["test-2026"]
+    first_at = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+    for counter, at in ((1, first_at), (2, datetime(2026, 3, 4, 9, 0, tzinfo=UTC))):
+        tap = TapInput(mint_query(kv, bytes.fromhex(tag.uid), counter), at,
+                       path_gtin=tag.item.product.gtin, path_serial=tag.item.serial)
+        outcome, sent = _statements_of_verify(db, keyring, tap)
+        assert outcome.verdict == GENUINE and outcome.number == counter
+        assert outcome.item is not None and outcome.item.serial == tag.item.serial
+        assert len(sent) == (1 if db.bind.dialect.name == "postgresql" else 2)
+    assert outcome.previous_genuine_at == first_at
+    db.rollback()
+
+
+@pytest.mark.parametrize("problem", ["replayed", "wrong item", "revoked"])
+def test_what_the_one_statement_refuses_the_two_step_path_names(db, keyring, problem):
+    """A genuine-looking tap the conditional advance refuses gets its exact verdict, and the
+    counter does not move."""
+    tag, other = tagged_item(db), tagged_item(db)
+    kv = keyring["test-2026"]
+    tag.last_counter = 7
+    if problem == "revoked":
+        tag.revoked_at = datetime(2026, 2, 1, tzinfo=UTC)
+    db.commit()
+    counter = 7 if problem == "replayed" else 8
+    path_item = other.item if problem == "wrong item" else tag.item
+    tap = TapInput(mint_query(kv, bytes.fromhex(tag.uid), counter),
+                   datetime(2026, 3, 1, tzinfo=UTC),
+                   path_gtin=path_item.product.gtin, path_serial=path_item.serial)
+    outcome, _ = _statements_of_verify(db, keyring, tap)
+    assert outcome.verdict == {"replayed": REPLAYED, "wrong item": INVALID,
+                               "revoked": REVOKED}[problem]
+    db.rollback()
+    db.expire_all()
+    assert db.get(Tag, tag.id).last_counter == 7
