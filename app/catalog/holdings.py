@@ -62,6 +62,34 @@ def current_holding(session: Session, item_id: int) -> Holding | None:
     )
 
 
+@dataclass(frozen=True)
+class Viewer:
+    """The owner a browser's cookie names, as the tap needs it: read without the ORM."""
+
+    id: int
+    public_id: str
+    email_opt_in: bool
+    email_verified_at: datetime | None
+
+
+_VIEWER = select(
+    Owner.id, Owner.public_id, Owner.email_opt_in, Owner.email_verified_at
+).where(Owner.public_id == bindparam("public_id"), Owner.erased_at.is_(None))
+
+
+def find_viewer(session: Session, public_id: str | None) -> Viewer | None:
+    """Return the (not erased) owner whose cookie credential is ``public_id``, or None.
+
+    The tap's form of ``find_owner``: a prebuilt Core statement into a frozen view, about a
+    quarter of the ORM's cost on every tap from a phone that owns something."""
+    if not public_id:
+        return None
+    row = session.connection().execute(_VIEWER, {"public_id": public_id}).first()
+    if row is None:
+        return None
+    return Viewer(row.id, row.public_id, bool(row.email_opt_in), row.email_verified_at)
+
+
 def find_owner(session: Session, public_id: str | None) -> Owner | None:
     """Return the (not erased) owner whose cookie credential is ``public_id``, or None."""
     if not public_id:

@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import bindparam, case, exists, func, select, update
 from sqlalchemy.orm import Session
 
-from app.catalog.holdings import Holding, current_holding
+from app.catalog.holdings import Holding, Viewer, current_holding
 from app.catalog.models import Item, Owner, Ownership
 from app.catalog.views import ItemView
 from app.core.audit import audit
@@ -415,7 +415,7 @@ def act_on_tap(
     outcome: TapOutcome,
     actions: tuple[str, ...],
     state: Lifecycle | None,
-    viewer: Owner | None,
+    viewer: Owner | Viewer | None,
 ) -> TapEffects:
     """Carry out a decision's actions for a genuine tap; return what changed.
 

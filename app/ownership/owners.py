@@ -16,6 +16,7 @@ from typing import cast
 from sqlalchemy import Table, bindparam, delete, func, insert, select
 from sqlalchemy.orm import Session
 
+from app.catalog.holdings import Viewer
 from app.catalog.models import Owner, Ownership
 from app.core.db import insert_ignore
 
@@ -47,8 +48,8 @@ class NewOwner:
     public_id: str
 
 
-# Anything with an ``id`` and a ``public_id``: a loaded Owner or a NewOwner.
-OwnerLike = Owner | NewOwner
+# Anything with an ``id`` and a ``public_id``: a loaded Owner, a NewOwner or a tap's Viewer.
+OwnerLike = Owner | NewOwner | Viewer
 
 _INSERT_OWNER = insert(OWNERS).returning(OWNERS.c.id)
 _DELETE_OWNER = delete(OWNERS).where(OWNERS.c.id == bindparam("owner_id"))

@@ -11,14 +11,14 @@ import threading
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from sqlalchemy import bindparam, exists, select
 from sqlalchemy.orm import Session
 
 from app.catalog.views import ItemView
 from app.journeys.language import Condition, Group
 from app.rewards.grants import GrantView, grant, waiting_grant, with_missing
-from app.rewards.ledger import balance
 from app.rewards.limits import RewardUnavailable, availability, needs_owner
-from app.rewards.loyalty import has_reviewed
+from app.rewards.models import LoyaltyAccount, ProductReview
 from app.rewards.pools import sync_ruleset
 
 if TYPE_CHECKING:
@@ -42,6 +42,18 @@ def ensure_synced(session: Session, ruleset: Ruleset) -> None:
         _synced.add(key)
 
 
+# The person's own facts in one round trip: their points with the brand (the balance
+# ``ledger.balance`` reads) and whether they reviewed the product (``loyalty.has_reviewed``).
+_OWNER_FACTS = select(
+    select(LoyaltyAccount.balance)
+    .where(LoyaltyAccount.owner_id == bindparam("owner_id"),
+           LoyaltyAccount.brand == bindparam("brand"))
+    .scalar_subquery().label("points"),
+    exists().where(ProductReview.owner_id == bindparam("owner_id"),
+                   ProductReview.product_id == bindparam("product_id")).label("reviewed"),
+)
+
+
 def reward_facts(
     session: Session, ruleset: Ruleset, owner_id: int | None, item: ItemView, at: datetime
 ) -> dict[str, object]:
@@ -49,8 +61,11 @@ def reward_facts(
     the ruleset's brand) and ``owner.has_reviewed`` (for the person tapping, when known)."""
     facts: dict[str, object] = {}
     if owner_id is not None:
-        facts["owner.points"] = balance(session, owner_id, ruleset.brand)
-        facts["owner.has_reviewed"] = has_reviewed(session, owner_id, item.product.id)
+        mine = session.connection().execute(_OWNER_FACTS, {
+            "owner_id": owner_id, "brand": ruleset.brand, "product_id": item.product.id,
+        }).one()
+        facts["owner.points"] = int(mine.points or 0)
+        facts["owner.has_reviewed"] = bool(mine.reviewed)
     tested = tested_rewards(ruleset)
     if not tested:
         return facts

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from app.catalog.models import Owner
+from app.catalog.holdings import Viewer
 from app.journeys.facts import tap_fact
 from app.ownership import lifecycle as ownership
 from app.rewards.tapflow import reward_facts
@@ -34,7 +34,7 @@ class TapFacts:
 
 
 def build_facts(
-    session: Session, outcome: TapOutcome, ruleset: Ruleset | None, person: Owner | None,
+    session: Session, outcome: TapOutcome, ruleset: Ruleset | None, person: Viewer | None,
     takeover_within: timedelta | None = None,
 ) -> TapFacts:
     """Return the fact for ``outcome``, tapped by ``person`` (None: a browser with no owner).

@@ -23,7 +23,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from app.catalog.models import Owner
+from app.catalog.holdings import Viewer
 from app.ownership import lifecycle as ownership
 from app.rewards.grants import GrantView
 from app.rewards.tapflow import grant_for_tap
@@ -51,7 +51,7 @@ def engage(
     settings: Mapping[str, Any],
     keyring: Mapping[str, KeyVersion],
     rules: Rules,
-    person: Owner | None,
+    person: Viewer | None,
     tap: TapInput,
 ) -> Engagement:
     """Process ``tap`` by ``person`` (the owner this browser belongs to, or None).

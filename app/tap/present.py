@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from app.aftersales.events import service_history
 from app.catalog.access import TapContext
-from app.catalog.holdings import current_holding
+from app.catalog.holdings import Viewer, current_holding
 from app.catalog.models import Owner
 from app.core.wording import brand_time
 from app.messages.consent import field_name, owner_choices
@@ -41,7 +41,8 @@ def item_urls(gtin: str, serial: str) -> dict[str, str]:
 
 
 def page_context(
-    outcome: TapOutcome, decision: Decision, effects: ownership.TapEffects, person: Owner | None
+    outcome: TapOutcome, decision: Decision, effects: ownership.TapEffects,
+    person: Owner | Viewer | None,
 ) -> dict[str, Any] | None:
     """Return what a tap page shows about ownership, or None for a tap that proved nothing."""
     if outcome.verdict != GENUINE or outcome.item is None:
@@ -69,7 +70,9 @@ def page_context(
     }
 
 
-def replay_owner_url(session: Session, outcome: TapOutcome, person: Owner | None) -> str | None:
+def replay_owner_url(
+    session: Session, outcome: TapOutcome, person: Owner | Viewer | None
+) -> str | None:
     """Return the owner page's URL when ``outcome`` replays a tap of an item ``person`` (this
     browser's owner cookie) currently holds; None for anyone else, who learns nothing of it."""
     item = outcome.item

@@ -112,7 +112,7 @@ def _serve_tap(gtin: str | None, serial: str | None) -> ResponseReturnValue:
     session = db.session
     with db.writer():
         # Read inside the writer turn: on SQLite any query opens the write transaction.
-        person = access.viewer()
+        person = access.tap_viewer()
         result = engage(
             session,
             current_app.config,

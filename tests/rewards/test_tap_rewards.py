@@ -165,3 +165,44 @@ def test_the_till_checks_and_redeems_a_won_code_once(app, db, keyring):
     gtin, serial = tag.item.product.gtin, tag.item.serial
     # (Signed in, but the till role may not: 403, the route refused, since issue 11's roles.)
     assert client.get(f"/admin/api/items/{gtin}/{serial}", headers=till).status_code == 403
+
+
+def test_the_owners_points_and_review_are_read_in_one_statement(app, db):  # type: ignore[no-untyped-def]
+    """``owner.points`` (with this brand only) and ``owner.has_reviewed`` (this product only)
+    come from one statement; a person with neither gets 0 and false."""
+    from sqlalchemy import event
+
+    from app.catalog.views import item_view
+    from app.rewards.ledger import post_entry
+    from app.rewards.models import ProductReview
+    from app.rewards.tapflow import reward_facts
+    from tests.rewards.helpers import T0, owner
+
+    tag, other = tagged_item(db), tagged_item(db)
+    ruleset = app.extensions["aftertap.rules"].ruleset_for("maison-aurelia")
+    person, stranger = owner(db), owner(db)
+    post_entry(db, person, "earn", 40, "admin", "test", T0, brand="maison-aurelia")
+    post_entry(db, person, "earn", 900, "admin", "test", T0, brand="another-brand")
+    db.add(ProductReview(owner_id=person, product_id=tag.item.product_id, item_id=tag.item_id,
+                         rating=5, text="", created_at=T0))
+    db.flush()
+    sent: list[str] = []
+
+    def count(*args):  # type: ignore[no-untyped-def]
+        sent.append(args[2])
+
+    conn = db.connection()
+    event.listen(conn, "before_cursor_execute", count)
+    mine = reward_facts(db, ruleset, person, item_view(tag.item), T0)
+    owner_statements = len(sent)
+    event.remove(conn, "before_cursor_execute", count)
+    assert (mine["owner.points"], mine["owner.has_reviewed"]) == (40, True)
+    reviewed_elsewhere = reward_facts(db, ruleset, person, item_view(other.item), T0)
+    assert reviewed_elsewhere["owner.has_reviewed"] is False
+    nothing = reward_facts(db, ruleset, stranger, item_view(tag.item), T0)
+    assert (nothing["owner.points"], nothing["owner.has_reviewed"]) == (0, False)
+    # One statement for both facts (what the journeys' rewards need comes after it).
+    assert sum("loyalty_accounts" in s or "product_reviews" in s for s in sent) == 1
+    assert "loyalty_accounts" in sent[0] and "product_reviews" in sent[0]
+    assert owner_statements >= 1
+    db.rollback()
