@@ -62,7 +62,10 @@ lint: install
 	$(BIN)/lint-imports
 	$(BIN)/mypy
 
+# Where a tap's time goes (round trips, profile; in-process), then the tap under load beside the
+# verify-only page (exits 1 while a target is missed).
 bench: install
+	$(BIN)/python bench/tap_inprocess.py --backend postgresql
 	$(BIN)/python bench/tap_throughput.py --worker-class sync --workers 3 --threads 1
 
 # Scheduled messages at scale (not in CI, a few minutes): 1,000,000 ownerships in a fresh

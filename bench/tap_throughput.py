@@ -66,7 +66,7 @@ from sqlalchemy import create_engine, func, select, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
-from app.catalog.models import Item  # noqa: E402
+from app.catalog.models import Item, Ownership  # noqa: E402
 from app.catalog.service import (  # noqa: E402
     get_or_create_brand,
     get_or_create_product,
@@ -624,6 +624,8 @@ class BackendResult:
     setup_taps: int = 0
     # One first tap in this many.
     first_every: int = 10
+    # Owners' taps counted in the database (first taps and owners' taps): all genuine taps.
+    db_owner_taps: int = 0
     # Where the rate limiter counted: redis (as production) or memory (per worker).
     limit_storage: str = "memory"
     db_genuine_events: int = 0
@@ -805,10 +807,20 @@ def check_database(url: str, result: BackendResult, tap_runs: list[Run]) -> None
                 ).all()
             )
             failed = session.scalar(select(func.coalesce(func.sum(FailedTapHour.count), 0)))
+            # Every genuine tap here is a first tap (it registers an owner: one owner tap) or
+            # an owner's tap with their cookie (one more): the mix is what it says only if the
+            # owners' taps counted equal the genuine taps.
+            owner_taps = session.scalar(
+                select(func.coalesce(func.sum(Ownership.owner_taps), 0)))
     finally:
         engine.dispose()
     ok = sum(r.ok for r in tap_runs)
     in_flight = sum(max(0, r.sent - r.responses - r.socket_errors) for r in tap_runs)
+    all_genuine = int(by_verdict.get("genuine", 0))
+    result.db_owner_taps = int(owner_taps or 0)
+    if result.db_owner_taps != all_genuine:
+        result.notes.append(f"owners' taps counted {result.db_owner_taps} != genuine taps "
+                            f"{all_genuine}: some taps were not by the owner or a new phone")
     genuine = int(by_verdict.pop("genuine", 0)) - result.setup_taps
     result.db_genuine_events = genuine
     result.db_other_events = {k: int(v) for k, v in by_verdict.items()}
@@ -819,6 +831,7 @@ def check_database(url: str, result: BackendResult, tap_runs: list[Run]) -> None
         and not result.db_other_events
         and result.db_failed_counted == 0
         and all(r.non_2xx == 0 and r.wrapped == 0 for r in tap_runs)
+        and result.db_owner_taps == all_genuine
     )
     if any(r.wrapped for r in tap_runs):
         result.notes.append("the tap URL pool ran out (URLs were resent): raise --max-rate")
