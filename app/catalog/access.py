@@ -19,7 +19,7 @@ from datetime import datetime
 from flask import Response, current_app, g, request, session
 from itsdangerous import BadSignature, URLSafeSerializer
 
-from app.catalog.holdings import Holding, Viewer, current_holding, find_owner, find_viewer
+from app.catalog.holdings import Holding, current_holding, find_owner
 from app.catalog.models import Item, Owner
 from app.catalog.service import find_item
 from app.catalog.views import ItemView, item_view
@@ -57,8 +57,10 @@ def _serializer() -> URLSafeSerializer:
     return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="aftertap.owner")
 
 
-def _cookie_public_id() -> str | None:
-    """The credential in this browser's owner cookie (None: none, or its signature is bad)."""
+def owner_credential() -> str | None:
+    """The credential in this browser's owner cookie (None: none, or its signature is bad).
+
+    Only a credential: whether it names a (not erased) owner is the database's to say."""
     raw = request.cookies.get(OWNER_COOKIE)
     if not raw:
         return None
@@ -72,18 +74,9 @@ def _cookie_public_id() -> str | None:
 def viewer() -> Owner | None:
     """Return the owner this browser's cookie names (None: no cookie, forged, or erased)."""
     if "viewer" not in g:
-        g.viewer = find_owner(db.session, _cookie_public_id())
+        g.viewer = find_owner(db.session, owner_credential())
     viewer_: Owner | None = g.viewer
     return viewer_
-
-
-def tap_viewer() -> Viewer | None:
-    """``viewer()`` for the tap: the same owner (None: no cookie, forged, or erased), read as a
-    frozen view without the ORM."""
-    if "tap_viewer" not in g:
-        g.tap_viewer = find_viewer(db.session, _cookie_public_id())
-    found: Viewer | None = g.tap_viewer
-    return found
 
 
 def set_owner_cookie(response: Response, public_id: str) -> None:

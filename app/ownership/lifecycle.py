@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import bindparam, case, exists, func, select, update
 from sqlalchemy.orm import Session
 
-from app.catalog.holdings import Holding, Viewer, current_holding
+from app.catalog.holdings import Holding, Viewer, current_holding, find_viewer
 from app.catalog.models import Item, Owner, Ownership
 from app.catalog.views import ItemView
 from app.core.audit import audit
@@ -96,20 +96,24 @@ _COUNT_OWNER_TAP = (
     .values(_COUNTED_TAP)
     .returning(Ownership.owner_taps, Ownership.month_streak)
 )
-# The owner's own tap, the commonest genuine tap, in one round trip: count it if the person
-# tapping holds the item, and return the holding (its owner's consent from a subquery: SQLite's
-# RETURNING cannot name a joined table). No row: the person is not the owner; read the holding.
+# The owner's own tap, the commonest genuine tap, in one round trip: the owner the browser's
+# cookie credential names (not erased) holds the item, so count the tap and return the holding
+# and that owner (their columns from subqueries: SQLite's RETURNING cannot name a joined table).
+# No row: the person is not the owner (or has no owner row); read them and the holding.
 # (Bind names are not column names: in an UPDATE those would mean SET values.)
-_COUNT_IF_OWNER = (
+_HOLDER = Owner.id == Ownership.owner_id
+_COUNT_IF_HOLDER = (
     update(Ownership)
     .where(Ownership.item_id == bindparam("tapped_item"), Ownership.ended_at.is_(None),
-           Ownership.owner_id == bindparam("viewer_id"))
+           Ownership.owner_id == select(Owner.id).where(
+               Owner.public_id == bindparam("credential"), Owner.erased_at.is_(None),
+           ).scalar_subquery())
     .values(_COUNTED_TAP)
     .returning(
         Ownership.id, Ownership.owner_id, Ownership.ordinal, Ownership.began_by,
         Ownership.started_at, Ownership.owner_taps, Ownership.month_streak,
-        select(Owner.email_opt_in & Owner.email_verified_at.is_not(None))
-        .where(Owner.id == Ownership.owner_id).scalar_subquery().label("consented"),
+        select(Owner.email_opt_in).where(_HOLDER).scalar_subquery().label("opt_in"),
+        select(Owner.email_verified_at).where(_HOLDER).scalar_subquery().label("verified_at"),
     )
 )
 
@@ -131,18 +135,6 @@ def lifecycle(
     younger than that is offered for takeover: ``holding`` is None and ``takeover`` names it.
     """
     moment = at or now()
-    if viewer is not None and count_tap:
-        mine = session.connection().execute(_COUNT_IF_OWNER, {
-            "tapped_item": item.id, "viewer_id": viewer, "month": month_number(moment),
-            "at": moment,
-        }).first()
-        if mine is not None:
-            return Lifecycle(item, viewer, Holding(
-                id=mine.id, owner_id=mine.owner_id, ordinal=mine.ordinal,
-                began_by=mine.began_by, started_at=mine.started_at, owner_taps=mine.owner_taps,
-                email_opt_in=bool(mine.consented), month_streak=mine.month_streak,
-                provisional=False,
-            ))
     holding = current_holding(session, item.id)
     state = Lifecycle(item, viewer, holding)
     if holding is not None and viewer == holding.owner_id and count_tap:
@@ -168,6 +160,40 @@ def lifecycle(
             )
         )
     return state
+
+
+def tap_lifecycle(
+    session: Session,
+    item: ItemView,
+    credential: str | None,
+    at: datetime,
+    takeover_within: timedelta | None = None,
+) -> tuple[Lifecycle, Viewer | None]:
+    """Return ``item``'s ownership state for a genuine tap by the browser whose owner cookie
+    holds ``credential`` (None: no owner cookie), and that browser's owner (None: none, or
+    erased).
+
+    As ``lifecycle(..., count_tap=True)``: the owner's tap is counted first. When the browser's
+    owner holds the item, one statement counts the tap, reads the holding and the owner.
+    """
+    if credential:
+        mine = session.connection().execute(_COUNT_IF_HOLDER, {
+            "tapped_item": item.id, "credential": credential, "month": month_number(at),
+            "at": at,
+        }).first()
+        if mine is not None:
+            holder = Viewer(mine.owner_id, credential, bool(mine.opt_in), mine.verified_at)
+            return Lifecycle(item, holder.id, Holding(
+                id=mine.id, owner_id=mine.owner_id, ordinal=mine.ordinal,
+                began_by=mine.began_by, started_at=mine.started_at, owner_taps=mine.owner_taps,
+                # Messages need consent on a confirmed address, as ``current_holding`` says.
+                email_opt_in=holder.email_opt_in and holder.email_verified_at is not None,
+                month_streak=mine.month_streak, provisional=False,
+            )), holder
+    person = find_viewer(session, credential)
+    state = lifecycle(session, item, person.id if person else None, count_tap=True, at=at,
+                      takeover_within=takeover_within)
+    return state, person
 
 
 def _days(since: datetime | None, at: datetime) -> int | None:

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from app.catalog.holdings import Viewer
+from app.catalog.holdings import Viewer, find_viewer
 from app.journeys.facts import tap_fact
 from app.ownership import lifecycle as ownership
 from app.rewards.tapflow import reward_facts
@@ -30,26 +30,32 @@ class TapFacts:
     fact: dict[str, Any]
     # The item's ownership as the person tapping sees it (None unless the tap is genuine).
     lifecycle: ownership.Lifecycle | None
-    person_id: int | None
+    # The owner this browser belongs to (None: no owner cookie, a forged one, or erased).
+    person: Viewer | None
+
+    @property
+    def person_id(self) -> int | None:
+        return self.person.id if self.person is not None else None
 
 
 def build_facts(
-    session: Session, outcome: TapOutcome, ruleset: Ruleset | None, person: Viewer | None,
+    session: Session, outcome: TapOutcome, ruleset: Ruleset | None, credential: str | None,
     takeover_within: timedelta | None = None,
 ) -> TapFacts:
-    """Return the fact for ``outcome``, tapped by ``person`` (None: a browser with no owner).
+    """Return the fact for ``outcome``, tapped by the browser whose owner cookie holds
+    ``credential`` (None: none), and who that owner is (``TapFacts.person``).
 
     ``takeover_within``: how young another browser's provisional claim must be for this tap to
     see the item as unclaimed and take it over (``app.ownership.lifecycle``).
     """
-    person_id = person.id if person is not None else None
     fact = tap_fact(outcome)
     if outcome.verdict != GENUINE or outcome.item is None:
-        return TapFacts(fact, None, person_id)
+        return TapFacts(fact, None, find_viewer(session, credential))
     # The owner's tap count includes this tap, so it advances before the decision.
-    state = ownership.lifecycle(session, outcome.item, person_id, count_tap=True, at=outcome.at,
-                                takeover_within=takeover_within)
+    state, person = ownership.tap_lifecycle(session, outcome.item, credential, outcome.at,
+                                            takeover_within)
     fact.update(ownership.lifecycle_fact(state, outcome.at))
     if ruleset is not None:
-        fact.update(reward_facts(session, ruleset, person_id, outcome.item, outcome.at))
-    return TapFacts(fact, state, person_id)
+        fact.update(reward_facts(session, ruleset, person.id if person else None, outcome.item,
+                                 outcome.at))
+    return TapFacts(fact, state, person)

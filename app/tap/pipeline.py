@@ -44,6 +44,8 @@ class Engagement:
     event_id: int | None
     effects: ownership.TapEffects
     grant: GrantView | None
+    # The owner this browser belongs to (None: no owner cookie, a forged one, or erased).
+    person: Viewer | None
 
 
 def engage(
@@ -51,10 +53,11 @@ def engage(
     settings: Mapping[str, Any],
     keyring: Mapping[str, KeyVersion],
     rules: Rules,
-    person: Viewer | None,
+    credential: str | None,
     tap: TapInput,
 ) -> Engagement:
-    """Process ``tap`` by ``person`` (the owner this browser belongs to, or None).
+    """Process ``tap`` by the browser whose owner cookie holds ``credential`` (None: no cookie
+    or a forged one).
 
     The caller commits. Never raises for a bad tap: a forged, replayed or unknown tap is a
     verdict, recorded and answered with a page.
@@ -64,7 +67,8 @@ def engage(
     ruleset = rules.ruleset_for(brand)
     # A lost first response is retried by tapping again, within the tap-session window.
     takeover_within = timedelta(seconds=int(settings["TAP_SESSION_SECONDS"]))
-    facts = build_facts(session, outcome, ruleset, person, takeover_within)
+    facts = build_facts(session, outcome, ruleset, credential, takeover_within)
+    person = facts.person
     # The ruleset fetched above decides: a reload in between must not mix two versions.
     decision = rules.decide_with(ruleset, facts.fact)
     event_id = record_tap(
@@ -77,7 +81,7 @@ def engage(
     )
     effects = ownership.act_on_tap(session, outcome, decision.actions, facts.lifecycle, person)
     grant = _grant(session, outcome, decision, ruleset, facts, effects, event_id)
-    return Engagement(outcome, decision, event_id, effects, grant)
+    return Engagement(outcome, decision, event_id, effects, grant, person)
 
 
 def _grant(

@@ -111,16 +111,16 @@ def _serve_tap(gtin: str | None, serial: str | None) -> ResponseReturnValue:
     )
     session = db.session
     with db.writer():
-        # Read inside the writer turn: on SQLite any query opens the write transaction.
-        person = access.tap_viewer()
+        # The owner cookie's owner is read by the pipeline, with the owner's tap when it can.
         result = engage(
             session,
             current_app.config,
             keyring(current_app),
             current_app.extensions["aftertap.rules"],
-            person,
+            access.owner_credential(),
             tap,
         )
+        person = result.person
         # A reload of the owner's own tap page: offer their owner page (read in this turn).
         owner_url = replay_owner_url(session, result.outcome, person)
         session.commit()

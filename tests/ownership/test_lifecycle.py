@@ -24,6 +24,7 @@ from app.ownership.lifecycle import (
     lifecycle,
     lifecycle_fact,
     month_number,
+    tap_lifecycle,
 )
 from app.ownership.transfers import accept_offer, create_offer
 from app.rewards.ledger import balance
@@ -372,20 +373,8 @@ def test_history_lists_the_ownerships_first_owner_first(app, db):
     ]
 
 
-@pytest.mark.parametrize(("opted_in", "verified", "consent"),
-                         [(True, True, True), (True, False, False), (False, True, False)])
-def test_the_owners_own_tap_is_counted_and_read_in_one_statement(
-    app, db, opted_in, verified, consent
-):
-    """The owner's tap is counted, confirmed and read back by one UPDATE; messages consent needs
-    the box ticked on a confirmed address, as the two-step read says."""
-    tag = tagged_item(db)
-    view = item_view(tag.item)
-    owner, _ = claim(db, view, None, NOW)
-    db.execute(update(Owner).where(Owner.id == owner.id).values(
-        email="o@example.com", email_opt_in=opted_in,
-        email_verified_at=NOW if verified else None))
-    db.commit()
+def _statements(db, call):  # type: ignore[no-untyped-def]
+    """Return ``call()``'s result and the statements it sent on ``db``."""
     sent: list[str] = []
     conn = db.connection()
 
@@ -393,13 +382,60 @@ def test_the_owners_own_tap_is_counted_and_read_in_one_statement(
         sent.append(args[2])
 
     event.listen(conn, "before_cursor_execute", count)
-    state = lifecycle(db, view, owner.id, count_tap=True, at=NOW + timedelta(days=1))
-    event.remove(conn, "before_cursor_execute", count)
+    try:
+        return call(), sent
+    finally:
+        event.remove(conn, "before_cursor_execute", count)
+
+
+@pytest.mark.parametrize(("opted_in", "verified", "consent"),
+                         [(True, True, True), (True, False, False), (False, True, False)])
+def test_the_owners_own_tap_is_counted_and_read_in_one_statement(
+    app, db, opted_in, verified, consent
+):
+    """The owner's tap, named by their cookie credential, is counted, confirmed and read back
+    with the owner by one UPDATE; messages consent needs the box ticked on a confirmed address,
+    as the two-step read says."""
+    tag = tagged_item(db)
+    view = item_view(tag.item)
+    owner, _ = claim(db, view, None, NOW)
+    db.execute(update(Owner).where(Owner.id == owner.id).values(
+        email="o@example.com", email_opt_in=opted_in,
+        email_verified_at=NOW if verified else None))
+    db.commit()
+    at = NOW + timedelta(days=1)
+    (state, person), sent = _statements(
+        db, lambda: tap_lifecycle(db, view, owner.public_id, at))
     assert len(sent) == 1 and sent[0].lstrip().upper().startswith("UPDATE")
+    assert person is not None and person.id == owner.id
+    assert person.email_opt_in is opted_in and (person.email_verified_at is not None) is verified
     assert state.viewer_is_owner and state.holding is not None
     assert not state.holding.provisional
-    fact = lifecycle_fact(state, NOW + timedelta(days=1))
+    fact = lifecycle_fact(state, at)
     assert fact["ownership.owner_taps"] == 2
     assert fact["owner.email_opt_in"] is consent
     db.commit()
     assert db.get(Ownership, state.holding.id).confirmed_at is not None
+
+
+def test_a_tap_by_someone_else_or_an_erased_owner_counts_nothing(app, db):
+    """Another owner's credential, a made-up one, none, or the holder's own once erased: the
+    holder's tap count does not move, and the person is whoever the credential still names."""
+    tag = tagged_item(db)
+    view = item_view(tag.item)
+    holder, _ = claim(db, view, None, NOW)
+    other, _ = claim(db, item_view(tagged_item(db).item), None, NOW)
+    db.commit()
+    at = NOW + timedelta(days=1)
+    for credential, named in ((other.public_id, other.id), ("made-up-credential", None),
+                              (None, None)):
+        state, person = tap_lifecycle(db, view, credential, at)
+        assert (person.id if person else None) == named
+        assert not state.viewer_is_owner
+        assert state.holding is not None and state.holding.owner_id == holder.id
+    db.execute(update(Owner).where(Owner.id == holder.id).values(erased_at=NOW))
+    state, person = tap_lifecycle(db, view, holder.public_id, at)
+    assert person is None and not state.viewer_is_owner
+    db.commit()
+    current = db.scalar(select(Ownership).where(Ownership.owner_id == holder.id))
+    assert current.owner_taps == 1
