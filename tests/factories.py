@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import itertools
 import secrets
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
+from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from app.catalog.models import Item
@@ -13,6 +15,23 @@ from app.catalog.service import get_or_create_brand, get_or_create_product, gtin
 from app.verify.models import Tag
 
 _seq = itertools.count(1)
+_T = TypeVar("_T")
+
+
+def statements_sent(session: Session, call: Callable[[], _T]) -> tuple[_T, list[str]]:
+    """Return ``call()``'s result and the SQL statements it sent on ``session``'s connection
+    (each one a round trip to the database)."""
+    sent: list[str] = []
+    conn = session.connection()
+
+    def count(*args: Any) -> None:
+        sent.append(args[2])
+
+    event.listen(conn, "before_cursor_execute", count)
+    try:
+        return call(), sent
+    finally:
+        event.remove(conn, "before_cursor_execute", count)
 
 
 def gtin(n: int | None = None) -> str:

@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import event, func, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from app.catalog.holdings import current_holding
@@ -28,7 +28,15 @@ from app.ownership.lifecycle import (
 )
 from app.ownership.transfers import accept_offer, create_offer
 from app.rewards.ledger import balance
-from tests.factories import age_ownership, item_path, post_form, tagged_item, tap, tap_url
+from tests.factories import (
+    age_ownership,
+    item_path,
+    post_form,
+    statements_sent,
+    tagged_item,
+    tap,
+    tap_url,
+)
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
@@ -373,21 +381,6 @@ def test_history_lists_the_ownerships_first_owner_first(app, db):
     ]
 
 
-def _statements(db, call):  # type: ignore[no-untyped-def]
-    """Return ``call()``'s result and the statements it sent on ``db``."""
-    sent: list[str] = []
-    conn = db.connection()
-
-    def count(*args):  # type: ignore[no-untyped-def]
-        sent.append(args[2])
-
-    event.listen(conn, "before_cursor_execute", count)
-    try:
-        return call(), sent
-    finally:
-        event.remove(conn, "before_cursor_execute", count)
-
-
 @pytest.mark.parametrize(("opted_in", "verified", "consent"),
                          [(True, True, True), (True, False, False), (False, True, False)])
 def test_the_owners_own_tap_is_counted_and_read_in_one_statement(
@@ -404,7 +397,7 @@ def test_the_owners_own_tap_is_counted_and_read_in_one_statement(
         email_verified_at=NOW if verified else None))
     db.commit()
     at = NOW + timedelta(days=1)
-    (state, person), sent = _statements(
+    (state, person), sent = statements_sent(
         db, lambda: tap_lifecycle(db, view, owner.public_id, at))
     assert len(sent) == 1 and sent[0].lstrip().upper().startswith("UPDATE")
     assert person is not None and person.id == owner.id

@@ -7,7 +7,14 @@ from sqlalchemy import func, select
 from app.catalog.models import Ownership
 from app.rewards.ledger import balance
 from app.rewards.models import RewardDraw, RewardPrize
-from tests.factories import age_ownership, item_path, post_form, tagged_item, tap
+from tests.factories import (
+    age_ownership,
+    item_path,
+    post_form,
+    statements_sent,
+    tagged_item,
+    tap,
+)
 
 JSON = {"Accept": "application/json"}
 
@@ -170,8 +177,6 @@ def test_the_till_checks_and_redeems_a_won_code_once(app, db, keyring):
 def test_the_owners_points_and_review_are_read_in_one_statement(app, db):  # type: ignore[no-untyped-def]
     """``owner.points`` (with this brand only) and ``owner.has_reviewed`` (this product only)
     come from one statement; a person with neither gets 0 and false."""
-    from sqlalchemy import event
-
     from app.catalog.views import item_view
     from app.rewards.ledger import post_entry
     from app.rewards.models import ProductReview
@@ -186,16 +191,9 @@ def test_the_owners_points_and_review_are_read_in_one_statement(app, db):  # typ
     db.add(ProductReview(owner_id=person, product_id=tag.item.product_id, item_id=tag.item_id,
                          rating=5, text="", created_at=T0))
     db.flush()
-    sent: list[str] = []
-
-    def count(*args):  # type: ignore[no-untyped-def]
-        sent.append(args[2])
-
-    conn = db.connection()
-    event.listen(conn, "before_cursor_execute", count)
-    mine = reward_facts(db, ruleset, person, item_view(tag.item), T0)
+    mine, sent = statements_sent(
+        db, lambda: reward_facts(db, ruleset, person, item_view(tag.item), T0))
     owner_statements = len(sent)
-    event.remove(conn, "before_cursor_execute", count)
     assert (mine["owner.points"], mine["owner.has_reviewed"]) == (40, True)
     reviewed_elsewhere = reward_facts(db, ruleset, person, item_view(other.item), T0)
     assert reviewed_elsewhere["owner.has_reviewed"] is False

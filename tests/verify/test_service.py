@@ -6,7 +6,7 @@ import dataclasses
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from app.verify.models import FailedTapHour, Tag, TapEvent
 from app.verify.service import (
@@ -26,7 +26,7 @@ from app.verify.service import (
     verify_tap,
 )
 from app.verify.sun import mint_query
-from tests.factories import JSON_ACCEPT, gtin, tagged_item, tap_url
+from tests.factories import JSON_ACCEPT, gtin, statements_sent, tagged_item, tap_url
 
 
 @pytest.mark.parametrize("mode", ["aes", "lrp"])
@@ -152,22 +152,6 @@ def test_a_tap_that_does_not_verify_still_records_the_country(app, client, db):
     assert (event.verdict, event.country) == ("invalid", "IT")
 
 
-def _statements_of_verify(db, keyring, tap):  # type: ignore[no-untyped-def]
-    """Return verify_tap's outcome for ``tap`` and the statements it sent."""
-    sent: list[str] = []
-    conn = db.connection()
-
-    def count(*args):  # type: ignore[no-untyped-def]
-        sent.append(args[2])
-
-    event.listen(conn, "before_cursor_execute", count)
-    try:
-        outcome = verify_tap(db, keyring, tap)
-    finally:
-        event.remove(conn, "before_cursor_execute", count)
-    return outcome, sent
-
-
 def test_a_genuine_tap_is_verified_in_one_round_trip_on_postgresql(db, keyring):
     """The tag read and the counter advance are one statement on PostgreSQL (SQLite, whose
     RETURNING cannot name joined tables, takes two in-process); the outcome is the same."""
@@ -177,7 +161,7 @@ def test_a_genuine_tap_is_verified_in_one_round_trip_on_postgresql(db, keyring):
     for counter, at in ((1, first_at), (2, datetime(2026, 3, 4, 9, 0, tzinfo=UTC))):
         tap = TapInput(mint_query(kv, bytes.fromhex(tag.uid), counter), at,
                        path_gtin=tag.item.product.gtin, path_serial=tag.item.serial)
-        outcome, sent = _statements_of_verify(db, keyring, tap)
+        outcome, sent = statements_sent(db, lambda t=tap: verify_tap(db, keyring, t))
         assert outcome.verdict == GENUINE and outcome.number == counter
         assert outcome.item is not None and outcome.item.serial == tag.item.serial
         assert len(sent) == (1 if db.bind.dialect.name == "postgresql" else 2)
@@ -200,7 +184,7 @@ def test_what_the_one_statement_refuses_the_two_step_path_names(db, keyring, pro
     tap = TapInput(mint_query(kv, bytes.fromhex(tag.uid), counter),
                    datetime(2026, 3, 1, tzinfo=UTC),
                    path_gtin=path_item.product.gtin, path_serial=path_item.serial)
-    outcome, _ = _statements_of_verify(db, keyring, tap)
+    outcome, _ = statements_sent(db, lambda: verify_tap(db, keyring, tap))
     assert outcome.verdict == {"replayed": REPLAYED, "wrong item": INVALID,
                                "revoked": REVOKED}[problem]
     db.rollback()
