@@ -29,7 +29,7 @@ run: install
 	@echo "Demo tap links (each works once, as a real tap does; reload one to see a replay):"
 	@$(BIN)/flask --app wsgi demo links --base-url http://$(HOST):$(PORT)
 	@echo ""
-	@echo "More taps: http://$(HOST):$(PORT)/demo  or  $(BIN)/flask --app wsgi tags tap SERIAL"
+	@echo "More taps: http://$(HOST):$(PORT)/demo  or  $(BIN)/aftertap-tap SERIAL"
 	@echo "Journey preview: http://$(HOST):$(PORT)/admin/preview  (user admin, password in instance/admin_password)"
 	@echo "Dashboard and integrity alerts: http://$(HOST):$(PORT)/admin/insights  and  /admin/alerts (same user)"
 	@echo "Owners' emails (confirmation, recovery links) are sent by the mail worker; they land in instance/outbox/ until AFTERTAP_SMTP_HOST is set."

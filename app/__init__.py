@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import click
-from flask import Flask, Response, abort
+if TYPE_CHECKING:
+    from flask import Flask
 
 
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
@@ -19,7 +19,11 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     Raises:
         app.core.settings.ConfigurationError: a required secret or file is missing or invalid.
     """
-    # Imports live here so that importing a leaf module (e.g. app.verify.sun) stays cheap.
+    # Imports live here so that importing a leaf module (e.g. app.verify.sun) stays cheap: every
+    # app.* import runs this file first, and aftertap-tap must start without Flask.
+    import click
+    from flask import Flask, Response, abort
+
     from app import admin as admin_pkg
     from app import aftersales as aftersales_pkg
     from app import api as api_pkg

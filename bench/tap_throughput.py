@@ -3,12 +3,16 @@
 Sets up a throwaway instance (temp dir, random keys, a fresh migrated database, tagged items and
 pre-minted single-use tap URLs), serves it with gunicorn on a free loopback port, and drives it at
 a fixed number of keep-alive connections with wrk (or, when wrk is missing, a threaded Python
-client). Three scenarios run in the same server, one after the other:
+client). Four scenarios run in the same server, one after the other:
 
 * ``GET /healthz``: Flask and gunicorn, nothing else;
 * ``GET /bench/verify-only?picc_data=..&cmac=..``: the yardstick, what a stateless open-source
   verifier does (parse, decrypt, check the CMAC, render a small page; no database), enabled only
   for the bench (``AFTERTAP_BENCH_VERIFY_ONLY``);
+* ``GET /bench/verify-and-count?picc_data=..&cmac=..``: the floor of a tap on this stack, also for
+  the bench only: the same verification, then the tap's own counter advance and event committed
+  through the app's session (the replay defence the issue says must stay synchronous and atomic),
+  then the same small page. Its own registered tags, each URL sent once;
 * the full tap ``GET /01/<gtin>/21/<serial>?picc_data=..&cmac=..`` with ``Accept: text/html``, in
   the mix a brand sees: 1 first tap in 10 (a new phone: the owner is registered, warranty
   started, welcome points granted), the rest repeat taps by owners, each phone sending the
@@ -619,6 +623,9 @@ class BackendResult:
     trivial: Run
     verify_only: Run
     tap: Run
+    # The verify-and-count page: verification, the tap's counter advance and event, a commit.
+    floor: Run | None = None
+    db_floor_events: int = 0
     warmup: list[Run] = field(default_factory=list)
     # Genuine taps made through the server before the run (each owned item claimed, confirmed).
     setup_taps: int = 0
@@ -634,6 +641,10 @@ class BackendResult:
     in_flight_at_stop: int = 0
     consistent: bool = False
     ratio: float = 0.0
+    # The verify-and-count page's throughput as a share of the verifier page's, and the tap's as
+    # a share of the verify-and-count page's.
+    floor_ratio: float = 0.0
+    tap_floor_ratio: float = 0.0
     # The verifier page's CPU per request over the tap's (app workers + database): the
     # throughput ratio a CPU-bound server approaches, whatever else runs on the machine.
     cpu_ratio: float | None = None
@@ -710,9 +721,11 @@ def bench_backend(backend: str, args: argparse.Namespace, wrk: str | None) -> Ba
             share = 1 / args.first_every
             fresh_warm = math.ceil(args.max_rate * args.warmup * share) + parts
             fresh_run = math.ceil(args.max_rate * args.duration * share) + parts
-            all_tags = seed(url, args.tags + fresh_warm + fresh_run)
+            all_tags = seed(url, 2 * args.tags + fresh_warm + fresh_run)
             owned = all_tags[:args.tags]
-            fresh = all_tags[args.tags:]
+            fresh = all_tags[args.tags:args.tags + fresh_warm + fresh_run]
+            # The verify-and-count page's own tags: its taps must not touch the owners' counters.
+            floor_tags = all_tags[args.tags + fresh_warm + fresh_run:]
             publish_ruleset(url, (REPO / "rulesets" / f"{BRAND[0]}.yaml").read_text(), BRAND[0])
             inst = Instance(backend, url, workdir, keys_file, all_tags, limit_storage())
             repeat_rate = args.max_rate * (1 - share)
@@ -725,13 +738,26 @@ def bench_backend(backend: str, args: argparse.Namespace, wrk: str | None) -> Ba
             yard = mint_urls(kv, [(f"04{n:012X}", "", "") for n in range(10**6, 10**6 + 500)],
                              1, 4)
             yard_lines = [u.split("?", 1)[1] for urls in yard for u in urls]
+            floor_warm = math.ceil(args.max_rate * args.warmup / len(floor_tags)) + 1
+            floor_run = math.ceil(args.max_rate * args.duration / len(floor_tags)) + 1
+            floor_urls = [
+                [(f"/bench/verify-and-count?{u.split('?', 1)[1]}", "") for u in urls]
+                for urls in mint_urls(kv, floor_tags, 1, floor_warm + floor_run)
+            ]
+            # Each URL once, every tag's counters in order (write_mixed with no first taps).
+            never = 10**9
+            write_mixed([u[:floor_warm] for u in floor_urls], [], never, parts, workdir,
+                        "floorwarm")
+            write_mixed([u[floor_warm:] for u in floor_urls], [], never, parts, workdir, "floor")
             for k in range(parts):
                 (workdir / f"verify-{k}.txt").write_text(
                     "".join(f"/bench/verify-only?{q}\n" for q in yard_lines[k::parts]))
                 (workdir / f"healthz-{k}.txt").write_text("/healthz\n")
-            minted = sum(len(u) for u in owned_urls) + len(fresh_urls) + len(yard_lines)
+            minted = (sum(len(u) for u in owned_urls) + len(fresh_urls) + len(yard_lines)
+                      + sum(len(u) for u in floor_urls))
             print(f"[{backend}] migrated, {len(all_tags)} tags ({len(owned)} to own, "
-                  f"{len(fresh)} for first taps), {minted} tap URLs minted "
+                  f"{len(fresh)} for first taps, {len(floor_tags)} for verify-and-count), "
+                  f"{minted} tap URLs minted "
                   f"in {time.monotonic() - t0:.1f} s", flush=True)
             lua = workdir / "walk.lua"
             lua.write_text(WRK_LUA)
@@ -781,26 +807,36 @@ def bench_backend(backend: str, args: argparse.Namespace, wrk: str | None) -> Ba
                     load("/healthz", "healthz", True, args.warmup),
                     load("/bench/verify-only", "verify", True, args.warmup),
                     load("tap", "warmup", False, args.warmup),
+                    load("/bench/verify-and-count", "floorwarm", False, args.warmup),
                 ]
                 trivial = load("/healthz", "healthz", True, args.duration)
                 verify_only = load("/bench/verify-only", "verify", True, args.duration)
+                floor = load("/bench/verify-and-count", "floor", False, args.duration)
                 tap = load("tap", "tap", False, args.duration)
             # The server has exited: every request it accepted is committed or rolled back.
             result = BackendResult(
                 backend=backend, server=cfg.describe(),
                 client=tap.client, connections=args.connections, tags=len(owned),
-                urls_minted=minted, trivial=trivial, verify_only=verify_only, tap=tap,
+                urls_minted=minted, trivial=trivial, verify_only=verify_only, tap=tap, floor=floor,
                 warmup=warm, setup_taps=setup_taps, first_every=args.first_every,
                 limit_storage=inst.limit_storage.split("://")[0],
             )
-            check_database(url, result, [warm[2], tap])
+            check_database(url, result, [warm[2], tap], [warm[3], floor],
+                           [uid for uid, _, _ in floor_tags])
     return result
 
 
-def check_database(url: str, result: BackendResult, tap_runs: list[Run]) -> None:
+def check_database(
+    url: str, result: BackendResult, tap_runs: list[Run], floor_runs: list[Run],
+    floor_uids: list[str],
+) -> None:
     engine = make_engine(url, sqlite_begin=None)
     try:
         with Session(engine) as session:
+            floor_events = session.scalar(
+                select(func.count()).select_from(TapEvent).join(Tag, Tag.id == TapEvent.tag_id)
+                .where(TapEvent.verdict == "genuine", Tag.uid.in_(floor_uids))
+            ) or 0
             by_verdict = dict(
                 session.execute(
                     select(TapEvent.verdict, func.count()).group_by(TapEvent.verdict)
@@ -816,6 +852,9 @@ def check_database(url: str, result: BackendResult, tap_runs: list[Run]) -> None
         engine.dispose()
     ok = sum(r.ok for r in tap_runs)
     in_flight = sum(max(0, r.sent - r.responses - r.socket_errors) for r in tap_runs)
+    # The verify-and-count page's taps are genuine taps without an owner: counted apart.
+    result.db_floor_events = int(floor_events)
+    by_verdict["genuine"] = by_verdict.get("genuine", 0) - result.db_floor_events
     all_genuine = int(by_verdict.get("genuine", 0))
     result.db_owner_taps = int(owner_taps or 0)
     if result.db_owner_taps != all_genuine:
@@ -833,10 +872,22 @@ def check_database(url: str, result: BackendResult, tap_runs: list[Run]) -> None
         and all(r.non_2xx == 0 and r.wrapped == 0 for r in tap_runs)
         and result.db_owner_taps == all_genuine
     )
+    floor_ok = sum(r.ok for r in floor_runs)
+    floor_in_flight = sum(max(0, r.sent - r.responses - r.socket_errors) for r in floor_runs)
+    if not (floor_ok <= result.db_floor_events <= floor_ok + floor_in_flight
+            and all(r.non_2xx == 0 and r.wrapped == 0 for r in floor_runs)):
+        result.consistent = False
+        result.notes.append(
+            f"verify-and-count: {floor_ok} 200s, {result.db_floor_events} genuine events, "
+            f"{sum(r.non_2xx for r in floor_runs)} non-2xx, "
+            f"{sum(r.wrapped for r in floor_runs)} wraps")
     if any(r.wrapped for r in tap_runs):
         result.notes.append("the tap URL pool ran out (URLs were resent): raise --max-rate")
     yard = result.verify_only
     result.ratio = result.tap.rps / yard.rps if yard.rps else 0.0
+    if result.floor is not None and result.floor.rps:
+        result.floor_ratio = result.floor.rps / yard.rps if yard.rps else 0.0
+        result.tap_floor_ratio = result.tap.rps / result.floor.rps
     if result.tap.worker_cpu_ms and yard.worker_cpu_ms is not None:
         tap_cpu = result.tap.worker_cpu_ms + (result.tap.db_cpu_ms or 0.0)
         yard_cpu = yard.worker_cpu_ms + (yard.db_cpu_ms or 0.0)
@@ -888,8 +939,11 @@ def print_table(r: BackendResult) -> None:
           f"{r.limit_storage}")
     print(f"  {'endpoint':<24} {'requests/s':>10} {'p50 ms':>7} {'p99 ms':>8} {'non-2xx':>7} "
           f"{'app CPU ms/req':>14} {'db CPU ms/req':>13}")
-    for label, run in (("GET /healthz", r.trivial), ("verify-only page", r.verify_only),
-                       (f"tap (1 first in {r.first_every})", r.tap)):
+    runs = [("GET /healthz", r.trivial), ("verify-only page", r.verify_only)]
+    if r.floor is not None:
+        runs.append(("verify-and-count page", r.floor))
+    runs.append((f"tap (1 first in {r.first_every})", r.tap))
+    for label, run in runs:
         app_cpu = f"{run.worker_cpu_ms:.2f}" if run.worker_cpu_ms is not None else "-"
         db_cpu = f"{run.db_cpu_ms:.2f}" if run.db_cpu_ms is not None else "-"
         print(f"  {label:<24} {run.rps:>10.0f} {run.p50_ms:>7.2f} {run.p99_ms:>8.2f} "
@@ -900,6 +954,10 @@ def print_table(r: BackendResult) -> None:
           f"tap p99 {r.tap.p99_ms:.2f} ms (target <= {TARGET_P99_MS:.0f}) {p99_ok}")
     if r.cpu_ratio is not None:
         print(f"  verify-only/tap CPU per request (app + db): {r.cpu_ratio:.3f}")
+    if r.floor is not None:
+        print(f"  verify-and-count/verify-only throughput {r.floor_ratio:.3f}: the ceiling of any "
+              f"tap with the replay defence on this stack; tap/verify-and-count "
+              f"{r.tap_floor_ratio:.3f}")
     check = "OK" if r.consistent else "MISMATCH"
     others = ", ".join(f"{k} {v}" for k, v in r.db_other_events.items()) or "none"
     tap_ok = r.tap.ok + r.warmup[2].ok

@@ -1,20 +1,19 @@
 """Database: one declarative ``Base``, an engine per app, a session per request.
 
 SQLite is the embedded default and PostgreSQL the production path; the engine is tuned for each so
-the same code is correct on both (see ``_tune_sqlite``).
+the same code is correct on both (``make_engine``, in ``app.core.engine``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
-import logging
 import threading
 from datetime import datetime
 from typing import Any
 
 from flask import Flask, g, request
-from sqlalchemy import Column, DateTime, MetaData, Table, create_engine, event, literal_column
+from sqlalchemy import Column, DateTime, MetaData, Table, event, literal_column
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.exc import DBAPIError
@@ -24,6 +23,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import TypeDecorator
 
 from app.core.clock import utc
+from app.core.engine import make_engine  # here too: most callers import it from app.core.db
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -126,69 +126,6 @@ def update_rows(session: Session, statement: Any, params: dict[str, Any] | None 
     result = session.execute(statement, params,
                              execution_options={"synchronize_session": False})
     return int(result.rowcount)  # type: ignore[attr-defined]
-
-
-class _NoRowLog(logging.Filter):
-    """Drops SQLAlchemy's DEBUG log of each fetched row: rows hold owners' emails and texts."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "Row %r" not in str(record.msg)
-
-
-_NO_ROW_LOG = _NoRowLog()
-
-
-def make_engine(
-    url: str,
-    *,
-    sqlite_busy_timeout_ms: int = 15000,
-    sqlite_begin: str | None = "BEGIN IMMEDIATE",
-    **kwargs: Any,
-) -> Engine:
-    """Return an engine for ``url`` with the per-backend settings the app relies on.
-
-    ``sqlite_begin`` is the statement that opens a SQLite transaction; None runs every statement
-    in its own transaction (for observers such as tests, which must never hold the write lock).
-    """
-    # SQL parameters are owners' emails and texts: never in an error message or the SQL log.
-    kwargs = {"hide_parameters": True, **kwargs}
-    # Statements may still be logged (echo, or a DEBUG root logger); rows never are.
-    logging.getLogger("sqlalchemy.engine.Engine").addFilter(_NO_ROW_LOG)
-    if url.startswith("sqlite"):
-        engine = create_engine(url, **kwargs)
-        _tune_sqlite(engine, sqlite_busy_timeout_ms, sqlite_begin)
-        return engine
-    # Pre-ping: each checkout first tests its connection (one round trip, measured at 0.2 ms; a
-    # request checks out once). Without it, after a database restart or a killed backend, the
-    # first request of every worker meets a dead connection and fails with a 503 (SQLAlchemy then
-    # invalidates the rest of that pool), however many minutes later it comes. With it, the dead
-    # connection is replaced before any request uses it, so none fails (tests/core/test_db_pool).
-    return create_engine(url, pool_recycle=1800, pool_pre_ping=True, **kwargs)
-
-
-def _tune_sqlite(engine: Engine, busy_timeout_ms: int, begin: str | None) -> None:
-    # WAL lets readers run beside the single writer; the busy timeout makes writers queue instead of
-    # failing. BEGIN IMMEDIATE takes the write lock up front: a deferred transaction that reads and
-    # then writes can fail with "database is locked" without waiting, which the timeout cannot help.
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.close()
-
-    if begin is None:
-        return
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(conn: Connection) -> None:
-        # An AUTOCOMMIT connection commits each statement: a BEGIN here would open a transaction
-        # that nothing ever commits (its writes lost, the write lock held).
-        if conn.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
-            conn.exec_driver_sql(begin)
 
 
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})

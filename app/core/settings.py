@@ -11,11 +11,17 @@ them. The ``flask`` command does not: most commands need none (``journeys valida
 
 from __future__ import annotations
 
+import json
+import os
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from flask import Flask
+
+if TYPE_CHECKING:
+    # Only a type here: a command that starts without the app (aftertap-tap) never loads Flask.
+    from flask import Flask
 
 # app.extensions key: what could not be loaded at start-up, by extension name -> message.
 _MISSING = "aftertap.missing"
@@ -213,8 +219,37 @@ def finalize(config: dict[str, Any]) -> None:
         admin = Path(config["ADMIN_PASSWORD_FILE"])
         if admin.is_file():
             config["ADMIN_PASSWORD"] = admin.read_text().strip()
+    _check_database_url(config)
+
+
+def _check_database_url(config: Mapping[str, Any]) -> None:
     if not config.get("DATABASE_URL"):
         raise ConfigurationError("AFTERTAP_DATABASE_URL is empty.")
+
+
+def resolve(names: Iterable[str], environ: Mapping[str, str] = os.environ) -> dict[str, Any]:
+    """Return the settings ``names`` as the app resolves them, without building the app.
+
+    Each is its default, unless ``AFTERTAP_<NAME>`` is set: then its value read as JSON, or as
+    text when it is not JSON, as ``Config.from_prefixed_env`` reads it for the app. Only the
+    settings named are checked, so a command is not refused for a setting it does not use.
+
+    Raises:
+        ConfigurationError: ``DATABASE_URL`` is asked for and empty.
+    """
+    every = defaults()
+    config: dict[str, Any] = {}
+    for name in names:
+        config[name] = every[name]
+        if f"AFTERTAP_{name}" in environ:
+            raw = environ[f"AFTERTAP_{name}"]
+            try:
+                config[name] = json.loads(raw)
+            except ValueError:
+                config[name] = raw
+    if "DATABASE_URL" in config:
+        _check_database_url(config)
+    return config
 
 
 def secret_problem(config: dict[str, Any]) -> str | None:

@@ -16,18 +16,42 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import RowMapping, bindparam, or_, select, update
+from sqlalchemy import (
+    Boolean,
+    CompoundSelect,
+    Integer,
+    Row,
+    RowMapping,
+    Select,
+    String,
+    bindparam,
+    case,
+    cast,
+    exists,
+    literal_column,
+    null,
+    or_,
+    select,
+    type_coerce,
+    union_all,
+    update,
+)
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.types import TypeEngine
 
 from app.core.clock import utc
-from app.core.db import insert_ignore
+from app.core.db import UTCDateTime, insert_ignore
 from app.core.errors import N_, Conflict
 from app.journeys.language import RewardDoc, RulesetDoc
 from app.rewards import draws
 from app.rewards.codes import LIST, free_codes
 from app.rewards.models import (
+    RewardCode,
     RewardDayCount,
     RewardExposure,
     RewardPool,
@@ -41,17 +65,9 @@ TREATMENT, HOLDOUT = "treatment", "holdout"
 # The statements of the tap's path, built once: a call binds values, SQLAlchemy builds nothing.
 _P, _Z, _D, _SL = (RewardPool.__table__, RewardPrize.__table__, RewardDayCount.__table__,
                    RewardSlot.__table__)
-_POOLS = select(_P.c.id, _P.c.reward_id, _P.c.budget, _P.c.given).where(
-    _P.c.brand == bindparam("b_brand"), _P.c.reward_id.in_(bindparam("b_rewards", expanding=True)))
 _PRIZE_COLUMNS = (_Z.c.pool_id, _Z.c.stock, _Z.c.given, _Z.c.code, _Z.c.code_list)
-_PRIZES = select(*_PRIZE_COLUMNS).where(
-    _Z.c.pool_id.in_(bindparam("b_pools", expanding=True)), _Z.c.retired.is_(False))
 _POOL_PRIZES = select(*_PRIZE_COLUMNS).where(
     _Z.c.pool_id == bindparam("b_pool"), _Z.c.retired.is_(False))
-_DAY_COUNTS = select(_D.c.pool_id, _D.c.count.label("grants")).where(
-    _D.c.pool_id.in_(bindparam("b_pools", expanding=True)), _D.c.day == bindparam("b_day"))
-_SLOTS_IN = select(_SL.c.scope, _SL.c.used_at).where(
-    _SL.c.scope.in_(bindparam("b_scopes", expanding=True)))
 _SLOTS_OF = select(_SL.c.slot, _SL.c.used_at).where(_SL.c.scope == bindparam("b_scope"))
 _TAKE_BUDGET = (update(_P).where(_P.c.id == bindparam("b_pool"),
                                  or_(_P.c.budget.is_(None), _P.c.given < _P.c.budget))
@@ -139,7 +155,125 @@ def _scopes(brand: str, pool_id: int, owner_id: int | None, item_id: int) -> dic
     return scopes
 
 
+# What ``availability`` reads, as one statement (one round trip): a UNION ALL of rows of one
+# shape, each with the ``kind`` of what it holds. ``pool``: the pool of a reward asked about
+# (``key`` its reward id, ``budget``, ``given``); ``prize``: a prize of such a pool still offered
+# (``stock``, ``given``, ``code``, ``code_list``, and for a list whether it has a free code);
+# ``day``: a pool's grants today (``given``); ``slot``: a used limit slot of this item or owner
+# (``key`` its scope, ``used_at``). ``app.rewards.tapflow`` adds an ``owner`` row (``points``,
+# ``reviewed``) to the same statement. Every column is typed, so ``used_at`` comes back aware.
+_STATE_COLUMNS: dict[str, TypeEngine[Any]] = {
+    "kind": String(), "pool_id": Integer(), "key": String(), "budget": Integer(),
+    "stock": Integer(), "given": Integer(), "code": String(), "code_list": String(),
+    "free": Boolean(), "used_at": UTCDateTime(), "points": Integer(), "reviewed": Boolean(),
+}
+
+
+def state_row(kind: str, **columns: ColumnElement[Any]) -> Select[Any]:
+    """Return a SELECT of one kind of row of the availability statement: ``columns`` by name
+    (see ``_STATE_COLUMNS``), the others NULL. Add FROM and WHERE to it."""
+    return select(literal_column(f"'{kind}'", String()).label("kind"), *(
+        type_coerce(columns[name], type_).label(name) if name in columns
+        else cast(null(), type_).label(name)
+        for name, type_ in _STATE_COLUMNS.items() if name != "kind"))
+
+
+_C = RewardCode.__table__
+_ASKED = (select(_P.c.id, _P.c.reward_id, _P.c.budget, _P.c.given)
+          .where(_P.c.brand == bindparam("b_brand"),
+                 _P.c.reward_id.in_(bindparam("b_rewards", expanding=True)))
+          .cte("asked_pools"))
+
+
+def _pool_scope(prefix: str, param: str) -> ColumnElement[str]:
+    """The scope ``_scopes`` names, built in SQL from each asked pool's id."""
+    return (literal_column(f"'{prefix}:'", String()) + cast(_ASKED.c.id, String())
+            + literal_column("':'", String()) + bindparam(param, type_=String()))
+
+
+_STATE_ROWS = (
+    state_row("pool", pool_id=_ASKED.c.id, key=_ASKED.c.reward_id, budget=_ASKED.c.budget,
+              given=_ASKED.c.given),
+    state_row("prize", pool_id=_Z.c.pool_id, stock=_Z.c.stock, given=_Z.c.given, code=_Z.c.code,
+              code_list=_Z.c.code_list,
+              free=case((_Z.c.code == LIST, exists().where(
+                  _C.c.brand == bindparam("b_brand"), _C.c.list_name == _Z.c.code_list,
+                  _C.c.grant_id.is_(None)))))
+    .select_from(_Z.join(_ASKED, _Z.c.pool_id == _ASKED.c.id)).where(_Z.c.retired.is_(False)),
+    state_row("day", pool_id=_D.c.pool_id, given=_D.c.count)
+    .select_from(_D.join(_ASKED, _D.c.pool_id == _ASKED.c.id))
+    .where(_D.c.day == bindparam("b_day")),
+    # The item's and owner's slots of each asked pool (a NULL owner matches none)...
+    state_row("slot", key=_SL.c.scope, used_at=_SL.c.used_at)
+    .select_from(_SL.join(_ASKED, _SL.c.scope.in_([_pool_scope("item", "b_item"),
+                                                    _pool_scope("owner", "b_owner")]))),
+    # ... and the others: the owner's guard, and the scopes of a reward not synced yet (pool 0).
+    state_row("slot", key=_SL.c.scope, used_at=_SL.c.used_at)
+    .where(_SL.c.scope.in_(bindparam("b_scopes", expanding=True))),
+)
+
+
+def availability_statement(*rows: Select[Any]) -> CompoundSelect:
+    """Return the availability statement, with ``rows`` (made by ``state_row``) added."""
+    return union_all(*rows, *_STATE_ROWS)
+
+
+_AVAILABILITY = availability_statement()
+
+
+def asked(ruleset_doc: RulesetDoc, only: Collection[str] | None) -> dict[str, RewardDoc]:
+    """Return the ruleset's rewards by id: those of ``only`` (all when None)."""
+    if only is None:
+        return dict(ruleset_doc.rewards)
+    return {rid: ruleset_doc.rewards[rid] for rid in only if rid in ruleset_doc.rewards}
+
+
+def availability_params(
+    brand: str, owner_id: int | None, item_id: int, rewards: Collection[str], at: datetime
+) -> dict[str, object]:
+    """Return the values the availability statement binds."""
+    return {
+        "b_brand": brand, "b_rewards": list(rewards), "b_day": draws.utc_day(at),
+        "b_item": str(item_id), "b_owner": None if owner_id is None else str(owner_id),
+        "b_scopes": sorted(_scopes(brand, 0, owner_id, item_id).values()),
+    }
+
+
+@dataclass(frozen=True)
+class RewardState:
+    """What the availability statement read, by table: what ``decide`` decides on."""
+
+    # Reward id -> (pool id, budget, given): the pools of the rewards asked about.
+    pools: dict[str, tuple[int, int | None, int]]
+    # Pool id -> its prizes still offered (rows with ``stock``, ``given``, ``code``, ``code_list``).
+    prizes: dict[int, list[RowMapping]]
+    # Pool id -> grants today.
+    day_counts: dict[int, int]
+    # Scope -> when each of its used slots was last used.
+    used: dict[str, list[datetime]]
+    # Code list -> 1, for the lists (of those prizes) that still have a free code.
+    free: dict[str, int]
+
+
+def reward_state(rows: Iterable[Row[Any]]) -> RewardState:
+    """Return the state the availability statement's ``rows`` hold (other kinds are skipped)."""
+    state = RewardState({}, {}, {}, {}, {})
+    for row in rows:
+        if row.kind == "pool":
+            state.pools[row.key] = (row.pool_id, row.budget, row.given)
+        elif row.kind == "prize":
+            state.prizes.setdefault(row.pool_id, []).append(row._mapping)
+            if row.free:
+                state.free[row.code_list] = 1
+        elif row.kind == "day":
+            state.day_counts[row.pool_id] = row.given
+        elif row.kind == "slot":
+            state.used.setdefault(row.key, []).append(row.used_at)
+    return state
+
+
 def needs_owner(reward: RewardDoc) -> bool:
+
     """Return whether the reward can only be given to a known owner.
 
     Points go to an owner's ledger, a per-owner limit needs someone to count, and what a
@@ -177,8 +311,8 @@ def availability(
 
     Checks per_owner, per_item (within ``per``), per_day, budget, the ruleset's
     ``rewards_per_owner``, and that something is left to give (a prize in stock, a consolation, or
-    points). Rewards that give points or have ``per_owner`` need a known owner. A read: a grant
-    re-checks every limit atomically.
+    points). Rewards that give points or have ``per_owner`` need a known owner. A read, in one
+    statement: a grant re-checks every limit atomically.
 
     Not the holdout: a held-out owner is chosen for the journey exactly as an exposed one, and
     ``grants.grant`` records the exposure (cohort ``holdout``) and gives nothing, so the page
@@ -186,60 +320,57 @@ def availability(
     ``reward.<id>.available`` would fall through for held-out owners only, with no exposure:
     the two groups would differ by more than the reward, and lift could not be measured.
     """
-    rewards = ruleset_doc.rewards if only is None else {
-        rid: ruleset_doc.rewards[rid] for rid in only if rid in ruleset_doc.rewards}
+    rewards = asked(ruleset_doc, only)
     if not rewards:
         return {}
-    at = utc(at)
-    conn = session.connection()
-    pools = {row.reward_id: row for row in conn.execute(
-        _POOLS, {"b_brand": brand, "b_rewards": list(rewards)})}
-    pool_ids = [p.id for p in pools.values()]
-    prizes: dict[int, list[RowMapping]] = {}
-    day_counts: dict[int, int] = {}
-    # Only what some reward's check reads: stock for prize rewards, counts for per_day ones.
-    if pool_ids and any(not r.points and r.prizes for r in rewards.values()):
-        for prize in conn.execute(_PRIZES, {"b_pools": pool_ids}).mappings():
-            prizes.setdefault(prize["pool_id"], []).append(prize)
-    if pool_ids and any(r.limit.per_day is not None for r in rewards.values()):
-        day_counts = {row.pool_id: row.grants for row in conn.execute(
-            _DAY_COUNTS, {"b_pools": pool_ids, "b_day": draws.utc_day(at)})}
-    scopes: set[str] = set()
-    for pool_id in pool_ids:
-        scopes.update(_scopes(brand, pool_id, owner_id, item_id).values())
-    scopes.update(_scopes(brand, 0, owner_id, item_id).values())
-    used: dict[str, list[datetime]] = {}
-    for slot in conn.execute(_SLOTS_IN, {"b_scopes": sorted(scopes)}):
-        used.setdefault(slot.scope, []).append(slot.used_at)
-    lists = {r["code_list"] for rows in prizes.values() for r in rows if r["code"] == LIST}
-    free = free_codes(session, brand, lists)
+    state = read_state(session, brand, owner_id, item_id, rewards, at)
+    return decide(ruleset_doc, brand, owner_id, item_id, at, rewards, state)
 
+
+def read_state(
+    session: Session, brand: str, owner_id: int | None, item_id: int, rewards: Collection[str],
+    at: datetime,
+) -> RewardState:
+    """Return what ``availability`` decides ``rewards`` on, read in one statement."""
+    rows = session.connection().execute(
+        _AVAILABILITY, availability_params(brand, owner_id, item_id, rewards, utc(at)))
+    return reward_state(rows)
+
+
+def decide(
+    ruleset_doc: RulesetDoc, brand: str, owner_id: int | None, item_id: int, at: datetime,
+    rewards: Mapping[str, RewardDoc], state: RewardState,
+) -> dict[str, bool]:
+    """Return ``availability``'s answer for ``rewards`` from what the statement read."""
+    at = utc(at)
     guard = ruleset_doc.guardrails.rewards_per_owner
     guard_ok = True
     if guard is not None and owner_id is not None:
-        guard_ok = _fresh(used.get(f"guard:{brand}:{owner_id}", []), guard.per, at) < guard.max
+        guard_used = state.used.get(f"guard:{brand}:{owner_id}", [])
+        guard_ok = _fresh(guard_used, guard.per, at) < guard.max
 
     out: dict[str, bool] = {}
     for rid, reward in rewards.items():
-        pool = pools.get(rid)
-        pool_id = pool.id if pool is not None else 0
+        pool = state.pools.get(rid)
+        pool_id = pool[0] if pool is not None else 0
         sc = _scopes(brand, pool_id, owner_id, item_id)
         limit = reward.limit
         ok = guard_ok or owner_id is None
         if owner_id is None and needs_owner(reward):
             ok = False
         if ok and limit.per_owner is not None and owner_id is not None:
-            ok = _fresh(used.get(sc["owner"], []), limit.per, at) < limit.per_owner
+            ok = _fresh(state.used.get(sc["owner"], []), limit.per, at) < limit.per_owner
         if ok and limit.per_item is not None:
-            ok = _fresh(used.get(sc["item"], []), limit.per, at) < limit.per_item
+            ok = _fresh(state.used.get(sc["item"], []), limit.per, at) < limit.per_item
         if ok and limit.per_day is not None:
-            ok = day_counts.get(pool_id, 0) < limit.per_day
+            ok = state.day_counts.get(pool_id, 0) < limit.per_day
         if ok and reward.budget is not None and pool is not None:
-            ok = pool.given < (pool.budget if pool.budget is not None else reward.budget)
+            _, budget, given = pool
+            ok = given < (budget if budget is not None else reward.budget)
         if ok and not reward.points and reward.prizes:
-            rows = prizes.get(pool_id)
+            rows = state.prizes.get(pool_id)
             # Not synced yet: nothing was given, so everything is in stock.
-            ok = rows is None or any(in_stock(r, free) for r in rows)
+            ok = rows is None or any(in_stock(r, state.free) for r in rows)
         out[rid] = ok
     return out
 

@@ -9,15 +9,26 @@ from __future__ import annotations
 
 import threading
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, exists, select
+from sqlalchemy import Row, bindparam, exists, select
 from sqlalchemy.orm import Session
 
 from app.catalog.views import ItemView
+from app.core.clock import utc
 from app.journeys.language import Condition, Group
 from app.rewards.grants import GrantView, grant, waiting_grant, with_missing
-from app.rewards.limits import RewardUnavailable, availability, needs_owner
+from app.rewards.limits import (
+    RewardUnavailable,
+    asked,
+    availability,
+    availability_params,
+    availability_statement,
+    decide,
+    needs_owner,
+    reward_state,
+    state_row,
+)
 from app.rewards.models import LoyaltyAccount, ProductReview
 from app.rewards.pools import sync_ruleset
 
@@ -44,42 +55,56 @@ def ensure_synced(session: Session, ruleset: Ruleset) -> None:
 
 # The person's own facts in one round trip: their points with the brand (the balance
 # ``ledger.balance`` reads) and whether they reviewed the product (``loyalty.has_reviewed``).
-_OWNER_FACTS = select(
-    select(LoyaltyAccount.balance)
-    .where(LoyaltyAccount.owner_id == bindparam("owner_id"),
-           LoyaltyAccount.brand == bindparam("brand"))
-    .scalar_subquery().label("points"),
-    exists().where(ProductReview.owner_id == bindparam("owner_id"),
-                   ProductReview.product_id == bindparam("product_id")).label("reviewed"),
-)
+_POINTS = (select(LoyaltyAccount.balance)
+           .where(LoyaltyAccount.owner_id == bindparam("owner_id"),
+                  LoyaltyAccount.brand == bindparam("b_brand"))
+           .scalar_subquery())
+_REVIEWED = exists().where(ProductReview.owner_id == bindparam("owner_id"),
+                           ProductReview.product_id == bindparam("product_id"))
+_OWNER_FACTS = select(_POINTS.label("points"), _REVIEWED.label("reviewed"))
+# The same facts with the availability of the rewards a journey tests: a repeat tap by the owner
+# reads all its reward facts in one round trip.
+_OWNER_FACTS_AND_AVAILABILITY = availability_statement(
+    state_row("owner", points=_POINTS, reviewed=_REVIEWED))
 
 
 def reward_facts(
     session: Session, ruleset: Ruleset, owner_id: int | None, item: ItemView, at: datetime
 ) -> dict[str, object]:
     """Return ``reward.<id>.available`` for every reward of the ruleset, ``owner.points`` (with
-    the ruleset's brand) and ``owner.has_reviewed`` (for the person tapping, when known)."""
-    facts: dict[str, object] = {}
-    if owner_id is not None:
-        mine = session.connection().execute(_OWNER_FACTS, {
-            "owner_id": owner_id, "brand": ruleset.brand, "product_id": item.product.id,
-        }).one()
-        facts["owner.points"] = int(mine.points or 0)
-        facts["owner.has_reviewed"] = bool(mine.reviewed)
+    the ruleset's brand) and ``owner.has_reviewed`` (for the person tapping, when known).
+
+    At most one statement (after the ruleset's first sync in this process).
+    """
     tested = tested_rewards(ruleset)
-    if not tested:
-        return facts
     # A reward that gives points or counts per owner needs a known owner: for an anonymous tap
     # (most first taps, every stranger's) the answer is known without touching the database.
     if owner_id is None and all(needs_owner(ruleset.doc.rewards[rid]) for rid in tested):
-        facts.update({f"reward.{rid}.available": False for rid in tested})
-        return facts
+        return {f"reward.{rid}.available": False for rid in tested}
+    mine = {"owner_id": owner_id, "b_brand": ruleset.brand, "product_id": item.product.id}
+    if not tested:
+        # No journey tests a reward: the owner's facts only, the pools are not read.
+        return _owner_facts(session.connection().execute(_OWNER_FACTS, mine).one())
     ensure_synced(session, ruleset)
     # Only the rewards a journey tests: the others' answers could change no decision.
-    available = availability(session, ruleset.doc, ruleset.brand, owner_id, item.id, at,
-                             only=tested)
+    if owner_id is None:
+        available = availability(session, ruleset.doc, ruleset.brand, None, item.id, at,
+                                 only=tested)
+        return {f"reward.{rid}.available": ok for rid, ok in available.items()}
+    rewards = asked(ruleset.doc, tested)
+    at = utc(at)
+    rows = session.connection().execute(_OWNER_FACTS_AND_AVAILABILITY, {
+        **mine, **availability_params(ruleset.brand, owner_id, item.id, rewards, at),
+    }).all()
+    facts = _owner_facts(next(row for row in rows if row.kind == "owner"))
+    available = decide(ruleset.doc, ruleset.brand, owner_id, item.id, at, rewards,
+                       reward_state(rows))
     facts.update({f"reward.{rid}.available": ok for rid, ok in available.items()})
     return facts
+
+
+def _owner_facts(row: Row[Any]) -> dict[str, object]:
+    return {"owner.points": int(row.points or 0), "owner.has_reviewed": bool(row.reviewed)}
 
 
 _tested: dict[tuple[str, str], frozenset[str]] = {}

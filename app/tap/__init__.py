@@ -25,6 +25,6 @@ def init_app(app: Flask) -> None:
     # characters included) is an "invalid" tap, counted and shown as one, not a bare 400.
     boundary.own_query("tap.tap", "tap.tap_digital_link")
     if app.config["BENCH_VERIFY_ONLY"]:
-        # The bench's yardstick (see app.tap.yardstick); never on outside the bench.
+        # The bench's yardsticks (see app.tap.yardstick); never on outside the bench.
         app.register_blueprint(yardstick.bp)
-        boundary.own_query("yardstick.verify_only")
+        boundary.own_query("yardstick.verify_only", "yardstick.verify_and_count")

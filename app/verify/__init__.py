@@ -3,12 +3,14 @@ tap routes live in ``app.tap``."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from flask import Flask
+from typing import TYPE_CHECKING
 
 from app.core.settings import required
-from app.verify.keys import Keyring
+from app.verify.keys import Keyring, KeysUnavailable, open_keyring
+
+if TYPE_CHECKING:
+    # Only a type here: aftertap-tap (app.verify.quicktap) starts without Flask.
+    from flask import Flask
 
 KEYS = "aftertap.keys"
 
@@ -21,24 +23,14 @@ def init_app(app: Flask) -> None:
             is built to serve (a command that needs keys says so itself).
     """
     from app.core.settings import ConfigurationError, defer
-    from app.verify.keys import KeyFileError
 
-    path = Path(app.config["KEYS_FILE"])
-    problem = None
-    if not path.is_file():
-        problem = (
-            f"AFTERTAP_KEYS_FILE points to {path}, which does not exist. Create it (see README, "
-            "'Keys'), or run `make run` once to generate random demo keys."
-        )
-    else:
-        try:
-            app.extensions[KEYS] = Keyring(path, float(app.config["KEYS_RELOAD_SECONDS"]))
-        except KeyFileError as exc:
-            problem = str(exc)
-    if problem is not None:
+    try:
+        app.extensions[KEYS] = open_keyring(app.config["KEYS_FILE"],
+                                            float(app.config["KEYS_RELOAD_SECONDS"]))
+    except KeysUnavailable as exc:
         if app.extensions.get("aftertap.serving", True):
-            raise ConfigurationError(problem)
-        defer(app, KEYS, problem)
+            raise ConfigurationError(str(exc)) from None
+        defer(app, KEYS, str(exc))
 
 
 def keyring(app: Flask) -> Keyring:

@@ -20,8 +20,9 @@ from app.catalog.service import InvalidIdentifier, normalize_gtin
 from app.core.clock import now
 from app.core.db import db
 from app.core.errors import DomainError
-from app.verify import keyring
+from app.verify import keyring, quicktap
 from app.verify.keys import KeyFileError, KeyVersion, load_key_versions
+from app.verify.mint import find_sim_tag, mint_url
 from app.verify.service import (
     IMPORT_OPTIONAL,
     IMPORT_REQUIRED,
@@ -29,7 +30,6 @@ from app.verify.service import (
     TagNotFound,
     find_tag,
     import_tags,
-    mint_tap_url,
     prune_failed_taps,
 )
 from app.verify.sun import MalformedSun, SimulationNotAllowed, inspect, parse_tap_url
@@ -98,28 +98,19 @@ def tags_import(csv_file: Path, brand_slug: str | None) -> None:
     )
 
 
-@tags_group.command("tap", help="Print a fresh simulated tap URL for the tagged item SERIAL.")
-@click.argument("serial")
-@click.option("--gtin", help="Needed when several products share the serial.")
-@click.option(
-    "--mode", type=click.Choice(["aes", "lrp", "plain"]), default="aes", show_default=True
-)
-@click.option("--form", type=click.Choice(["gs1", "t"]), default="gs1", show_default=True)
-@click.option("--base-url", help="Defaults to AFTERTAP_PUBLIC_BASE_URL.")
+@tags_group.command("tap", help=quicktap.HELP)
+@quicktap.tap_options
 def tags_tap(serial: str, gtin: str | None, mode: str, form: str, base_url: str | None) -> None:
+    # aftertap-tap (app.verify.quicktap) is this command without building the app; both mint
+    # with app.verify.mint.
     # Before the database: a missing keys file is the first thing to say.
     keys = keyring(current_app)
     session = db.session
     try:
-        tag = find_tag(session, serial, gtin)
-        url = mint_tap_url(
-            session,
-            keys,
-            tag,
-            base_url or current_app.config["PUBLIC_BASE_URL"],
-            mode=mode,
-            form=form,
-        )
+        conn = session.connection()
+        tag = find_sim_tag(conn, serial, gtin)
+        url = mint_url(conn, keys, tag, base_url or current_app.config["PUBLIC_BASE_URL"],
+                       mode=mode, form=form)
     except (TagNotFound, SimulationNotAllowed) as exc:
         raise click.ClickException(str(exc)) from None
     session.commit()

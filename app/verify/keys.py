@@ -280,6 +280,27 @@ def write_demo_keys_file(path: str | os.PathLike[str], name: str = "demo-2026") 
     return kv
 
 
+class KeysUnavailable(Exception):
+    """The keys file is missing or invalid; the message says which setting and what to do."""
+
+
+def open_keyring(path: str | os.PathLike[str], check_every: float = 2.0) -> Keyring:
+    """Return the ``Keyring`` of the keys file at ``path`` (``AFTERTAP_KEYS_FILE``).
+
+    Raises:
+        KeysUnavailable: the file does not exist, or is invalid.
+    """
+    if not Path(path).is_file():
+        raise KeysUnavailable(
+            f"AFTERTAP_KEYS_FILE points to {Path(path)}, which does not exist. Create it (see "
+            "README, 'Keys'), or run `make run` once to generate random demo keys."
+        )
+    try:
+        return Keyring(path, check_every)
+    except KeyFileError as exc:
+        raise KeysUnavailable(str(exc)) from None
+
+
 def _file_signature(path: Path) -> tuple[int, int, int] | None:
     try:
         st = path.stat()

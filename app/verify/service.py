@@ -27,15 +27,11 @@ from app.core.clock import now, utc
 from app.core.db import dialect_insert, update_rows
 from app.core.errors import DomainError
 from app.verify.keys import Keyring, KeyVersion
+from app.verify.mint import SimTag, find_sim_tag, mint_url
+from app.verify.mint import TagNotFound as TagNotFound  # callers import it from here
 from app.verify.models import FailedTapHour, Tag, TapEvent
-from app.verify.sun import (
-    MalformedSun,
-    SimulationNotAllowed,
-    SunResult,
-    mint_query,
-    parse_query,
-    verify_any,
-)
+from app.verify.sun import MalformedSun, SunResult, parse_query, verify_any
+from app.verify.sun import SimulationNotAllowed as SimulationNotAllowed  # mint_tap_url raises it
 
 GENUINE = "genuine"
 REPLAYED = "replayed"
@@ -465,25 +461,13 @@ def _is_country(value: str) -> bool:
     return len(value) == 2 and value.isascii() and value.isalpha() and value.isupper()
 
 
-class TagNotFound(Exception):
-    """No tag matches the serial (or more than one does and no GTIN was given)."""
-
-
 def find_tag(session: Session, serial: str, gtin: str | None = None) -> Tag:
     """Return the tag of the item with ``serial`` (and ``gtin`` if given).
 
     Raises:
         TagNotFound: no such tagged item, or the serial is ambiguous without a GTIN.
     """
-    stmt = select(Tag).join(Item).join(Product).where(Item.serial == serial)
-    if gtin:
-        stmt = stmt.where(Product.gtin == gtin)
-    tags = session.scalars(stmt.limit(2)).all()
-    if not tags:
-        raise TagNotFound(f"no tagged item has serial {serial!r}")
-    if len(tags) > 1:
-        raise TagNotFound(f"serial {serial!r} is used by several products; give --gtin")
-    return tags[0]
+    return session.get_one(Tag, find_sim_tag(session.connection(), serial, gtin).id)
 
 
 def mint_tap_url(
@@ -498,31 +482,13 @@ def mint_tap_url(
 ) -> str:
     """Return a fresh, valid simulated tap URL for ``tag``; its counter is above any seen before.
 
+    The counter is claimed in the session's transaction (the caller commits); ``tag`` as loaded
+    is not refreshed.
+
     Raises:
         SimulationNotAllowed: the tag's key version does not allow simulation.
         ValueError: unknown mode or form.
     """
-    kv = keyring.get(tag.key_version)
-    if kv is None or not kv.simulate:
-        raise SimulationNotAllowed(
-            f"key version {tag.key_version!r} does not allow simulated taps (simulate = false)"
-        )
-    # Claim the next counter with a compare-and-set so two minters never hand out the same one.
-    while True:
-        session.refresh(tag)
-        current = tag.sim_counter
-        nxt = max(tag.last_counter or 0, current) + 1
-        claimed = update_rows(
-            session,
-            update(Tag).where(Tag.id == tag.id, Tag.sim_counter == current)
-            .values(sim_counter=nxt),
-        )
-        if claimed:
-            break
-    query = mint_query(kv, bytes.fromhex(tag.uid), nxt, mode=mode, file_data=file_data)
-    base = base_url.rstrip("/")
-    if form == "gs1":
-        return f"{base}/01/{tag.item.product.gtin}/21/{tag.item.serial}?{query}"
-    if form == "t":
-        return f"{base}/t?{query}"
-    raise ValueError(f"unknown URL form {form!r}; use 'gs1' or 't'")
+    sim = SimTag(tag.id, tag.uid, tag.key_version, tag.item.product.gtin, tag.item.serial)
+    return mint_url(session.connection(), keyring, sim, base_url, mode=mode, form=form,
+                    file_data=file_data)
