@@ -19,6 +19,7 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import (
@@ -150,8 +151,6 @@ _VIEW_BY = {
     "message": _VIEW_SOURCE.where(RewardGrant.message_key == bindparam("b_cause"),
                                   RewardGrant.pool_id == bindparam("b_pool")),
 }
-_POOL_ID = select(RewardPool.id).where(RewardPool.brand == bindparam("b_brand"),
-                                       RewardPool.reward_id == bindparam("b_reward"))
 
 
 def with_missing(session: Session, view: GrantView) -> GrantView:
@@ -229,33 +228,36 @@ def grant(
     """
     reward = find_reward(ruleset_doc, reward_id)
     at = utc(at)
-    pool_id = session.connection().execute(
-        _POOL_ID, {"b_brand": brand, "b_reward": reward.id}).scalar()
-    if pool_id is None:
-        pool_id = pool_id_for(session, brand, reward)
+    # The pool, with its prizes and the day's seed: what settling an instant grant needs, read
+    # with its id (None: not synced yet). A pool with prizes is read again to settle (below).
+    pool_rows: Sequence[Any] | None = session.connection().execute(
+        _POOL_BY_KEY, {"b_brand": brand, "b_reward": reward.id,
+                       "b_day": draws.utc_day(at)}).all() or None
+    pool_id = pool_rows[0].p_id if pool_rows else pool_id_for(session, brand, reward)
     if (tap_event_id is None) == (message_key is None):
         raise ValueError("a grant is for a tap or for a message, exactly one")
     same_key = "tap" if message_key is None else "message"
     same = {"b_cause": tap_event_id if message_key is None else message_key, "b_pool": pool_id}
-    existing = _view_of(session, same_key, same)
-    if existing is not None:
-        return existing
+    # A retry is not looked for first: most grants are new, and the grant's unique key finds a
+    # retry below. Only a retry refused before it gets there looks for its grant here.
     if owner_id is None and needs_owner(reward):
-        raise RewardUnavailable("owner_required")
+        return _given_before(session, same_key, same, "owner_required")
     cohort = expose(session, reward, brand, pool_id, tap_event_id=tap_event_id,
                     owner_id=owner_id, item_id=item_id, at=at, message_key=message_key)
     if cohort == HOLDOUT:
-        raise RewardUnavailable("holdout")
+        return _given_before(session, same_key, same, "holdout")
 
     savepoint = session.begin_nested()
-    grant_id = insert_ignore(session, RewardGrant.__table__, {
+    values = {
         "pool_id": pool_id, "tap_event_id": tap_event_id, "message_key": message_key,
         "owner_id": owner_id,
         "item_id": item_id, "journey": journey, "token": secrets.token_urlsafe(32),
         "created_at": at, "revealed_at": None, "outcome": PENDING, "prize_id": None,
         "points": 0, "code": None, "expires_at": None, "redeemed_at": None,
-        "redeemed_shop": None,
-    }, returning=RewardGrant.__table__.c.id)
+        "redeemed_shop": None, "ledger_entry_id": None,
+    }
+    grant_id = insert_ignore(session, RewardGrant.__table__, values,
+                             returning=RewardGrant.__table__.c.id)
     if grant_id is None:
         # A concurrent call for the same tap or message won (its grant is committed: the insert
         # waited).
@@ -270,10 +272,31 @@ def grant(
         raise RewardUnavailable(refusal)
     savepoint.commit()
     if reward.mechanic == INSTANT:
-        _settle(session, grant_id, at)
+        # Settled from the row just inserted (its values are known here, not read back); the
+        # settlement returns the view of what it stored. A pool with prizes is read now, after
+        # its limits were taken: its draw counts this grant among the plays (``min_plays``).
+        if pool_rows is None or pool_rows[0].z_id is not None:
+            pool_rows = session.connection().execute(
+                _READ_POOL, {"b_pool": pool_id, "b_day": draws.utc_day(at)}).all()
+        settled = _settle_claimed(session, SimpleNamespace(id=grant_id, **values), pool_rows, at)
+        return replace(settled, created=True)
     view = _view_of(session, "id", {"b_id": grant_id}, created=True)
     assert view is not None
     return view
+
+
+def _given_before(
+    session: Session, key: str, params: dict[str, Any], refusal: str
+) -> GrantView:
+    """Return the grant already given for this tap or message (a retry's); else raise.
+
+    Raises:
+        RewardUnavailable: no grant was given before; ``refusal`` is the reason.
+    """
+    existing = _view_of(session, key, params)
+    if existing is None:
+        raise RewardUnavailable(refusal)
+    return existing
 
 
 # --- reveal: deciding the outcome once ------------------------------------------------------------
@@ -353,7 +376,8 @@ def _claim_statement(by_token: bool) -> Any:
 
 _POOL_COLUMNS = (
     _P.c.brand, _P.c.reward_id, _P.c.mechanic, _P.c.points.label("p_points"), _P.c.expires_days,
-    _P.c.given.label("p_given"), _Z.c.id.label("z_id"), _Z.c.prize_id.label("z_prize"),
+    _P.c.given.label("p_given"), _P.c.requires.label("p_requires"), _Z.c.id.label("z_id"),
+    _Z.c.prize_id.label("z_prize"),
     _Z.c.consolation, _Z.c.weight, _Z.c.stock, _Z.c.given.label("z_given"),
     _Z.c.code.label("z_code"), _Z.c.points.label("z_points"), _Z.c.min_plays, _S.c.seed,
 )
@@ -381,6 +405,15 @@ _READ_POOL = (select(*_POOL_COLUMNS)
                            .outerjoin(_S, and_(_S.c.pool_id == _P.c.id,
                                                _S.c.day == bindparam("b_day"))))
               .where(_P.c.id == bindparam("b_pool")).order_by(_Z.c.position))
+# ``_READ_POOL`` by the pool's brand and reward id, with its id.
+_POOL_BY_KEY = (select(_P.c.id.label("p_id"), *_POOL_COLUMNS)
+                .select_from(_P.outerjoin(_Z, and_(_Z.c.pool_id == _P.c.id,
+                                                    _Z.c.retired.is_(False)))
+                             .outerjoin(_S, and_(_S.c.pool_id == _P.c.id,
+                                                 _S.c.day == bindparam("b_day"))))
+                .where(_P.c.brand == bindparam("b_brand"),
+                       _P.c.reward_id == bindparam("b_reward"))
+                .order_by(_Z.c.position))
 _TAKE_UNIT = (update(_Z).where(_Z.c.id == bindparam("b_take"), _Z.c.given < _Z.c.stock)
               .values(given=_Z.c.given + 1))
 _LOG_DRAW = insert(RewardDraw.__table__)
@@ -460,8 +493,8 @@ def _settle(session: Session, grant_id: int, at: datetime) -> None:
 
 
 def _settle_claimed(session: Session, g: Any, pool_rows: Sequence[Any], at: datetime) -> GrantView:
-    """Settle grant row ``g`` (claimed: ``revealed_at`` set in this transaction) with its pool's
-    rows (``_READ_POOL``); return its view."""
+    """Settle grant row ``g`` (claimed: ``revealed_at`` set in this transaction, or an instant
+    grant inserted in it) with its pool's rows (``_READ_POOL``); return its view."""
     conn = session.connection()
     pg = conn.dialect.name == "postgresql"
     day = draws.utc_day(at)
@@ -528,6 +561,7 @@ def _settle_claimed(session: Session, g: Any, pool_rows: Sequence[Any], at: date
         created_at=g.created_at, outcome=outcome, prize_id=prize_id, points=points, code=code,
         expires_at=expires, revealed_at=at, redeemed_at=g.redeemed_at,
         message_key=g.message_key, ledger_entry_id=g.ledger_entry_id,
+        requires=actions.parse(pool.p_requires),
     )
 
 

@@ -4,23 +4,25 @@ negative.
 Points follow the owner, not the item, and stay with the brand they were earned with: an owner has
 one account per brand (``loyalty_accounts``, keyed on owner and brand), and brand B's till or
 catalogue can take only the points earned with brand B. Each change is one conditional UPDATE of
-that account (``balance + delta >= 0``, also a CHECK) followed by an entry that records the
-account's balance after it, so two concurrent spends cannot both pass and each account's ledger
-adds up. Entries are never edited: a mistake is undone by a ``reverse`` entry (on the same
-account), which can exist once per entry (a unique key).
+that account (``balance + delta >= 0``, also a CHECK; a gain, one upsert) followed by an entry
+that records the account's balance after it, so two concurrent spends cannot both pass and each
+account's ledger adds up. Entries are never edited: a mistake is undone by a ``reverse`` entry
+(on the same account), which can exist once per entry (a unique key).
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import RowMapping, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.core.clock import utc
-from app.core.db import insert_ignore
+from app.core.db import dialect_insert, insert_ignore
 from app.core.errors import N_, Conflict, DomainError, NotFound
 from app.rewards.models import LoyaltyAccount, LoyaltyEntry
 
@@ -147,6 +149,19 @@ def post_entry(
                  points if kind == EARN else -points, cause_type, cause, utc(at), None)
 
 
+@functools.cache
+def _upsert_gain(insert_of_backend: Any) -> Any:
+    """INSERT the account with the gain as its balance, or add the gain to the one there;
+    RETURNING the balance after. Built once per backend (``dialect_insert``)."""
+    table = LoyaltyAccount.__table__
+    statement = insert_of_backend(table)
+    return statement.on_conflict_do_update(
+        index_elements=[table.c.owner_id, table.c.brand],
+        set_={"balance": table.c.balance + statement.excluded.balance,
+              "updated_at": statement.excluded.updated_at},
+    ).returning(table.c.balance)
+
+
 def _post(
     session: Session,
     owner_id: int,
@@ -159,18 +174,24 @@ def _post(
     reverses_id: int | None,
 ) -> Entry:
     conn = session.connection()
-    insert_ignore(session, LoyaltyAccount.__table__,
-                  {"owner_id": owner_id, "brand": brand, "balance": 0, "updated_at": at})
-    # The row lock this takes orders concurrent changes of one account; the WHERE re-checks the
-    # balance the winner left, so no interleaving can take it below zero. Only this brand's
-    # account is looked at: points held with another brand never pay here.
-    after = conn.execute(
-        update(LoyaltyAccount)
-        .where(LoyaltyAccount.owner_id == owner_id, LoyaltyAccount.brand == brand,
-               LoyaltyAccount.balance + delta >= 0)
-        .values(balance=LoyaltyAccount.balance + delta, updated_at=at)
-        .returning(LoyaltyAccount.balance)
-    ).scalar_one_or_none()
+    account = {"owner_id": owner_id, "brand": brand, "updated_at": at}
+    if delta > 0:
+        # A gain cannot take the balance below zero: one upsert creates the account or adds to
+        # it, under the same row lock the UPDATE below takes, and returns the balance after.
+        after = conn.execute(_upsert_gain(dialect_insert(conn)), {**account, "balance": delta}
+                             ).scalar_one()
+    else:
+        insert_ignore(session, LoyaltyAccount.__table__, {**account, "balance": 0})
+        # The row lock this takes orders concurrent changes of one account; the WHERE re-checks
+        # the balance the winner left, so no interleaving can take it below zero. Only this
+        # brand's account is looked at: points held with another brand never pay here.
+        after = conn.execute(
+            update(LoyaltyAccount)
+            .where(LoyaltyAccount.owner_id == owner_id, LoyaltyAccount.brand == brand,
+                   LoyaltyAccount.balance + delta >= 0)
+            .values(balance=LoyaltyAccount.balance + delta, updated_at=at)
+            .returning(LoyaltyAccount.balance)
+        ).scalar_one_or_none()
     if after is None:
         raise InsufficientPoints()
     entry_id = conn.execute(

@@ -14,6 +14,7 @@ when a grant is made.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from sqlalchemy import (
     case,
     cast,
     exists,
+    func,
     literal_column,
     null,
     or_,
@@ -45,7 +47,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import TypeEngine
 
 from app.core.clock import utc
-from app.core.db import UTCDateTime, insert_ignore
+from app.core.db import UTCDateTime, dialect_insert, insert_ignore
 from app.core.errors import N_, Conflict
 from app.journeys.language import RewardDoc, RulesetDoc
 from app.rewards import draws
@@ -415,13 +417,58 @@ def take_limits(
     return None
 
 
+# The one-statement take lists the candidate slots in the statement: for the small caps journeys
+# set (a few per owner or item). A larger cap takes the read-and-try loop, whose cost does not
+# grow with the statement's size, and keeps this cache small.
+_FIRST_SLOT_MOST = 16
+
+
+@functools.cache
+def _first_slot(insert_of_backend: Any, most: int, reusable: bool) -> Any:
+    """The one statement that takes the first slot ``_take_slot``'s loop would try, in one
+    round trip: the lowest of ``most`` that is free or, when ``reusable``, was last used at
+    ``b_cutoff`` or before. INSERTed when free; when a row holds it (stale, or just taken by a
+    concurrent grant), the conflict UPDATEs it only if it is still stale, on the row's newest
+    version, as ``_REUSE_SLOT`` does. RETURNING the slot taken: no row, nothing was taken."""
+    numbers = union_all(*(select(literal_column(str(n), Integer()).label("n"))
+                          for n in range(most))).subquery("numbers")
+    held = [_SL.c.scope == bindparam("b_scope"), _SL.c.slot == numbers.c.n]
+    if reusable:
+        held.append(_SL.c.used_at > bindparam("b_cutoff", type_=UTCDateTime()))
+    first = select(func.min(numbers.c.n)).where(~exists().where(*held)).scalar_subquery()
+    candidate = select(
+        bindparam("b_scope", type_=String()).label("scope"), first.label("slot"),
+        bindparam("b_at", type_=UTCDateTime()).label("used_at"),
+        bindparam("b_grant", type_=Integer()).label("grant_id"),
+    ).subquery("candidate")
+    statement = insert_of_backend(_SL).from_select(
+        ["scope", "slot", "used_at", "grant_id"],
+        # (The WHERE is needed on SQLite too: it would read the upsert's ON as a join's.)
+        select(candidate).where(candidate.c.slot.is_not(None)))
+    if reusable:
+        statement = statement.on_conflict_do_update(
+            index_elements=[_SL.c.scope, _SL.c.slot],
+            set_={"used_at": statement.excluded.used_at, "grant_id": statement.excluded.grant_id},
+            where=_SL.c.used_at <= bindparam("b_cutoff", type_=UTCDateTime()))
+    else:
+        statement = statement.on_conflict_do_nothing(index_elements=[_SL.c.scope, _SL.c.slot])
+    return statement.returning(_SL.c.slot)
+
+
 def _take_slot(
     session: Session, scope: str, most: int, per: int | None, at: datetime, grant_id: int
 ) -> bool:
     """Take one of ``most`` slots of ``scope``: a new one, or one last used ``per`` days ago."""
     conn = session.connection()
-    used = {row.slot: row.used_at for row in conn.execute(_SLOTS_OF, {"b_scope": scope})}
     cutoff = None if per is None else at - timedelta(days=per)
+    # Most grants take the first slot they try; only when that one was lost to a concurrent
+    # grant, or none is left, are the slots read and tried one by one below.
+    if 0 < most <= _FIRST_SLOT_MOST and conn.execute(
+        _first_slot(dialect_insert(conn), most, cutoff is not None),
+        {"b_scope": scope, "b_at": at, "b_grant": grant_id, "b_cutoff": cutoff},
+    ).first() is not None:
+        return True
+    used = {row.slot: row.used_at for row in conn.execute(_SLOTS_OF, {"b_scope": scope})}
     for slot in range(most):
         if slot not in used:
             if insert_ignore(session, RewardSlot.__table__,
