@@ -383,37 +383,25 @@ _POOL_COLUMNS = (
 )
 
 
-def _pool_read(source: Any, pool_id: Any, *columns: Any) -> Any:
-    """The pool of ``pool_id``, one row per live prize (one row when it has none), with the
-    day's seed (None before the day's first draw)."""
-    joined = (source.join(_P, _P.c.id == pool_id)
-              .outerjoin(_Z, and_(_Z.c.pool_id == _P.c.id, _Z.c.retired.is_(False)))
+def _pool_read(source: Any, *columns: Any) -> Any:
+    """A pool (``source``, or a join ending in the pool table), one row per live prize (one row
+    when it has none), with the day's seed (None before the day's first draw). Add the WHERE."""
+    joined = (source.outerjoin(_Z, and_(_Z.c.pool_id == _P.c.id, _Z.c.retired.is_(False)))
               .outerjoin(_S, and_(_S.c.pool_id == _P.c.id, _S.c.day == bindparam("b_day"))))
     return select(*columns, *_POOL_COLUMNS).select_from(joined).order_by(_Z.c.position)
 
 
 def _claim_and_read(by_token: bool) -> Any:
     claimed = _claim_statement(by_token).cte("claimed")
-    return _pool_read(claimed, claimed.c.pool_id, *claimed.c)
+    return _pool_read(claimed.join(_P, _P.c.id == claimed.c.pool_id), *claimed.c)
 
 
 _CLAIM = {by_token: _claim_statement(by_token) for by_token in (False, True)}
 _CLAIM_AND_READ = {by_token: _claim_and_read(by_token) for by_token in (False, True)}
-_READ_POOL = (select(*_POOL_COLUMNS)
-              .select_from(_P.outerjoin(_Z, and_(_Z.c.pool_id == _P.c.id,
-                                                  _Z.c.retired.is_(False)))
-                           .outerjoin(_S, and_(_S.c.pool_id == _P.c.id,
-                                               _S.c.day == bindparam("b_day"))))
-              .where(_P.c.id == bindparam("b_pool")).order_by(_Z.c.position))
+_READ_POOL = _pool_read(_P).where(_P.c.id == bindparam("b_pool"))
 # ``_READ_POOL`` by the pool's brand and reward id, with its id.
-_POOL_BY_KEY = (select(_P.c.id.label("p_id"), *_POOL_COLUMNS)
-                .select_from(_P.outerjoin(_Z, and_(_Z.c.pool_id == _P.c.id,
-                                                    _Z.c.retired.is_(False)))
-                             .outerjoin(_S, and_(_S.c.pool_id == _P.c.id,
-                                                 _S.c.day == bindparam("b_day"))))
-                .where(_P.c.brand == bindparam("b_brand"),
-                       _P.c.reward_id == bindparam("b_reward"))
-                .order_by(_Z.c.position))
+_POOL_BY_KEY = _pool_read(_P, _P.c.id.label("p_id")).where(
+    _P.c.brand == bindparam("b_brand"), _P.c.reward_id == bindparam("b_reward"))
 _TAKE_UNIT = (update(_Z).where(_Z.c.id == bindparam("b_take"), _Z.c.given < _Z.c.stock)
               .values(given=_Z.c.given + 1))
 _LOG_DRAW = insert(RewardDraw.__table__)

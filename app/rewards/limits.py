@@ -275,7 +275,6 @@ def reward_state(rows: Iterable[Row[Any]]) -> RewardState:
 
 
 def needs_owner(reward: RewardDoc) -> bool:
-
     """Return whether the reward can only be given to a known owner.
 
     Points go to an owner's ledger, a per-owner limit needs someone to count, and what a

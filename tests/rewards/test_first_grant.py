@@ -106,15 +106,20 @@ def _race(app, db, doc, rewards: list[str], me: int, at) -> Counter[str]:  # typ
         return Counter(pool.map(phone, taps))
 
 
+def _points_rewards(db, count: int, points: int, *guard: str):  # type: ignore[no-untyped-def]
+    """``count`` rewards of ``points`` each (and the ruleset's ``guard``), synced; return their
+    ids, the ruleset and a new owner."""
+    rewards = [f"r{n}" for n in range(count)]
+    doc = ruleset("\n".join(f"{rid}: {{points: {points}}}" for rid in rewards), *guard)
+    sync_ruleset(db, doc, BRAND)
+    db.commit()
+    return rewards, doc, owner(db)
+
+
 def test_six_rewards_race_for_an_owners_two_a_month(app, db):
     # Six rewards (six pools, whose grants do not queue on one pool's row) race for the
     # owner's guardrail: its slots are where concurrent grants meet.
-    rewards = [f"r{n}" for n in range(6)]
-    doc = ruleset("\n".join(f"{rid}: {{points: 5}}" for rid in rewards),
-                  "rewards_per_owner: {max: 2, per: 30d}")
-    sync_ruleset(db, doc, BRAND)
-    db.commit()
-    me = owner(db)
+    rewards, doc, me = _points_rewards(db, 6, 5, "rewards_per_owner: {max: 2, per: 30d}")
     month = T0 + timedelta(days=31)
     # New slots, then both reused once the month has passed, then none left.
     for at in (T0, month, month + timedelta(hours=1)):
@@ -126,11 +131,7 @@ def test_six_rewards_race_for_an_owners_two_a_month(app, db):
 
 
 def test_concurrent_earns_open_one_account_and_add_up(app, db):
-    rewards = [f"r{n}" for n in range(8)]
-    doc = ruleset("\n".join(f"{rid}: {{points: 7}}" for rid in rewards))
-    sync_ruleset(db, doc, BRAND)
-    db.commit()
-    me = owner(db)
+    rewards, doc, me = _points_rewards(db, 8, 7)
     assert _race(app, db, doc, rewards, me, T0) == Counter({"granted": 8})
     db.expire_all()
     assert ledger.balance(db, me, BRAND) == 56
@@ -140,12 +141,7 @@ def test_concurrent_earns_open_one_account_and_add_up(app, db):
 def test_a_cap_above_the_one_statement_take_is_held_as_exactly(db):
     # A cap of 20 is beyond the slots the one-statement take lists (limits._FIRST_SLOT_MOST):
     # it takes the read-and-try loop, and holds the same.
-    rewards = [f"r{n}" for n in range(22)]
-    doc = ruleset("\n".join(f"{rid}: {{points: 1}}" for rid in rewards),
-                  "rewards_per_owner: {max: 20, per: 30d}")
-    sync_ruleset(db, doc, BRAND)
-    db.commit()
-    me = owner(db)
+    rewards, doc, me = _points_rewards(db, 22, 1, "rewards_per_owner: {max: 20, per: 30d}")
 
     def grant(rid: str, at: object) -> str:
         item = tagged_item(db).item_id
